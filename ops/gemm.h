@@ -1,0 +1,33 @@
+/* Single-precision matrix multiply in the forms the tape needs.
+ *
+ * Row-major. op(A) is (M,K): A itself (stored (M,K), lda >= K) or, with
+ * trans_a, the transpose of A stored (K,M) (lda >= M). op(B) is (K,N): B
+ * stored (K,N) (ldb >= N) or, with trans_b, the transpose of B stored (N,K)
+ * (ldb >= K). C is (M,N), ldc >= N.
+ *
+ *   C = beta * C + op(A) · op(B)      (beta = 0 never reads C: NaN-safe)
+ *
+ * Results are bit-identical for any thread count. */
+#ifndef ELBO_GEMM_H
+#define ELBO_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "simd_level.h"
+
+void elbo_gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
+               const float *A, size_t lda, const float *B, size_t ldb,
+               float beta, float *C, size_t ldc);
+
+/* The same at a given SIMD level (tests, benchmarks). */
+void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
+                  const float *A, size_t lda, const float *B, size_t ldb,
+                  float beta, float *C, size_t ldc);
+
+/* Naive triple loop accumulating in double: the test oracle. */
+void elbo_gemm_ref(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
+                   const float *A, size_t lda, const float *B, size_t ldb,
+                   float beta, float *C, size_t ldc);
+
+#endif

@@ -1,0 +1,28 @@
+/* The thread pool: a fixed set of persistent workers that run the tasks of
+ * one parallel loop at a time.
+ *
+ * Work is split into tasks whose boundaries never depend on the thread count,
+ * so every result is bit-identical for 1 and N threads. With one thread the
+ * loop runs inline on the caller: no locks, no pool traffic. */
+#ifndef ELBO_POOL_H
+#define ELBO_POOL_H
+
+#include "error.h"
+
+/* One task of a parallel loop: fn(ctx, task) for task in [0, ntasks). */
+typedef void (*elbo_task_fn)(void *ctx, int task);
+
+/* Run fn(ctx, 0..ntasks-1) across the pool and return when all are done.
+ * Tasks must be independent; the caller's thread takes part. */
+void elbo_parallel_for(int ntasks, elbo_task_fn fn, void *ctx);
+
+/* Threads used by parallel loops (default: ELBO_THREADS if set, else 1). */
+int elbo_threads(void);
+
+/* Set the thread count (1..64); starts or resizes the pool. */
+elbo_status elbo_set_threads(int n);
+
+/* Stop the workers (optional at exit; the pool restarts on next use). */
+void elbo_pool_shutdown(void);
+
+#endif
