@@ -1,0 +1,70 @@
+/* Parameters, gradients and optimizer state in flat slabs.
+ *
+ * A model registers each parameter tensor (name and shape) once, then
+ * finalizes: w, g, m and v are each one contiguous 64-byte aligned slab of
+ * n floats, so the optimizer, gradient clipping, zeroing and checkpoints are
+ * single passes over flat memory. */
+#ifndef ELBO_PARAMS_H
+#define ELBO_PARAMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ops/error.h"
+#include "ops/rng.h"
+
+#define ELBO_PARAM_NAME_MAX 48
+
+typedef struct elbo_param_info {
+    char name[ELBO_PARAM_NAME_MAX];
+    int rows, cols;
+    size_t offset; /* into each slab, in floats; aligned to 16 floats */
+} elbo_param_info;
+
+typedef struct elbo_params {
+    float *w; /* values */
+    float *g; /* gradients, accumulated by backward */
+    float *m; /* optimizer first moment (Adam) or velocity (SGD) */
+    float *v; /* optimizer second moment (Adam) */
+    size_t n; /* floats per slab (including alignment padding, kept at zero) */
+    int count;
+    elbo_param_info *info;
+    long step; /* optimizer steps taken: Adam's bias correction t */
+} elbo_params;
+
+void elbo_params_init(elbo_params *p);
+/* Register a (rows, cols) parameter before finalize; returns its id >= 0, or -1 on error. */
+int elbo_params_add(elbo_params *p, const char *name, int rows, int cols);
+/* Allocate the slabs, all zero. */
+elbo_status elbo_params_finalize(elbo_params *p);
+void elbo_params_free(elbo_params *p);
+
+static inline float *elbo_param_w(const elbo_params *p, int id) { return p->w + p->info[id].offset; }
+static inline float *elbo_param_g(const elbo_params *p, int id) { return p->g + p->info[id].offset; }
+
+/* Initialisation of one parameter (weights are (fan_in, fan_out)). */
+void elbo_params_init_xavier(elbo_params *p, int id, elbo_rng *rng); /* U(+-sqrt(6/(in+out))) */
+void elbo_params_init_he(elbo_params *p, int id, elbo_rng *rng);     /* N(0, 2/in) */
+/* PyTorch nn.Linear default: U(+-1/sqrt(fan_in)) for weight and bias (fan_in = rows of the weight). */
+void elbo_params_init_uniform_fan_in(elbo_params *p, int id, int fan_in, elbo_rng *rng);
+void elbo_params_fill(elbo_params *p, int id, float value);
+
+void elbo_params_zero_grad(elbo_params *p);
+/* Global L2 norm of the gradient slab (accumulated in double). */
+double elbo_params_grad_norm(const elbo_params *p);
+/* Scale gradients so the global norm is at most max_norm; returns the norm before. */
+double elbo_params_clip_grad(elbo_params *p, double max_norm);
+/* ELBO_ERR_NONFINITE naming the first parameter whose gradient holds NaN/Inf. */
+elbo_status elbo_params_check_finite(const elbo_params *p);
+
+typedef struct elbo_adam {
+    float lr, beta1, beta2, eps, weight_decay; /* defaults: 1e-3, 0.9, 0.999, 1e-8, 0 */
+} elbo_adam;
+#define ELBO_ADAM_DEFAULT ((elbo_adam){.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f})
+
+/* One bias-corrected Adam step over the whole slab; increments p->step. */
+void elbo_adam_step(elbo_params *p, const elbo_adam *cfg);
+/* One SGD-with-momentum step: u = mu u + g ; w -= lr u. */
+void elbo_sgd_step(elbo_params *p, float lr, float momentum);
+
+#endif
