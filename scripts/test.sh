@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is missing, build, and pass every test
+# in a release build, then again under AddressSanitizer + UBSan.
+#   scripts/test.sh            release + sanitizer builds (what CI runs)
+#   scripts/test.sh --fast     release build only
+#   ELBO_LONG_TESTS=1          also the slow tests (full trainings)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fast=0
+for a in "$@"; do
+    case "$a" in
+    --fast) fast=1 ;;
+    *) echo "test.sh: unknown flag '$a' (expected --fast)" >&2; exit 2 ;;
+    esac
+done
+
+scripts/install-deps.sh build data check
+scripts/fetch-data.sh data/fashion-mnist >/dev/null
+
+long=false
+[ "${ELBO_LONG_TESTS:-0}" = 1 ] && long=true
+
+# setup DIR ARGS...: configure a build directory, reconfiguring if it exists.
+setup() {
+    local dir=$1
+    shift
+    if [ -d "$dir" ]; then
+        meson setup --reconfigure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@" >/dev/null
+    fi
+}
+
+echo "== release build =="
+setup build-test --buildtype=release -Dlong_tests=$long
+meson compile -C build-test
+meson test -C build-test --print-errorlogs
+
+if [ $fast = 0 ]; then
+    echo "== address + undefined sanitizer build =="
+    setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbench=disabled
+    meson compile -C build-asan
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C build-asan --print-errorlogs --timeout-multiplier 4
+fi
+echo "all test suites passed"
