@@ -27,5 +27,8 @@ void *elbo_arena_alloc(elbo_arena *a, size_t bytes);
 void *elbo_arena_calloc(elbo_arena *a, size_t bytes);
 void elbo_arena_reset(elbo_arena *a);
 void elbo_arena_free(elbo_arena *a);
+/* Bytes reserved across all blocks, and the number of blocks (1 in steady state). */
+size_t elbo_arena_capacity(const elbo_arena *a);
+int elbo_arena_blocks(const elbo_arena *a);
 
 #endif

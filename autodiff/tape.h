@@ -19,7 +19,6 @@
 #include <stddef.h>
 
 #include "autodiff/arena.h"
-#include "autodiff/params.h"
 #include "ops/error.h"
 #include "ops/rng.h"
 
@@ -54,6 +53,12 @@ typedef enum elbo_op {
 } elbo_op;
 
 typedef struct elbo_node elbo_node;
+
+/* Declared, not included: params.h names its Adam settings `elbo_adam`, the
+ * same identifier as the kernel front-end's elbo_adam() in ops/ops.h, so the
+ * op files (which need ops.h) must not see params.h. Include
+ * autodiff/params.h yourself to build parameters. */
+typedef struct elbo_params elbo_params;
 
 /* Per-op saved arguments: one named struct per op that needs any. */
 typedef union elbo_op_args {
@@ -91,9 +96,19 @@ bool elbo_tape_grad_enabled(const elbo_tape *t);
 elbo_status elbo_tape_status(const elbo_tape *t);
 /* Scratch memory from the tape's arena (valid until reset). */
 float *elbo_tape_alloc(elbo_tape *t, size_t nfloats);
+/* Nodes recorded for backward since the last reset (0 in no-grad mode). */
+int elbo_tape_recorded(const elbo_tape *t);
+/* The arena behind the tape (read-only: capacity and high-water checks). */
+const elbo_arena *elbo_tape_arena(const elbo_tape *t);
+/* The op's name in the op table ("matmul", ...; "unknown" out of range). */
+const char *elbo_op_name(elbo_op op);
 
 /* Reverse sweep from a (1,1) loss: dloss = 1, then each node's backward in
- * reverse order; parameter gradients are accumulated into the params' g slab. */
+ * reverse order; parameter gradients are accumulated into the params' g slab
+ * (zero them first with elbo_params_zero_grad). Nodes no gradient reached are
+ * skipped, as is every input that needs none (e.g. dX of the first layer).
+ * Call once per graph: a second sweep would accumulate intermediate
+ * gradients twice. */
 elbo_status elbo_backward(elbo_tape *t, elbo_node *loss);
 
 /* ---- leaves ---- */

@@ -1,36 +1,263 @@
-/* GEMM driver (first cut: blocked scalar loops; packed SIMD path to follow). */
+/* GEMM driver: K blocking, packing, tiling of C into tasks for the pool.
+ *
+ *   C (M,N) = beta*C + op(A) (M,K) · op(B) (K,N)
+ *
+ * Phase 1 packs op(A) into mr-row panels and op(B) into nr-column panels,
+ * for every K block (tasks: groups of panels). Phase 2 computes tiles of C
+ * (tasks: mc x nc blocks); inside a tile the loop is K block -> B panel ->
+ * A panel, so one B panel stays in L1 while the tile's A block sits in L2.
+ *
+ * Determinism: every element of C is produced by the same micro-kernel
+ * arithmetic (zero accumulators, FMAs over k in order, then beta*C + acc,
+ * K blocks in order) whichever task or thread computes it, and the task
+ * boundaries depend only on the shape. So the bits do not depend on the
+ * thread count. The scalar level is the reference triple loop. */
 #include "ops/gemm.h"
 
-// op(A) is (M,K), op(B) is (K,N), C is (M,N)
-static void gemm_blocked(bool ta, bool tb, size_t M, size_t N, size_t K, const float *A, size_t lda,
-                         const float *B, size_t ldb, float beta, float *C, size_t ldc)
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "ops/gemm/gemm_internal.h"
+#include "ops/pool.h"
+
+// A tile of C is at most this many rows: its A block (MC x kc floats, 160 KB
+// at kc = 160) stays in the 1 MB L2 while B panels stream past it.
+#define GEMM_MC 256
+// ... and at most this many columns: its B block (kc x NC) fits L2 as well.
+#define GEMM_NC 768
+// Split into at least this many tiles when the shape allows (load balance for
+// 2+ threads with tile boundaries fixed by the shape only).
+#define GEMM_MIN_TILES 16
+// Below this many flops (~10 us) a GEMM runs on the calling thread: waking the
+// pool would cost more than it saves.
+#define GEMM_PAR_FLOPS 2.0e6
+// Read op(B) in place (no B packing) when M has at most this many A panels:
+// each B panel would be used too few times to pay for its copy.
+#define GEMM_DIRECT_B_PANELS 2
+
+static const struct elbo_gemm_isa *isa_for(elbo_simd level)
 {
-    for (size_t i = 0; i < M; i++) {
-        float *c = C + i * ldc;
-        if (beta == 0.0f)
-            for (size_t j = 0; j < N; j++)
-                c[j] = 0.0f;
-        else if (beta != 1.0f)
-            for (size_t j = 0; j < N; j++)
-                c[j] *= beta;
-        for (size_t k = 0; k < K; k++) {
-            float a = ta ? A[k * lda + i] : A[i * lda + k];
-            if (tb)
-                for (size_t j = 0; j < N; j++)
-                    c[j] += a * B[j * ldb + k];
-            else
-                for (size_t j = 0; j < N; j++)
-                    c[j] += a * B[k * ldb + j];
+    if (!elbo_simd_supported(level))
+        return NULL;
+    switch (level) {
+#if defined(__x86_64__)
+    case ELBO_SIMD_AVX2: return &elbo_gemm_isa_avx2;
+    case ELBO_SIMD_AVX512: return &elbo_gemm_isa_avx512;
+#endif
+#if defined(__aarch64__)
+    case ELBO_SIMD_NEON: return &elbo_gemm_isa_neon;
+#endif
+    default: return NULL;
+    }
+}
+
+/* ---- per-thread packing workspace, grown on demand, freed at thread exit ---- */
+
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+struct workspace {
+    float *buf;
+    size_t cap; /* floats */
+};
+static void ws_free(void *p)
+{
+    struct workspace *w = p;
+    free(w->buf);
+    free(w);
+}
+static void ws_init(void) { (void)pthread_key_create(&ws_key, ws_free); }
+
+static float *workspace(size_t nfloats)
+{
+    pthread_once(&ws_once, ws_init);
+    struct workspace *w = pthread_getspecific(ws_key);
+    if (!w) {
+        if (!(w = calloc(1, sizeof *w)))
+            return NULL;
+        if (pthread_setspecific(ws_key, w) != 0) {
+            free(w);
+            return NULL;
         }
     }
+    if (w->cap < nfloats) {
+        free(w->buf);
+        size_t bytes = (nfloats * sizeof(float) + 63) & ~(size_t)63;
+        w->buf = aligned_alloc(64, bytes);
+        w->cap = w->buf ? nfloats : 0;
+    }
+    return w->buf;
+}
+
+/* ---- the plan of one call ---- */
+
+struct plan {
+    const struct elbo_gemm_isa *isa;
+    bool ta, tb;
+    size_t M, N, K;
+    const float *A, *B;
+    size_t lda, ldb, ldc;
+    float beta;
+    float *C;
+    size_t mr, nr, kc, nkb; /* tile, K block and number of K blocks */
+    size_t mp, np;          /* A panels, B panels */
+    float *ap, *bp;         /* packed A (nkb x mp panels), packed B (nkb x np panels) */
+    bool b_direct;          /* full B panels read in place */
+    size_t np_first;        /* first B panel to pack (the tail only, if b_direct) */
+    size_t pa_group, pb_group, npack_a, npack_b;
+    size_t tile_mp, tile_np, tiles_m, tiles_n;
+};
+
+static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
+static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+// op(A) block at (i0, k0)
+static const float *a_at(const struct plan *p, size_t i0, size_t k0)
+{
+    return p->ta ? p->A + k0 * p->lda + i0 : p->A + i0 * p->lda + k0;
+}
+// op(B) block at (k0, j0)
+static const float *b_at(const struct plan *p, size_t k0, size_t j0)
+{
+    return p->tb ? p->B + j0 * p->ldb + k0 : p->B + k0 * p->ldb + j0;
+}
+static float *ap_at(const struct plan *p, size_t kb, size_t ip)
+{
+    size_t kcb = min_sz(p->kc, p->K - kb * p->kc);
+    return p->ap + kb * p->kc * p->mp * p->mr + ip * kcb * p->mr;
+}
+static float *bp_at(const struct plan *p, size_t kb, size_t jp)
+{
+    size_t kcb = min_sz(p->kc, p->K - kb * p->kc);
+    return p->bp + kb * p->kc * p->np * p->nr + jp * kcb * p->nr;
+}
+
+// Phase 1, task t: pack a group of A panels or of B panels, all K blocks.
+static void pack_task(void *ctx, int t)
+{
+    const struct plan *p = ctx;
+    size_t task = (size_t)t;
+    bool is_a = task < p->npack_a;
+    size_t g = is_a ? p->pa_group : p->pb_group;
+    size_t first = is_a ? task * g : p->np_first + (task - p->npack_a) * g;
+    size_t last = min_sz(first + g, is_a ? p->mp : p->np);
+    for (size_t kb = 0; kb < p->nkb; kb++) {
+        size_t k0 = kb * p->kc, kcb = min_sz(p->kc, p->K - k0);
+        for (size_t q = first; q < last; q++) {
+            if (is_a) {
+                size_t i0 = q * p->mr;
+                p->isa->pack_a(p->ta, min_sz(p->mr, p->M - i0), kcb, a_at(p, i0, k0), p->lda, ap_at(p, kb, q));
+            } else {
+                size_t j0 = q * p->nr;
+                p->isa->pack_b(p->tb, min_sz(p->nr, p->N - j0), kcb, b_at(p, k0, j0), p->ldb, bp_at(p, kb, q));
+            }
+        }
+    }
+}
+
+// Phase 2, task t: one tile of C, rows [ip0, ip1) x cols [jp0, jp1) in panels.
+static void tile_task(void *ctx, int t)
+{
+    const struct plan *p = ctx;
+    size_t tm = (size_t)t / p->tiles_n, tn = (size_t)t % p->tiles_n;
+    size_t ip0 = tm * p->tile_mp, ip1 = min_sz(ip0 + p->tile_mp, p->mp);
+    size_t jp0 = tn * p->tile_np, jp1 = min_sz(jp0 + p->tile_np, p->np);
+    for (size_t kb = 0; kb < p->nkb; kb++) {
+        size_t k0 = kb * p->kc, kcb = min_sz(p->kc, p->K - k0);
+        float beta = kb == 0 ? p->beta : 1.0f;
+        for (size_t jp = jp0; jp < jp1; jp++) {
+            size_t j0 = jp * p->nr, n = min_sz(p->nr, p->N - j0);
+            const float *b = p->b_direct && n == p->nr ? b_at(p, k0, j0) : bp_at(p, kb, jp);
+            size_t bs = p->b_direct && n == p->nr ? p->ldb : p->nr;
+            for (size_t ip = ip0; ip < ip1; ip++) {
+                size_t i0 = ip * p->mr, m = min_sz(p->mr, p->M - i0);
+                p->isa->kernel(m, n, kcb, ap_at(p, kb, ip), b, bs, p->C + i0 * p->ldc + j0, p->ldc, beta);
+            }
+        }
+    }
+}
+
+static void run(int ntasks, elbo_task_fn fn, void *ctx, bool parallel)
+{
+    if (parallel)
+        elbo_parallel_for(ntasks, fn, ctx);
+    else
+        for (int t = 0; t < ntasks; t++)
+            fn(ctx, t);
+}
+
+// C = beta*C (beta 0 writes zeros, never reads C)
+static void scale_c(size_t M, size_t N, float beta, float *C, size_t ldc)
+{
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++)
+            C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
 
 void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
                   const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
                   size_t ldc)
 {
-    (void)level;
-    gemm_blocked(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    if (M == 0 || N == 0)
+        return;
+    if (K == 0) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    const struct elbo_gemm_isa *isa = isa_for(level);
+    if (!isa) {
+        elbo_gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+
+    struct plan p = {
+        .isa = isa, .ta = trans_a, .tb = trans_b, .M = M, .N = N, .K = K,
+        .A = A, .B = B, .lda = lda, .ldb = ldb, .ldc = ldc, .beta = beta, .C = C,
+        .mr = (size_t)isa->mr, .nr = (size_t)isa->nr,
+    };
+    // balanced K blocks of at most isa->kc
+    p.nkb = cdiv(K, (size_t)isa->kc);
+    p.kc = cdiv(K, p.nkb);
+    p.mp = cdiv(M, p.mr);
+    p.np = cdiv(N, p.nr);
+    p.b_direct = !trans_b && p.mp <= GEMM_DIRECT_B_PANELS;
+    p.np_first = p.b_direct ? N / p.nr : 0;
+
+    size_t a_floats = p.mp * p.mr * K, b_floats = p.np * p.nr * K;
+    float *ws = workspace(a_floats + b_floats);
+    if (!ws) { /* out of memory: the reference loop needs no workspace */
+        elbo_gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    p.ap = ws;
+    p.bp = ws + a_floats;
+
+    // pack tasks: up to 8 groups of A panels and 8 of B panels
+    p.pa_group = cdiv(p.mp, 8);
+    p.npack_a = cdiv(p.mp, p.pa_group);
+    size_t nb_pack = p.np - p.np_first;
+    p.pb_group = nb_pack ? cdiv(nb_pack, 8) : 1;
+    p.npack_b = nb_pack ? cdiv(nb_pack, p.pb_group) : 0;
+
+    // tiles of C: at most MC x NC, split further down to GEMM_MIN_TILES tiles
+    p.tile_mp = min_sz(p.mp, GEMM_MC / p.mr ? GEMM_MC / p.mr : 1);
+    p.tile_np = min_sz(p.np, GEMM_NC / p.nr ? GEMM_NC / p.nr : 1);
+    for (;;) {
+        p.tiles_m = cdiv(p.mp, p.tile_mp);
+        p.tiles_n = cdiv(p.np, p.tile_np);
+        if (p.tiles_m * p.tiles_n >= GEMM_MIN_TILES)
+            break;
+        if (p.tile_np > 1)
+            p.tile_np = cdiv(p.tile_np, 2);
+        else if (p.tile_mp > 1)
+            p.tile_mp = cdiv(p.tile_mp, 2);
+        else
+            break;
+    }
+
+    bool parallel = 2.0 * (double)M * (double)N * (double)K >= GEMM_PAR_FLOPS && elbo_threads() > 1;
+    run((int)(p.npack_a + p.npack_b), pack_task, &p, parallel);
+    run((int)(p.tiles_m * p.tiles_n), tile_task, &p, parallel);
 }
 
 void elbo_gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,

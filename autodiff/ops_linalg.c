@@ -1,0 +1,160 @@
+/* Linear algebra and column plumbing: matmul, linear, concat_cols, slice_cols.
+ * Each op: constructor (shape checks), forward, backward, side by side. */
+#include "autodiff/tape_internal.h"
+
+#include <string.h>
+
+#include "ops/gemm.h"
+#include "ops/ops.h"
+
+/* ---- matmul: y = a·b ; da += dy·bᵀ ; db += aᵀ·dy ---- */
+
+elbo_node *elbo_ad_matmul(elbo_tape *t, elbo_node *a, elbo_node *b)
+{
+    elbo_node *in[] = {a, b};
+    if (!ad_inputs_ok(t, "matmul", 2, in))
+        return NULL;
+    if (a->cols != b->rows)
+        return ad_error(t, ELBO_ERR_INVALID, "ops_linalg.c: matmul: expected a (M,K) and b (K,N), got (%d,%d) and (%d,%d)",
+                        a->rows, a->cols, b->rows, b->cols);
+    return ad_node(t, ELBO_OP_MATMUL, a->rows, b->cols, 2, in, NULL);
+}
+
+void ad_matmul_forward(elbo_tape *t, elbo_node *n)
+{
+    (void)t;
+    const elbo_node *a = n->in[0], *b = n->in[1];
+    size_t M = (size_t)a->rows, K = (size_t)a->cols, N = (size_t)b->cols;
+    // a (M,K) · b (K,N) -> y (M,N)
+    elbo_gemm(false, false, M, N, K, a->x, K, b->x, N, 0.0f, n->x, N);
+}
+
+void ad_matmul_backward(elbo_tape *t, elbo_node *n)
+{
+    elbo_node *a = n->in[0], *b = n->in[1];
+    size_t M = (size_t)a->rows, K = (size_t)a->cols, N = (size_t)b->cols;
+    float *da = ad_grad(t, a), *db = ad_grad(t, b);
+    if (da) // dy (M,N) · bᵀ (N,K) -> da (M,K)
+        elbo_gemm(false, true, M, K, N, n->dx, N, b->x, N, 1.0f, da, K);
+    if (db) // aᵀ (K,M) · dy (M,N) -> db (K,N)
+        elbo_gemm(true, false, K, N, M, a->x, K, n->dx, N, 1.0f, db, N);
+}
+
+/* ---- linear: y = x·W + b ; dx += dy·Wᵀ ; dW += xᵀ·dy ; db += col_sum(dy) ---- */
+
+elbo_node *elbo_ad_linear(elbo_tape *t, elbo_node *x, elbo_node *W, elbo_node *b)
+{
+    /* b == NULL on a healthy tape means "no bias"; a NULL from a failed op
+     * is caught by the sticky status inside ad_inputs_ok. */
+    elbo_node *in[] = {x, W, b};
+    int n_in = b ? 3 : 2;
+    if (!ad_inputs_ok(t, "linear", n_in, in))
+        return NULL;
+    if (x->cols != W->rows)
+        return ad_error(t, ELBO_ERR_INVALID, "ops_linalg.c: linear: expected x (B,I) and W (I,O), got (%d,%d) and (%d,%d)",
+                        x->rows, x->cols, W->rows, W->cols);
+    if (b && (b->rows != 1 || b->cols != W->cols))
+        return ad_error(t, ELBO_ERR_INVALID, "ops_linalg.c: linear: expected b (1,%d), got (%d,%d)", W->cols, b->rows,
+                        b->cols);
+    return ad_node(t, ELBO_OP_LINEAR, x->rows, W->cols, n_in, in, NULL);
+}
+
+void ad_linear_forward(elbo_tape *t, elbo_node *n)
+{
+    (void)t;
+    const elbo_node *x = n->in[0], *W = n->in[1];
+    size_t B = (size_t)x->rows, I = (size_t)x->cols, O = (size_t)W->cols;
+    // x (B,I) · W (I,O) -> y (B,O)
+    elbo_gemm(false, false, B, O, I, x->x, I, W->x, O, 0.0f, n->x, O);
+    if (n->n_in == 3) // y (B,O) += b (O) on every row
+        elbo_add_bias(B, O, n->in[2]->x, n->x);
+}
+
+void ad_linear_backward(elbo_tape *t, elbo_node *n)
+{
+    elbo_node *x = n->in[0], *W = n->in[1];
+    size_t B = (size_t)x->rows, I = (size_t)x->cols, O = (size_t)W->cols;
+    float *dx = ad_grad(t, x); /* NULL for the data: the first layer skips dX */
+    float *dW = ad_grad(t, W);
+    float *db = n->n_in == 3 ? ad_grad(t, n->in[2]) : NULL;
+    if (dx) // dy (B,O) · Wᵀ (O,I) -> dx (B,I)
+        elbo_gemm(false, true, B, I, O, n->dx, O, W->x, O, 1.0f, dx, I);
+    if (dW) // xᵀ (I,B) · dy (B,O) -> dW (I,O)
+        elbo_gemm(true, false, I, O, B, x->x, I, n->dx, O, 1.0f, dW, O);
+    if (db) // dy (B,O) summed over rows -> db (O)
+        elbo_col_sum(B, O, n->dx, db);
+}
+
+/* ---- concat_cols: y = [a | b] ; da += dy[:, :Ca] ; db += dy[:, Ca:] ---- */
+
+elbo_node *elbo_ad_concat_cols(elbo_tape *t, elbo_node *a, elbo_node *b)
+{
+    elbo_node *in[] = {a, b};
+    if (!ad_inputs_ok(t, "concat_cols", 2, in))
+        return NULL;
+    if (a->rows != b->rows)
+        return ad_error(t, ELBO_ERR_INVALID, "ops_linalg.c: concat_cols: expected equal rows, got (%d,%d) and (%d,%d)",
+                        a->rows, a->cols, b->rows, b->cols);
+    return ad_node(t, ELBO_OP_CONCAT_COLS, a->rows, a->cols + b->cols, 2, in, NULL);
+}
+
+void ad_concat_cols_forward(elbo_tape *t, elbo_node *n)
+{
+    (void)t;
+    const elbo_node *a = n->in[0], *b = n->in[1];
+    size_t R = (size_t)n->rows, Ca = (size_t)a->cols, Cb = (size_t)b->cols, C = Ca + Cb;
+    // a (R,Ca), b (R,Cb) -> y (R,Ca+Cb)
+    for (size_t r = 0; r < R; r++) {
+        memcpy(n->x + r * C, a->x + r * Ca, Ca * sizeof(float));
+        memcpy(n->x + r * C + Ca, b->x + r * Cb, Cb * sizeof(float));
+    }
+}
+
+void ad_concat_cols_backward(elbo_tape *t, elbo_node *n)
+{
+    elbo_node *a = n->in[0], *b = n->in[1];
+    size_t R = (size_t)n->rows, Ca = (size_t)a->cols, Cb = (size_t)b->cols, C = Ca + Cb;
+    float *da = ad_grad(t, a), *db = ad_grad(t, b);
+    for (size_t r = 0; r < R; r++) {
+        if (da) // dy[r, :Ca] -> da[r, :]
+            elbo_add(Ca, da + r * Ca, n->dx + r * C, da + r * Ca);
+        if (db) // dy[r, Ca:] -> db[r, :]
+            elbo_add(Cb, db + r * Cb, n->dx + r * C + Ca, db + r * Cb);
+    }
+}
+
+/* ---- slice_cols: y = a[:, s:s+L] ; da[:, s:s+L] += dy ---- */
+
+elbo_node *elbo_ad_slice_cols(elbo_tape *t, elbo_node *a, int start, int len)
+{
+    if (!ad_inputs_ok(t, "slice_cols", 1, &a))
+        return NULL;
+    if (start < 0 || len < 1 || start > a->cols - len)
+        return ad_error(t, ELBO_ERR_INVALID,
+                        "ops_linalg.c: slice_cols: expected 0 <= start, 1 <= len, start+len <= %d, got start %d len %d",
+                        a->cols, start, len);
+    elbo_op_args args = {.slice = {.start = start, .len = len}};
+    return ad_node(t, ELBO_OP_SLICE_COLS, a->rows, len, 1, &a, &args);
+}
+
+void ad_slice_cols_forward(elbo_tape *t, elbo_node *n)
+{
+    (void)t;
+    const elbo_node *a = n->in[0];
+    size_t R = (size_t)n->rows, C = (size_t)a->cols, s = (size_t)n->args.slice.start, L = (size_t)n->args.slice.len;
+    // a (R,C) -> y (R,L)
+    for (size_t r = 0; r < R; r++)
+        memcpy(n->x + r * L, a->x + r * C + s, L * sizeof(float));
+}
+
+void ad_slice_cols_backward(elbo_tape *t, elbo_node *n)
+{
+    elbo_node *a = n->in[0];
+    size_t R = (size_t)n->rows, C = (size_t)a->cols, s = (size_t)n->args.slice.start, L = (size_t)n->args.slice.len;
+    float *da = ad_grad(t, a);
+    if (!da)
+        return;
+    // dy (R,L) -> da[:, s:s+L] of (R,C)
+    for (size_t r = 0; r < R; r++)
+        elbo_add(L, da + r * C + s, n->dx + r * L, da + r * C + s);
+}

@@ -1,0 +1,116 @@
+/* Reductions: sum and mean of all elements (-> (1,1)), and per-row sum and
+ * log-sum-exp ((R,C) -> (R,1)). */
+#include "autodiff/tape_internal.h"
+
+#include "ops/ops.h"
+
+static elbo_node *reduce(elbo_tape *t, elbo_op op, elbo_node *a, int rows)
+{
+    if (!ad_inputs_ok(t, elbo_op_name(op), 1, &a))
+        return NULL;
+    return ad_node(t, op, rows, 1, 1, &a, NULL);
+}
+
+/* da[r,c] += g[r] for a (R,C): the backward of every row reduction to a constant. */
+static void add_row_broadcast(size_t R, size_t C, const float *g, float *da)
+{
+    for (size_t r = 0; r < R; r++)
+        for (size_t c = 0; c < C; c++)
+            da[r * C + c] += g[r];
+}
+
+/* ---- sum: y = Σ a ; da += dy ---- */
+
+elbo_node *elbo_ad_sum(elbo_tape *t, elbo_node *a) { return reduce(t, ELBO_OP_SUM, a, 1); }
+
+void ad_sum_forward(elbo_tape *t, elbo_node *n)
+{
+    (void)t;
+    // a (R,C) -> y (1,1), accumulated in double in a fixed order
+    n->x[0] = (float)elbo_sum(ad_size(n->in[0]), n->in[0]->x);
+}
+
+void ad_sum_backward(elbo_tape *t, elbo_node *n)
+{
+    float *da = ad_grad(t, n->in[0]);
+    if (da)
+        add_row_broadcast(1, ad_size(n->in[0]), n->dx, da);
+}
+
+/* ---- mean: y = Σ a / N ; da += dy / N ---- */
+
+elbo_node *elbo_ad_mean(elbo_tape *t, elbo_node *a) { return reduce(t, ELBO_OP_MEAN, a, 1); }
+
+void ad_mean_forward(elbo_tape *t, elbo_node *n)
+{
+    (void)t;
+    size_t N = ad_size(n->in[0]);
+    // a (R,C) -> y (1,1)
+    n->x[0] = (float)(elbo_sum(N, n->in[0]->x) / (double)N);
+}
+
+void ad_mean_backward(elbo_tape *t, elbo_node *n)
+{
+    float *da = ad_grad(t, n->in[0]);
+    size_t N = ad_size(n->in[0]);
+    float g = (float)((double)n->dx[0] / (double)N);
+    if (da)
+        add_row_broadcast(1, N, &g, da);
+}
+
+/* ---- sum_rows: y[r] = Σ_c a[r,c] ; da[r,c] += dy[r] ---- */
+
+elbo_node *elbo_ad_sum_rows(elbo_tape *t, elbo_node *a)
+{
+    return reduce(t, ELBO_OP_SUM_ROWS, a, a ? a->rows : 0);
+}
+
+void ad_sum_rows_forward(elbo_tape *t, elbo_node *n)
+{
+    (void)t;
+    const elbo_node *a = n->in[0];
+    // a (R,C) -> y (R,1)
+    elbo_row_sum((size_t)a->rows, (size_t)a->cols, a->x, n->x);
+}
+
+void ad_sum_rows_backward(elbo_tape *t, elbo_node *n)
+{
+    elbo_node *a = n->in[0];
+    float *da = ad_grad(t, a);
+    if (da)
+        add_row_broadcast((size_t)a->rows, (size_t)a->cols, n->dx, da);
+}
+
+/* ---- logsumexp_rows: y[r] = log Σ_c e^{a[r,c]} ; da[r,c] += dy[r] e^{a[r,c] - y[r]} ---- */
+
+elbo_node *elbo_ad_logsumexp_rows(elbo_tape *t, elbo_node *a)
+{
+    return reduce(t, ELBO_OP_LOGSUMEXP_ROWS, a, a ? a->rows : 0);
+}
+
+void ad_logsumexp_rows_forward(elbo_tape *t, elbo_node *n)
+{
+    (void)t;
+    const elbo_node *a = n->in[0];
+    // a (R,C) -> y (R,1)
+    elbo_row_logsumexp((size_t)a->rows, (size_t)a->cols, a->x, n->x);
+}
+
+void ad_logsumexp_rows_backward(elbo_tape *t, elbo_node *n)
+{
+    elbo_node *a = n->in[0];
+    size_t R = (size_t)a->rows, C = (size_t)a->cols;
+    float *da = ad_grad(t, a);
+    if (!da)
+        return;
+    float *soft = ad_scratch(t, R * C);
+    if (!soft)
+        return;
+    // softmax (R,C) = e^{a - y[r]}: shifted by the row's logsumexp, so it cannot overflow
+    for (size_t r = 0; r < R; r++)
+        for (size_t c = 0; c < C; c++)
+            soft[r * C + c] = a->x[r * C + c] - n->x[r];
+    elbo_exp(R * C, soft, soft);
+    for (size_t r = 0; r < R; r++) // da[r,:] += dy[r] softmax[r,:]
+        elbo_axpy(C, n->dx[r], soft + r * C, da + r * C);
+}

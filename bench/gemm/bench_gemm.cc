@@ -1,0 +1,168 @@
+// GEMM benchmarks: elbo's sgemm at the VAE shapes, and the same shapes through
+// OpenBLAS's cblas_sgemm when meson found it, so one run prints both.
+//
+//   sgemm/M/N/K            the form the VAE uses at that shape: A·B, except the
+//                          weight gradient 784/400/128, which is Aᵀ·B
+//   sgemm_nt/M/N/K         A·Bᵀ (backward data pass: dX = dY·Wᵀ)
+//   sgemm_tn/M/N/K         Aᵀ·B (weight gradients)
+//   sgemm_threads/M/N/K/T  sgemm at T threads (1 vs 2 in one run)
+//   openblas_<same>        the same call through cblas_sgemm
+// Counter GFLOPS = 2·M·N·K per call, as a rate. ELBO_SIMD picks elbo's level,
+// ELBO_THREADS the thread count of both libraries.
+#include "../shim.h"
+
+#include <cstdint>
+#include <string>
+
+#ifdef ELBO_HAVE_OPENBLAS
+#include <cblas.h>
+extern "C" void openblas_set_num_threads(int);
+#endif
+
+namespace {
+
+enum Form { NN, NT, TN };
+
+struct Operands {
+    FloatBuf A, B, C;
+    Operands(size_t M, size_t N, size_t K) : A(M * K), B(K * N), C(M * N)
+    {
+        uint64_t s = 0x9E3779B97F4A7C15ull;
+        auto next = [&s]() {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            return (float)((s >> 40) * (1.0 / 16777216.0)) - 0.5f;
+        };
+        for (auto &x : A.v) x = next();
+        for (auto &x : B.v) x = next();
+    }
+};
+
+// the VAE's form at each benchmark shape of `sgemm`
+Form vae_form(size_t M, size_t N, size_t K) { return (M == 784 && N == 400 && K == 128) ? TN : NN; }
+
+void set_counters(benchmark::State &st, size_t M, size_t N, size_t K)
+{
+    st.counters["GFLOPS"] = benchmark::Counter(2.0 * (double)M * (double)N * (double)K * 1e-9 *
+                                                   (double)st.iterations(),
+                                               benchmark::Counter::kIsRate);
+}
+
+void run_elbo(benchmark::State &st, Form f)
+{
+    elbo_bench_setup();
+    size_t M = (size_t)st.range(0), N = (size_t)st.range(1), K = (size_t)st.range(2);
+    Operands o(M, N, K);
+    bool ta = f == TN, tb = f == NT;
+    float beta = f == TN ? 1.0f : 0.0f; // weight gradients accumulate
+    for (auto _ : st) {
+        elbo_gemm(ta, tb, M, N, K, o.A.data(), ta ? M : K, o.B.data(), tb ? K : N, beta, o.C.data(), N);
+        benchmark::DoNotOptimize(o.C.data());
+        benchmark::ClobberMemory();
+    }
+    set_counters(st, M, N, K);
+    st.SetLabel(elbo_simd_name(elbo_simd_current()));
+}
+
+void BM_sgemm(benchmark::State &st) { run_elbo(st, vae_form(st.range(0), st.range(1), st.range(2))); }
+void BM_sgemm_nt(benchmark::State &st) { run_elbo(st, NT); }
+void BM_sgemm_tn(benchmark::State &st) { run_elbo(st, TN); }
+// sgemm_threads/M/N/K/T: the VAE form at T threads (1 vs 2 in one run)
+void BM_sgemm_threads(benchmark::State &st)
+{
+    elbo_bench_setup();
+    int saved = elbo_threads();
+    if (elbo_set_threads((int)st.range(3)) != ELBO_OK) {
+        st.SkipWithError(elbo_last_error());
+        return;
+    }
+    run_elbo(st, vae_form(st.range(0), st.range(1), st.range(2)));
+    elbo_set_threads(saved);
+}
+
+#ifdef ELBO_HAVE_OPENBLAS
+void run_openblas(benchmark::State &st, Form f)
+{
+    elbo_bench_setup();
+    openblas_set_num_threads(elbo_threads());
+    int M = (int)st.range(0), N = (int)st.range(1), K = (int)st.range(2);
+    Operands o(M, N, K);
+    bool ta = f == TN, tb = f == NT;
+    float beta = f == TN ? 1.0f : 0.0f;
+    for (auto _ : st) {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
+                    1.0f, o.A.data(), ta ? M : K, o.B.data(), tb ? K : N, beta, o.C.data(), N);
+        benchmark::DoNotOptimize(o.C.data());
+        benchmark::ClobberMemory();
+    }
+    set_counters(st, M, N, K);
+    st.SetLabel("openblas");
+}
+void BM_openblas_sgemm(benchmark::State &st) { run_openblas(st, vae_form(st.range(0), st.range(1), st.range(2))); }
+void BM_openblas_sgemm_nt(benchmark::State &st) { run_openblas(st, NT); }
+void BM_openblas_sgemm_tn(benchmark::State &st) { run_openblas(st, TN); }
+void BM_openblas_sgemm_threads(benchmark::State &st)
+{
+    elbo_bench_setup();
+    int saved = elbo_threads();
+    elbo_set_threads((int)st.range(3)); // run_openblas follows elbo_threads()
+    run_openblas(st, vae_form(st.range(0), st.range(1), st.range(2)));
+    elbo_set_threads(saved);
+}
+#endif
+
+// Registration: per shape, elbo then OpenBLAS, so the two run next to each
+// other (bench/gemm_table.sh also interleaves repetitions at random).
+struct Shape {
+    const char *name;
+    void (*elbo)(benchmark::State &);
+    void (*blas)(benchmark::State &);
+    int64_t M, N, K;
+};
+#ifdef ELBO_HAVE_OPENBLAS
+#define BLAS(f) f
+#else
+#define BLAS(f) nullptr
+#endif
+// VAE 784-400-20 at batch 128 (encoder, decoder, latent heads, weight
+// gradient), the large square, and small-M shapes (batch 16 and 1)
+const Shape shapes[] = {
+    {"sgemm", BM_sgemm, BLAS(BM_openblas_sgemm), 128, 400, 784},
+    {"sgemm", BM_sgemm, BLAS(BM_openblas_sgemm), 128, 784, 400},
+    {"sgemm", BM_sgemm, BLAS(BM_openblas_sgemm), 128, 40, 400},
+    {"sgemm", BM_sgemm, BLAS(BM_openblas_sgemm), 784, 400, 128},
+    {"sgemm", BM_sgemm, BLAS(BM_openblas_sgemm), 1024, 1024, 1024},
+    {"sgemm", BM_sgemm, BLAS(BM_openblas_sgemm), 16, 400, 784},
+    {"sgemm", BM_sgemm, BLAS(BM_openblas_sgemm), 1, 400, 784},
+    {"sgemm_nt", BM_sgemm_nt, BLAS(BM_openblas_sgemm_nt), 128, 784, 400},
+    {"sgemm_nt", BM_sgemm_nt, BLAS(BM_openblas_sgemm_nt), 128, 400, 784},
+    {"sgemm_nt", BM_sgemm_nt, BLAS(BM_openblas_sgemm_nt), 128, 400, 40},
+    {"sgemm_tn", BM_sgemm_tn, BLAS(BM_openblas_sgemm_tn), 400, 784, 128},
+    {"sgemm_tn", BM_sgemm_tn, BLAS(BM_openblas_sgemm_tn), 400, 40, 128},
+};
+
+int register_all()
+{
+    for (const Shape &s : shapes) {
+        benchmark::RegisterBenchmark(s.name, s.elbo)->Args({s.M, s.N, s.K})->UseRealTime();
+        if (s.blas)
+            benchmark::RegisterBenchmark((std::string("openblas_") + s.name).c_str(), s.blas)
+                ->Args({s.M, s.N, s.K})
+                ->UseRealTime();
+    }
+    for (const Shape &s : shapes) {
+        if (std::string(s.name) != "sgemm" || s.M < 128)
+            continue;
+        for (int64_t t : {1, 2}) {
+            benchmark::RegisterBenchmark("sgemm_threads", BM_sgemm_threads)->Args({s.M, s.N, s.K, t})->UseRealTime();
+#ifdef ELBO_HAVE_OPENBLAS
+            benchmark::RegisterBenchmark("openblas_sgemm_threads", BM_openblas_sgemm_threads)
+                ->Args({s.M, s.N, s.K, t})
+                ->UseRealTime();
+#endif
+        }
+    }
+    return 0;
+}
+const int registered = register_all();
+
+} // namespace

@@ -1,0 +1,78 @@
+#!/bin/sh
+# Print the GEMM table: elbo vs OpenBLAS (GFLOP/s medians over repetitions,
+# repetitions randomly interleaved within one run per level) at each SIMD
+# level, then 1 vs 2 threads at the best level.
+#
+#   bench/gemm_table.sh [path/to/elbo_bench]
+#   REPS=9 MIN_TIME=0.2 LEVELS="avx512 avx2" bench/gemm_table.sh build/bench/elbo_bench
+#
+# Each ratio compares numbers from the same invocation. LEVELS may include
+# scalar (the reference triple loop: slow, minutes at 1024^3).
+set -eu
+BENCH=${1:-build/bench/elbo_bench}
+REPS=${REPS:-7}
+MIN_TIME=${MIN_TIME:-0.1}
+LEVELS=${LEVELS:-avx512 avx2}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+run() { # $1 = output json, $2 = filter, env passed through
+    "$BENCH" --benchmark_filter="$2" --benchmark_repetitions="$REPS" \
+        --benchmark_min_time="$MIN_TIME" --benchmark_enable_random_interleaving=true \
+        --benchmark_report_aggregates_only=true --benchmark_format=json >"$1" 2>"$1.err" ||
+        { cat "$1.err" >&2; exit 1; }
+}
+
+for level in $LEVELS; do
+    echo "running level $level (1 thread)..." >&2
+    ELBO_SIMD=$level ELBO_THREADS=1 run "$TMP/$level.json" '^(openblas_)?sgemm(_nt|_tn)?/'
+done
+best=$(echo "$LEVELS" | awk '{print $1}')
+echo "running 1 vs 2 threads at $best..." >&2
+ELBO_SIMD=$best run "$TMP/threads.json" '^(openblas_)?sgemm_threads/'
+
+python3 - "$TMP" "$best" $LEVELS <<'EOF'
+import json, sys, os
+tmp, best, levels = sys.argv[1], sys.argv[2], sys.argv[3:]
+
+def medians(path):
+    out = {}
+    for b in json.load(open(path))["benchmarks"]:
+        if b.get("aggregate_name") != "median":
+            continue
+        name = b["run_name"].replace("/real_time", "")
+        out[name] = b["GFLOPS"] / 1e9 if b["GFLOPS"] > 1e6 else b["GFLOPS"]
+    return out
+
+forms = {"sgemm": "A·B", "sgemm_nt": "A·Bᵀ", "sgemm_tn": "Aᵀ·B"}
+res = {lv: medians(os.path.join(tmp, lv + ".json")) for lv in levels}
+names = [n for n in res[levels[0]] if not n.startswith("openblas_")]
+hdr = "| shape M/N/K | form |" + "".join(f" elbo {lv} | OpenBLAS | ratio |" for lv in levels)
+print(hdr)
+print("|" + "---|" * (2 + 3 * len(levels)))
+for n in names:
+    fam, shape = n.split("/", 1)
+    form = forms[fam]
+    if fam == "sgemm" and shape == "784/400/128":
+        form = "Aᵀ·B"
+    row = f"| {shape} | {form} |"
+    for lv in levels:
+        e, o = res[lv].get(n), res[lv].get("openblas_" + n)
+        row += f" {e:.1f} | {o:.1f} | {e / o:.2f}x |" if e and o else f" {e or 0:.1f} | - | - |"
+    print(row)
+
+t = medians(os.path.join(tmp, "threads.json"))
+print()
+print(f"Threads ({best}):")
+print()
+print("| shape M/N/K | elbo 1T | elbo 2T | speedup | OpenBLAS 1T | OpenBLAS 2T | speedup |")
+print("|---|---|---|---|---|---|---|")
+for n in sorted({k.rsplit("/", 1)[0] for k in t if k.startswith("sgemm_threads/")},
+                key=lambda k: list(t).index(k + "/1")):
+    shape = n.split("/", 1)[1]
+    e1, e2 = t.get(n + "/1"), t.get(n + "/2")
+    o1, o2 = t.get("openblas_" + n + "/1"), t.get("openblas_" + n + "/2")
+    row = f"| {shape} | {e1:.1f} | {e2:.1f} | {e2 / e1:.2f}x |"
+    row += f" {o1:.1f} | {o2:.1f} | {o2 / o1:.2f}x |" if o1 and o2 else " - | - | - |"
+    print(row)
+EOF

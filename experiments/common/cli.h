@@ -1,0 +1,95 @@
+/* Shared command line of the drivers (getopt_long).
+ *
+ * Common flags: --help, --seed N, --threads N, --out DIR, --data DIR,
+ * --simd LEVEL, --quick. A driver adds its own options in a table:
+ *
+ *     static int epochs; static double lr; static const char *prior; static int arch;
+ *     static const elbo_opt opts[] = {
+ *         {"epochs", ELBO_OPT_INT, &epochs, "50", "training epochs", .min = 1, .max = 10000},
+ *         {"lr", ELBO_OPT_DOUBLE, &lr, "1e-3", "Adam learning rate", .min = 0, .max = 1},
+ *         {"arch", ELBO_OPT_CHOICE, &arch, "mlp", "encoder", .choices = "mlp|conv"},
+ *     };
+ *     elbo_cli cli;
+ *     elbo_cli_init(&cli, "vae", "Train a VAE on Fashion-MNIST.", opts, 3);
+ *     elbo_cli_main(&cli, argc, argv);   // exits 0 on --help, 2 on a bad flag
+ *
+ * Defaults are text parsed by the same code as the flags, and printed by --help. */
+#ifndef ELBO_CLI_H
+#define ELBO_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "models/io/json.h"
+
+typedef enum elbo_opt_type {
+    ELBO_OPT_INT,    /* int *        */
+    ELBO_OPT_DOUBLE, /* double *     */
+    ELBO_OPT_STRING, /* const char ** (points into argv or the default) */
+    ELBO_OPT_CHOICE, /* int *: index into choices "a|b|c" */
+    ELBO_OPT_BOOL,   /* bool *: --name, --name=true|false|1|0 */
+} elbo_opt_type;
+
+typedef struct elbo_opt {
+    const char *name; /* long name, without "--" */
+    elbo_opt_type type;
+    void *value;
+    const char *def;  /* default as text; NULL: leave *value as initialised */
+    const char *help;
+    const char *choices; /* ELBO_OPT_CHOICE: "a|b|c" */
+    double min, max;     /* INT/DOUBLE: inclusive range, checked when min < max */
+} elbo_opt;
+
+/* Exit codes. */
+#define ELBO_EXIT_OK 0
+#define ELBO_EXIT_RUNTIME 1 /* the run failed (I/O, non-finite loss, ...) */
+#define ELBO_EXIT_USAGE 2   /* bad flag or value, bad input data */
+
+#define ELBO_CLI_ERR_MAX 256
+
+typedef struct elbo_cli {
+    const char *prog;  /* driver name (also the default output folder) */
+    const char *about; /* one-line description for --help */
+    const elbo_opt *opts;
+    size_t nopts;
+    /* Common options (defaults set by elbo_cli_init). */
+    uint64_t seed;     /* --seed, default 1 */
+    int threads;       /* --threads, 0: ELBO_THREADS or 1 */
+    const char *out;   /* --out, default "runs/PROG" */
+    const char *data;  /* --data, default "data/fashion-mnist" */
+    const char *simd;  /* --simd, NULL: ELBO_SIMD or the best level */
+    bool quick;        /* --quick: a small, fast run (smoke test) */
+    char out_buf[256]; /* storage of the default --out */
+    char err[ELBO_CLI_ERR_MAX]; /* one-line error of the last parse/apply */
+} elbo_cli;
+
+void elbo_cli_init(elbo_cli *cli, const char *prog, const char *about, const elbo_opt *opts, size_t nopts);
+
+/* Parse argv. Returns ELBO_EXIT_OK to run, -1 if --help was printed to
+ * help_out (exit 0), ELBO_EXIT_USAGE with cli->err set ("--lr: expected a
+ * number, got 'x'"). Never exits, never prints errors. Re-entrant across
+ * calls (resets getopt). */
+int elbo_cli_parse(elbo_cli *cli, int argc, char **argv, FILE *help_out);
+
+/* elbo_runtime_init, then --threads (elbo_set_threads) and --simd
+ * (elbo_simd_set). Returns ELBO_EXIT_OK or ELBO_EXIT_USAGE with cli->err. */
+int elbo_cli_apply(elbo_cli *cli);
+
+/* Print usage and defaults. */
+void elbo_cli_usage(const elbo_cli *cli, FILE *f);
+
+/* Parse, apply and create --out: on --help exit(0); on error print
+ * "PROG: message" on stderr and exit(2). For drivers only. */
+void elbo_cli_main(elbo_cli *cli, int argc, char **argv);
+
+/* Write every resolved option as keys of the current JSON object: the
+ * driver's options, seed, threads (actual), simd (actual level name), out,
+ * data, quick, git revision. */
+void elbo_cli_config_json(const elbo_cli *cli, elbo_json *j);
+
+/* Git revision of the build ("unknown" if not built from a git tree). */
+const char *elbo_git_revision(void);
+
+#endif

@@ -1,0 +1,80 @@
+/* Small helpers the chapter-17 drivers share on top of experiments/common
+ * (header-only): output paths, comma lists on the command line, and turning
+ * a failed library call into the driver's exit code. */
+#ifndef ELBO_EXPERIMENTS_DRIVER_H
+#define ELBO_EXPERIMENTS_DRIVER_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ops/error.h"
+
+/* DIR/NAME in one of a few rotating buffers (several may be live in one call). */
+static inline const char *drv_path(const elbo_cli *cli, const char *name)
+{
+    static char buf[8][1024];
+    static int next;
+    char *p = buf[next++ & 7];
+    snprintf(p, sizeof buf[0], "%s/%s", cli->out, name);
+    return p;
+}
+
+/* A failed library call ends the run with exit 1 and the library's message. */
+static inline void drv_check(const elbo_cli *cli, elbo_status st, const char *what)
+{
+    if (st == ELBO_OK)
+        return;
+    fprintf(stderr, "%s: %s: %s (%s)\n", cli->prog, what, elbo_last_error(), elbo_status_name(st));
+    exit(ELBO_EXIT_RUNTIME);
+}
+
+static inline void *drv_alloc(const elbo_cli *cli, size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p) {
+        fprintf(stderr, "%s: out of memory (%zu x %zu bytes)\n", cli->prog, n, size);
+        exit(ELBO_EXIT_RUNTIME);
+    }
+    return p;
+}
+
+/* Parse "1,2,5" (commas or spaces) into out (at most max values); a bad list
+ * is a usage error (exit 2), like any other bad flag. Returns the count. */
+static inline int drv_list(const elbo_cli *cli, const char *flag, const char *text, double *out, int max)
+{
+    int n = 0;
+    const char *s = text ? text : "";
+    while (*s) {
+        while (*s == ',' || *s == ' ')
+            s++;
+        if (!*s)
+            break;
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (end == s || errno || n == max || (*end && *end != ',' && *end != ' ')) {
+            fprintf(stderr, "%s: --%s: expected up to %d comma-separated numbers, got '%s'\n", cli->prog, flag,
+                    max, text);
+            exit(ELBO_EXIT_USAGE);
+        }
+        out[n++] = v;
+        s = end;
+    }
+    if (n == 0) {
+        fprintf(stderr, "%s: --%s: expected at least one number\n", cli->prog, flag);
+        exit(ELBO_EXIT_USAGE);
+    }
+    return n;
+}
+
+/* A usage error found after parsing (e.g. inconsistent flags): exit 2. */
+static inline void drv_usage_error(const elbo_cli *cli, const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", cli->prog, msg);
+    exit(ELBO_EXIT_USAGE);
+}
+
+#endif

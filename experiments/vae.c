@@ -1,0 +1,419 @@
+/* The main driver: train and evaluate a VAE, beta-VAE or conditional VAE on
+ * Fashion-MNIST (chapter 17.5-17.8).
+ *
+ *   experiments/vae --data data/fashion-mnist --out runs/vae          # 784-400-20, 10 epochs
+ *   experiments/vae --model cvae --hidden 512,256 --latent 8 --iw 100
+ *   experiments/vae --model beta --beta 4 --kl-warmup 5 --free-bits 0.1
+ *
+ * Writes to --out: epochs.csv (train and test negative ELBO, reconstruction,
+ * KL, seconds per epoch), samples.png (decoder means of prior draws),
+ * samples_aggregate.png (draws from the aggregated posterior),
+ * reconstructions.png (test originals beside their reconstructions),
+ * loss.svg, checkpoint.ckpt (each epoch, atomically) and summary.json.
+ *
+ * SIGINT/SIGTERM: the current step finishes, a checkpoint is written, and
+ * the run exits with 128 + the signal; --resume continues it bit for bit. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "driver.h"
+#include "models/io/csv.h"
+#include "models/io/dataset.h"
+#include "models/io/png.h"
+#include "models/io/svg.h"
+#include "models/vae/vae.h"
+#include "models/vae/vae_train.h"
+#include "ops/pool.h"
+#include "ops/simd_level.h"
+#include "progress.h"
+#include "summary.h"
+
+enum { MODEL_VAE, MODEL_BETA, MODEL_CVAE };
+enum { BIN_NONE, BIN_STATIC, BIN_DYNAMIC };
+
+static int model_kind, lik, act, latent, epochs, batch, binarize, iw, iwae_train, mc, eval_batch, warmup_shape,
+    max_steps;
+static double lr, beta = -1.0, kl_warmup, free_bits, sigma, leaky;
+static const char *hidden_text;
+static bool resume;
+
+static const elbo_opt opts[] = {
+    {"model", ELBO_OPT_CHOICE, &model_kind, "vae", "vae, beta (beta-VAE, --beta defaults to 4) or cvae (class-conditional)",
+     .choices = "vae|beta|cvae"},
+    {"likelihood", ELBO_OPT_CHOICE, &lik, "bernoulli", "Pr(x|z): Bernoulli logits, Gaussian with fixed --sigma, or "
+     "Gaussian with a learned per-pixel variance", .choices = "bernoulli|gaussian|gaussian-learned"},
+    {"sigma", ELBO_OPT_DOUBLE, &sigma, "0.1", "Gaussian likelihood: fixed sigma (initial sigma when learned)",
+     .min = 1e-4, .max = 1e4},
+    {"hidden", ELBO_OPT_STRING, &hidden_text, "400", "encoder hidden widths, e.g. 400 or 512,256 (decoder mirrors)", .choices = NULL},
+    {"activation", ELBO_OPT_CHOICE, &act, "relu", "hidden activation", .choices = "relu|tanh|leaky"},
+    {"leaky-slope", ELBO_OPT_DOUBLE, &leaky, "0.01", "slope of leaky ReLU below zero", .min = 0, .max = 1},
+    {"latent", ELBO_OPT_INT, &latent, "20", "latent dimensions", .min = 1, .max = 4096},
+    {"epochs", ELBO_OPT_INT, &epochs, "10", "training epochs", .min = 1, .max = 100000},
+    {"batch", ELBO_OPT_INT, &batch, "128", "minibatch size", .min = 1, .max = 1000000},
+    {"lr", ELBO_OPT_DOUBLE, &lr, "1e-3", "Adam learning rate", .min = 1e-8, .max = 10},
+    {"beta", ELBO_OPT_DOUBLE, &beta, NULL, "KL weight (17.30); default 1, or 4 with --model beta", .min = 0,
+     .max = 1e6},
+    {"kl-warmup", ELBO_OPT_DOUBLE, &kl_warmup, "0", "epochs over which the KL weight rises from 0 to beta", .min = 0,
+     .max = 1e6},
+    {"warmup-shape", ELBO_OPT_CHOICE, &warmup_shape, "linear", "KL warm-up ramp", .choices = "linear|sigmoid"},
+    {"free-bits", ELBO_OPT_DOUBLE, &free_bits, "0", "free bits: KL floor per latent dimension in nats (0: off)",
+     .min = 0, .max = 1e3},
+    {"binarize", ELBO_OPT_CHOICE, &binarize, "none", "pixels as [0,1] values, binarized once, or afresh each step",
+     .choices = "none|static|dynamic"},
+    {"mc-samples", ELBO_OPT_INT, &mc, "1", "Monte Carlo samples L per example in the training ELBO", .min = 1,
+     .max = 1000},
+    {"iwae-train", ELBO_OPT_INT, &iwae_train, "0", "train on the IWAE-K bound with this K (0: the ELBO)", .min = 0,
+     .max = 1000},
+    {"iw", ELBO_OPT_INT, &iw, "0", "also estimate the test -log p(x) with K importance samples (17.28)", .min = 0,
+     .max = 100000},
+    {"eval-batch", ELBO_OPT_INT, &eval_batch, "1000", "rows per evaluation chunk", .min = 1, .max = 1000000},
+    {"resume", ELBO_OPT_BOOL, &resume, "false", "continue from OUT/checkpoint.ckpt", .choices = NULL},
+    {"max-steps", ELBO_OPT_INT, &max_steps, "0", "stop (with a checkpoint) after this many steps in this process "
+     "(0: no limit; for tests)", .min = 0, .max = 2000000000},
+};
+
+/* ---- SIGINT / SIGTERM: finish the step, checkpoint, exit ---- */
+static volatile sig_atomic_t stop_signal;
+static void on_signal(int sig) { stop_signal = sig; }
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- per-epoch history (saved in the checkpoint so a resumed run has it all) ---- */
+enum { H_EPOCH, H_TRAIN, H_TRAIN_REC, H_TRAIN_KL, H_TRAIN_LOSS, H_TEST, H_TEST_REC, H_TEST_KL, H_KLW, H_SECONDS,
+       H_COLS };
+static const char *const history_header[H_COLS] = {"epoch", "train_neg_elbo", "train_rec", "train_kl", "train_loss",
+                                                   "test_neg_elbo", "test_rec", "test_kl", "kl_weight", "seconds"};
+
+typedef struct history {
+    size_t n, cap;
+    double *rows; /* (n, H_COLS) */
+} history;
+
+static void history_push(const elbo_cli *cli, history *h, const double *row)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? 2 * h->cap : 16;
+        h->rows = realloc(h->rows, h->cap * H_COLS * sizeof(double));
+        if (!h->rows)
+            drv_check(cli, elbo_fail(ELBO_ERR_NOMEM, "history: out of memory"), "history");
+    }
+    memcpy(h->rows + h->n * H_COLS, row, H_COLS * sizeof(double));
+    h->n++;
+}
+
+/* ---- outputs ---- */
+
+static void write_curves(const elbo_cli *cli, const history *h)
+{
+    drv_check(cli, elbo_csv_write(drv_path(cli, "epochs.csv"), history_header, h->rows, h->n, H_COLS), "epochs.csv");
+    elbo_svg *fig = elbo_svg_new(3, 1);
+    if (!fig)
+        drv_check(cli, elbo_fail(ELBO_ERR_NOMEM, "svg: out of memory"), "loss.svg");
+    double *x = drv_alloc(cli, h->n * 7, sizeof(double));
+    double *col[6];
+    const int which[6] = {H_TRAIN, H_TEST, H_TRAIN_REC, H_TEST_REC, H_TRAIN_KL, H_TEST_KL};
+    for (int c = 0; c < 6; c++)
+        col[c] = x + h->n * (size_t)(c + 1);
+    for (size_t i = 0; i < h->n; i++) {
+        x[i] = h->rows[i * H_COLS + H_EPOCH];
+        for (int c = 0; c < 6; c++)
+            col[c][i] = h->rows[i * H_COLS + which[c]];
+    }
+    const char *titles[3] = {"negative ELBO (nats)", "reconstruction -log Pr(x|z)", "KL(q(z|x) || Pr(z))"};
+    for (int p = 0; p < 3; p++) {
+        elbo_plot *pl = elbo_svg_panel(fig, p);
+        elbo_plot_title(pl, titles[p]);
+        elbo_plot_xlabel(pl, "epoch");
+        elbo_plot_line(pl, x, col[2 * p], h->n, &(elbo_style){.label = "train", .marker = ELBO_MARKER_CIRCLE});
+        elbo_plot_line(pl, x, col[2 * p + 1], h->n,
+                       &(elbo_style){.label = "test", .dash = ELBO_DASH_DASHED, .marker = ELBO_MARKER_CIRCLE});
+        elbo_plot_scatter(pl, x, col[2 * p], h->n, &(elbo_style){0});
+    }
+    elbo_svg_title(fig, "VAE training on Fashion-MNIST (per example)");
+    drv_check(cli, elbo_svg_save(fig, drv_path(cli, "loss.svg")), "loss.svg");
+    elbo_svg_free(fig);
+    free(x);
+}
+
+/* One-hot labels of ds, (n, classes). */
+static float *one_hot_all(const elbo_cli *cli, const elbo_dataset *ds, int classes)
+{
+    float *y = drv_alloc(cli, ds->n * (size_t)classes, sizeof(float));
+    elbo_one_hot(ds->y, ds->n, classes, y);
+    return y;
+}
+
+static void write_images(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const elbo_dataset *test, const float *ytest,
+                         const elbo_dataset *train, const float *ytrain, uint64_t seed)
+{
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes, R = test->rows, W = test->cols;
+    const size_t G = 10; /* grids of 10 x 10 */
+    float *img = drv_alloc(cli, 2 * G * G * (size_t)D, sizeof(float));
+    float *y = C ? drv_alloc(cli, G * G * (size_t)C, sizeof(float)) : NULL;
+    elbo_rng r;
+    elbo_rng_seed(&r, seed ^ 0x5A4D504C45ull);
+    /* A conditional model draws row i of the grid from class i. */
+    for (size_t i = 0; C && i < G * G; i++)
+        y[i * (size_t)C + (i / G) % (size_t)C] = 1.0f;
+    drv_check(cli, elbo_vae_sample_prior(m, t, y, G * G, &r, img), "sample prior");
+    drv_check(cli, elbo_png_write_grid(drv_path(cli, "samples.png"), img, G * G, R, W, (int)G, (int)G, 2, 1.0f),
+              "samples.png");
+    drv_check(cli, elbo_vae_sample_aggregate(m, t, train->x, ytrain, train->n, G * G, &r, img, NULL),
+              "sample aggregated posterior");
+    drv_check(cli, elbo_png_write_grid(drv_path(cli, "samples_aggregate.png"), img, G * G, R, W, (int)G, (int)G, 2,
+                                       1.0f), "samples_aggregate.png");
+    /* Reconstructions: columns alternate original | reconstruction, 5 pairs per row. */
+    size_t n = G * G / 2 < test->n ? G * G / 2 : test->n;
+    float *rec = img + G * G * (size_t)D;
+    drv_check(cli, elbo_vae_reconstruct(m, t, test->x, ytest, n, 0, rec), "reconstruct");
+    float *pairs = img;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(pairs + (2 * i) * (size_t)D, test->x + i * (size_t)D, (size_t)D * sizeof(float));
+        memcpy(pairs + (2 * i + 1) * (size_t)D, rec + i * (size_t)D, (size_t)D * sizeof(float));
+    }
+    drv_check(cli, elbo_png_write_grid(drv_path(cli, "reconstructions.png"), pairs, 2 * n, R, W, (int)G, (int)G, 2,
+                                       1.0f), "reconstructions.png");
+    free(img);
+    free(y);
+}
+
+static int parse_hidden(const elbo_cli *cli, elbo_vae_config *c)
+{
+    double v[ELBO_VAE_MAX_HIDDEN];
+    int n = drv_list(cli, "hidden", hidden_text, v, ELBO_VAE_MAX_HIDDEN);
+    for (int i = 0; i < n; i++) {
+        if (v[i] < 1 || v[i] > 1e6 || v[i] != floor(v[i]))
+            drv_usage_error(cli, "--hidden: expected positive integer widths");
+        c->hidden[i] = (int)v[i];
+    }
+    c->n_hidden = n;
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    elbo_cli cli;
+    elbo_cli_init(&cli, "vae", "Train and evaluate a VAE / beta-VAE / conditional VAE on Fashion-MNIST.", opts,
+                  sizeof opts / sizeof opts[0]);
+    elbo_cli_main(&cli, argc, argv);
+    if (beta < 0)
+        beta = model_kind == MODEL_BETA ? 4.0 : 1.0;
+
+    /* ---- data: float32 pixels only (the loader keeps no uint8 copy) ---- */
+    elbo_dataset train, test;
+    elbo_status st = elbo_dataset_load(cli.data, "train", &train);
+    if (st != ELBO_OK) {
+        fprintf(stderr, "vae: %s (%s)\n  (decompressed IDX files expected: run scripts/fetch-data.sh)\n",
+                elbo_last_error(), elbo_status_name(st));
+        return ELBO_EXIT_USAGE;
+    }
+    if ((st = elbo_dataset_load(cli.data, "t10k", &test)) != ELBO_OK) {
+        fprintf(stderr, "vae: %s (%s)\n", elbo_last_error(), elbo_status_name(st));
+        return ELBO_EXIT_USAGE;
+    }
+    if (cli.quick) {
+        drv_check(&cli, elbo_dataset_truncate(&train, 2048), "quick");
+        drv_check(&cli, elbo_dataset_truncate(&test, 512), "quick");
+        if (epochs > 2)
+            epochs = 2;
+    }
+    if (binarize != BIN_NONE) {
+        /* Dynamic binarization draws training batches afresh each step; the
+         * test set is binarized once so every evaluation sees the same data. */
+        if (binarize == BIN_STATIC)
+            elbo_dataset_binarize(&train, cli.seed * 2 + 1);
+        elbo_dataset_binarize(&test, cli.seed * 2 + 2);
+    }
+
+    /* ---- model ---- */
+    elbo_vae_config mc_cfg = elbo_vae_config_default();
+    mc_cfg.x_dim = (int)train.d;
+    mc_cfg.z_dim = latent;
+    mc_cfg.n_classes = model_kind == MODEL_CVAE ? train.classes : 0;
+    parse_hidden(&cli, &mc_cfg);
+    mc_cfg.act = (elbo_vae_act)act;
+    mc_cfg.leaky_slope = (float)leaky;
+    mc_cfg.lik = (elbo_vae_lik)lik;
+    mc_cfg.gauss_logvar = (float)(2.0 * log(sigma));
+    if (model_kind == MODEL_CVAE && (!train.y || train.classes < 1))
+        drv_usage_error(&cli, "--model cvae needs labels");
+
+    elbo_rng init_rng;
+    elbo_rng_seed(&init_rng, cli.seed);
+    elbo_vae model;
+    drv_check(&cli, elbo_vae_create(&model, &mc_cfg, &init_rng), "model");
+
+    elbo_vae_train_config tc = ELBO_VAE_TRAIN_DEFAULT;
+    tc.batch = batch;
+    tc.adam.lr = (float)lr;
+    tc.beta = (float)beta;
+    tc.warmup_epochs = (float)kl_warmup;
+    tc.warmup = warmup_shape ? ELBO_VAE_WARMUP_SIGMOID : ELBO_VAE_WARMUP_LINEAR;
+    tc.free_bits = (float)free_bits;
+    tc.mc_samples = mc;
+    tc.iw_k = iwae_train;
+    tc.dynamic_binarize = binarize == BIN_DYNAMIC;
+    tc.seed = cli.seed;
+    elbo_vae_trainer tr;
+    drv_check(&cli, elbo_vae_trainer_init(&tr, &model, &train, &tc), "trainer");
+
+    /* What must match for --resume to continue the same run (not --epochs:
+     * a finished run may be extended). */
+    char arch[512], config[1536];
+    elbo_vae_config_json(&mc_cfg, arch, sizeof arch);
+    snprintf(config, sizeof config,
+             "{\"arch\":%s,\"batch\":%d,\"lr\":%.9g,\"beta\":%.9g,\"kl_warmup\":%.9g,\"warmup_shape\":%d,"
+             "\"free_bits\":%.9g,\"binarize\":%d,\"mc_samples\":%d,\"iwae_train\":%d,\"seed\":%llu,\"quick\":%d,"
+             "\"n_train\":%zu}",
+             arch, batch, lr, beta, kl_warmup, warmup_shape, free_bits, binarize, mc, iwae_train,
+             (unsigned long long)cli.seed, (int)cli.quick, train.n);
+
+    history hist = {0};
+    const char *ckpt = drv_path(&cli, "checkpoint.ckpt");
+    if (resume) {
+        void *extra = NULL;
+        size_t extra_len = 0;
+        drv_check(&cli, elbo_vae_trainer_load(&tr, ckpt, config, &extra, &extra_len), "resume");
+        if (extra_len % (H_COLS * sizeof(double)) != 0)
+            drv_check(&cli, elbo_fail(ELBO_ERR_FORMAT, "%s: history of %zu bytes", ckpt, extra_len), "resume");
+        for (size_t i = 0; i < extra_len / (H_COLS * sizeof(double)); i++)
+            history_push(&cli, &hist, (const double *)extra + i * H_COLS);
+        free(extra);
+        fprintf(stderr, "vae: resumed at epoch %llu, step %ld\n", (unsigned long long)elbo_vae_trainer_epoch(&tr),
+                model.params.step);
+    }
+
+    float *ytrain = model_kind == MODEL_CVAE ? one_hot_all(&cli, &train, mc_cfg.n_classes) : NULL;
+    float *ytest = model_kind == MODEL_CVAE ? one_hot_all(&cli, &test, mc_cfg.n_classes) : NULL;
+    elbo_tape *etape;
+    drv_check(&cli, elbo_tape_create(&etape, (size_t)16 << 20), "tape");
+
+    install_signals();
+    fprintf(stderr, "vae: %s, %s likelihood, %s, z %d, %zu train / %zu test, batch %d, %d threads, %s\n",
+            model_kind == MODEL_CVAE ? "cvae" : beta != 1.0 ? "beta-vae" : "vae",
+            lik == 0 ? "bernoulli" : lik == 1 ? "gaussian" : "gaussian-learned", hidden_text, latent, train.n,
+            test.n, batch, elbo_threads(), elbo_simd_name(elbo_simd_current()));
+
+    long steps_here = 0;
+    while ((int)elbo_vae_trainer_epoch(&tr) < epochs) {
+        uint64_t epoch = elbo_vae_trainer_epoch(&tr);
+        char label[32];
+        snprintf(label, sizeof label, "epoch %llu/%d", (unsigned long long)epoch + 1, epochs);
+        elbo_progress prog;
+        elbo_progress_begin(&prog, label, tr.steps_per_epoch);
+        bool end = false;
+        while (!end) {
+            drv_check(&cli, elbo_vae_trainer_step(&tr, &end), "train");
+            steps_here++;
+            elbo_progress_update(&prog, tr.batcher.next / (size_t)batch,
+                                 tr.acc.n ? tr.acc.neg_elbo / (double)tr.acc.n : NAN);
+            if (!end && (stop_signal || (max_steps && steps_here >= max_steps))) {
+                elbo_progress_end(&prog);
+                drv_check(&cli, elbo_vae_trainer_save(&tr, ckpt, config, hist.rows, hist.n * H_COLS * sizeof(double)),
+                          "checkpoint");
+                fprintf(stderr, "vae: stopped at step %ld (epoch %llu); checkpoint saved: rerun with --resume\n",
+                        model.params.step, (unsigned long long)epoch + 1);
+                return stop_signal ? 128 + stop_signal : ELBO_EXIT_OK;
+            }
+        }
+        elbo_progress_end(&prog);
+
+        /* Evaluate with a noise stream fixed by (seed, epoch): no state to save. */
+        elbo_rng er;
+        elbo_rng_seed(&er, cli.seed * 1000003ull + epoch + 1);
+        elbo_vae_eval ev;
+        drv_check(&cli, elbo_vae_evaluate(&model, etape, test.x, ytest, test.n, eval_batch, &er, &ev), "evaluate");
+        double n = (double)tr.acc.n;
+        double row[H_COLS] = {(double)epoch + 1, tr.acc.neg_elbo / n, tr.acc.rec / n, tr.acc.kl / n,
+                              tr.acc.loss / n, ev.neg_elbo, ev.rec, ev.kl,
+                              elbo_vae_kl_weight(&tc, model.params.step - 1, tr.steps_per_epoch), tr.acc.seconds};
+        history_push(&cli, &hist, row);
+        fprintf(stderr, "epoch %3llu  train -ELBO %8.3f  test -ELBO %8.3f (rec %8.3f, KL %7.3f)  %.3f s\n",
+                (unsigned long long)epoch + 1, row[H_TRAIN], ev.neg_elbo, ev.rec, ev.kl, tr.acc.seconds);
+        write_curves(&cli, &hist);
+        drv_check(&cli, elbo_vae_trainer_save(&tr, ckpt, config, hist.rows, hist.n * H_COLS * sizeof(double)),
+                  "checkpoint");
+        if (stop_signal && (int)elbo_vae_trainer_epoch(&tr) < epochs) {
+            fprintf(stderr, "vae: stopped after epoch %llu; checkpoint saved: rerun with --resume\n",
+                    (unsigned long long)epoch + 1);
+            return 128 + stop_signal;
+        }
+    }
+
+    /* ---- final evaluation ---- */
+    if (hist.n == 0)
+        drv_usage_error(&cli, "nothing to do: the checkpoint already has --epochs epochs and no history");
+    const double *last = hist.rows + (hist.n - 1) * H_COLS;
+    int active = 0;
+    double au_var[4096];
+    drv_check(&cli, elbo_vae_active_units(&model, etape, test.x, ytest, test.n, eval_batch, 0.01, &active, au_var),
+              "active units");
+    double iw_nll = NAN, iw_seconds = 0.0;
+    if (iw > 0) {
+        elbo_rng ir;
+        elbo_rng_seed(&ir, cli.seed * 7919ull + 17);
+        double t0 = elbo_now();
+        drv_check(&cli, elbo_vae_iw_nll(&model, etape, test.x, ytest, test.n, iw, eval_batch * 4, &ir, &iw_nll, NULL),
+                  "importance-weighted NLL");
+        iw_seconds = elbo_now() - t0;
+        fprintf(stderr, "test -log p(x) ~ %.3f (IWAE-%d, %.1f s)\n", iw_nll, iw, iw_seconds);
+    }
+    fprintf(stderr, "active units %d/%d\n", active, latent);
+    write_images(&cli, &model, etape, &test, ytest, &train, ytrain, cli.seed);
+
+    elbo_summary s;
+    elbo_summary_begin(&s, &cli);
+    double *secs = drv_alloc(&cli, hist.n, sizeof(double));
+    for (size_t i = 0; i < hist.n; i++)
+        secs[i] = hist.rows[i * H_COLS + H_SECONDS];
+    elbo_json_numbers(&s.json, "epoch_seconds", secs, hist.n);
+    elbo_json_number(&s.json, "test_neg_elbo", last[H_TEST]);
+    elbo_json_number(&s.json, "test_rec", last[H_TEST_REC]);
+    elbo_json_number(&s.json, "test_kl", last[H_TEST_KL]);
+    elbo_json_number(&s.json, "train_neg_elbo", last[H_TRAIN]);
+    elbo_json_int(&s.json, "active_units", active);
+    elbo_json_numbers(&s.json, "latent_variance", au_var, (size_t)latent);
+    if (iw > 0) {
+        elbo_json_number(&s.json, "test_iw_nll", iw_nll);
+        elbo_json_int(&s.json, "iw_k", iw);
+        elbo_json_number(&s.json, "iw_seconds", iw_seconds);
+    }
+    elbo_json_int(&s.json, "steps", model.params.step);
+    elbo_json_int(&s.json, "parameters", (long long)model.params.n);
+    elbo_json_begin_object(&s.json, "model");
+    elbo_json_string(&s.json, "kind", model_kind == MODEL_CVAE ? "cvae" : beta != 1.0 ? "beta-vae" : "vae");
+    elbo_json_int(&s.json, "x_dim", mc_cfg.x_dim);
+    elbo_json_int(&s.json, "z_dim", mc_cfg.z_dim);
+    elbo_json_int(&s.json, "n_classes", mc_cfg.n_classes);
+    elbo_json_begin_array(&s.json, "hidden");
+    for (int i = 0; i < mc_cfg.n_hidden; i++)
+        elbo_json_int(&s.json, NULL, mc_cfg.hidden[i]);
+    elbo_json_end_array(&s.json);
+    elbo_json_number(&s.json, "beta", beta);
+    elbo_json_end_object(&s.json);
+    drv_check(&cli, elbo_summary_write(&s, cli.out), "summary.json");
+    fprintf(stderr, "vae: wrote %s/summary.json\n", cli.out);
+
+    free(secs);
+    free(hist.rows);
+    free(ytrain);
+    free(ytest);
+    elbo_tape_destroy(etape);
+    elbo_vae_trainer_free(&tr);
+    elbo_vae_free(&model);
+    elbo_dataset_free(&train);
+    elbo_dataset_free(&test);
+    return ELBO_EXIT_OK;
+}

@@ -1,0 +1,50 @@
+/* libFuzzer harness: the checkpoint parser (models/io/checkpoint.h) on
+ * arbitrary bytes. Contract checks: success gives sections with bounded,
+ * NUL-terminated names and readable data, and a NUL-terminated config;
+ * failure leaves one line naming the file. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/io/checkpoint.h"
+#include "ops/error.h"
+
+#define NAME "fuzz-input.ckpt"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    elbo_ckpt ck;
+    memset(&ck, 0, sizeof ck);
+    elbo_status st = elbo_ckpt_parse(NAME, data, size, &ck);
+    if (st == ELBO_OK) {
+        if (ck.nsections > ELBO_CKPT_MAX_SECTIONS || (ck.nsections && !ck.sections))
+            abort();
+        if (!ck.config || ck.config[ck.config_len] != '\0' || ck.config_len > size)
+            abort();
+        if (ck.blob_len > size || (ck.blob_len && !ck.blob))
+            abort();
+        volatile float sink = 0;
+        size_t total = 0;
+        for (size_t i = 0; i < ck.nsections; i++) {
+            const struct elbo_ckpt_entry *e = &ck.sections[i];
+            if (memchr(e->name, '\0', sizeof e->name) == NULL)
+                abort();
+            if (e->count > size / 4 || (e->count && !e->data))
+                abort();
+            total += e->count;
+            for (size_t j = 0; j < e->count; j++) /* every float is readable (ASan) */
+                sink += e->data[j];
+            if (elbo_ckpt_find(&ck, e->name) == NULL)
+                abort();
+        }
+        if (total > size / 4)
+            abort();
+        (void)sink;
+        elbo_ckpt_free(&ck);
+    } else {
+        const char *msg = elbo_last_error();
+        if (!msg || !strstr(msg, NAME) || strchr(msg, '\n'))
+            abort();
+    }
+    return 0;
+}

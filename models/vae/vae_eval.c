@@ -1,0 +1,342 @@
+/* Evaluation and generation: ELBO over a data set, the importance-weighted
+ * log-likelihood (17.28), active units, encode/decode/reconstruct, sampling
+ * from the prior and from the aggregated posterior (17.8.2).
+ *
+ * Everything runs with gradients off, in chunks of eval_batch rows: one tape
+ * reset per chunk, so memory stays at one chunk's activations and GEMMs see
+ * tall matrices. Each function resets the caller's tape. */
+#include "models/vae/vae.h"
+#include "models/vae/vae_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_EVAL_BATCH 1000
+
+typedef struct nograd {
+    elbo_tape *t;
+    bool was;
+} nograd;
+
+static nograd nograd_begin(elbo_tape *t)
+{
+    nograd g = {t, elbo_tape_grad_enabled(t)};
+    elbo_tape_set_grad(t, false);
+    return g;
+}
+
+static elbo_status nograd_end(nograd g, elbo_status st)
+{
+    elbo_tape_reset(g.t);
+    elbo_tape_set_grad(g.t, g.was);
+    return st;
+}
+
+static size_t chunk_rows(int eval_batch) { return eval_batch > 0 ? (size_t)eval_batch : DEFAULT_EVAL_BATCH; }
+
+static const float *row(const float *a, size_t i, int cols) { return a ? a + i * (size_t)cols : NULL; }
+
+static elbo_status check_args(const elbo_vae *m, const float *x, const float *y, const char *what)
+{
+    if (!x)
+        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: %s: x is NULL", what);
+    if (m->cfg.n_classes > 0 && !y)
+        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: %s: a conditional model needs labels", what);
+    return ELBO_OK;
+}
+
+elbo_status elbo_vae_evaluate(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N, int eval_batch,
+                              elbo_rng *rng, elbo_vae_eval *out)
+{
+    memset(out, 0, sizeof *out);
+    elbo_status st = check_args(m, x, y, "evaluate");
+    if (st != ELBO_OK || N == 0)
+        return st;
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes;
+    const size_t cb = chunk_rows(eval_batch);
+    nograd g = nograd_begin(t);
+    elbo_vae_objective obj = ELBO_VAE_OBJECTIVE_DEFAULT;
+    double rec = 0.0, kl = 0.0;
+    for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
+        size_t b = N - i < cb ? N - i : cb;
+        elbo_tape_reset(t);
+        elbo_node *loss;
+        elbo_vae_batch_stats s;
+        st = elbo_vae_loss(m, t, row(x, i, D), row(y, i, C), (int)b, &obj, rng, NULL, &loss, &s);
+        rec += s.rec;
+        kl += s.kl;
+    }
+    if (st == ELBO_OK) {
+        out->rec = rec / (double)N;
+        out->kl = kl / (double)N;
+        out->neg_elbo = out->rec + out->kl;
+    }
+    return nograd_end(g, st);
+}
+
+/* Rows i..i+b of x replicated K times each: out row (r*K + k) = x row i+r. */
+static void replicate(const float *x, size_t i, size_t b, int cols, int K, float *out)
+{
+    for (size_t r = 0; r < b; r++)
+        for (int k = 0; k < K; k++)
+            memcpy(out + (r * (size_t)K + (size_t)k) * (size_t)cols, x + (i + r) * (size_t)cols,
+                   (size_t)cols * sizeof(float));
+}
+
+elbo_status elbo_vae_iw_nll(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N, int K,
+                            int eval_batch, elbo_rng *rng, double *out, double *per_example)
+{
+    *out = 0.0;
+    elbo_status st = check_args(m, x, y, "iw_nll");
+    if (st != ELBO_OK)
+        return st;
+    if (K < 1 || !rng)
+        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: iw_nll: expected K >= 1 and an rng, got K = %d", K);
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
+    /* Each chunk decodes cb*K rows at once: one tall GEMM per layer. */
+    size_t cb = chunk_rows(eval_batch) / (size_t)K;
+    if (cb < 1)
+        cb = 1;
+    const double log_k = log((double)K);
+    nograd g = nograd_begin(t);
+    double total = 0.0;
+    for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
+        size_t b = N - i < cb ? N - i : cb;
+        size_t bk = b * (size_t)K;
+        elbo_tape_reset(t);
+        elbo_node *lv, *mu;
+        mu = vae_encoder(m, t, elbo_ad_input(t, (int)b, D, row(x, i, D)),
+                         C ? elbo_ad_input(t, (int)b, C, row(y, i, C)) : NULL, &lv);
+        float *z = elbo_tape_alloc(t, bk * (size_t)Z);
+        float *eps = elbo_tape_alloc(t, bk * (size_t)Z);
+        float *xr = elbo_tape_alloc(t, bk * (size_t)D);
+        float *yr = C ? elbo_tape_alloc(t, bk * (size_t)C) : NULL;
+        if ((st = elbo_tape_status(t)) != ELBO_OK)
+            break;
+        elbo_rng_normal_f32(rng, eps, bk * (size_t)Z);
+        replicate(x, i, b, D, K, xr);
+        if (C)
+            replicate(y, i, b, C, K, yr);
+        /* log w = log Pr(x|z) + log Pr(z) - log q(z|x); the 2pi terms cancel. */
+        double *lw = (double *)elbo_tape_alloc(t, 2 * bk);
+        if ((st = elbo_tape_status(t)) != ELBO_OK)
+            break;
+        for (size_t r = 0; r < b; r++) {
+            const float *mr = mu->x + r * (size_t)Z, *lr = lv->x + r * (size_t)Z;
+            for (int k = 0; k < K; k++) {
+                size_t o = (r * (size_t)K + (size_t)k) * (size_t)Z;
+                double a = 0.0;
+                for (int j = 0; j < Z; j++) {
+                    float e = eps[o + j];
+                    float zz = mr[j] + expf(0.5f * lr[j]) * e;
+                    z[o + j] = zz;
+                    a += -0.5 * (double)zz * zz + 0.5 * ((double)e * e + lr[j]);
+                }
+                lw[r * (size_t)K + (size_t)k] = a;
+            }
+        }
+        elbo_node *nll = vae_nll(m, t, vae_decoder(m, t, elbo_ad_input(t, (int)bk, Z, z),
+                                                    C ? elbo_ad_input(t, (int)bk, C, yr) : NULL),
+                                 elbo_ad_input(t, (int)bk, D, xr));
+        if ((st = elbo_tape_status(t)) != ELBO_OK)
+            break;
+        for (size_t r = 0; r < b && st == ELBO_OK; r++) {
+            double *w = lw + r * (size_t)K, mx = -INFINITY;
+            for (int k = 0; k < K; k++) {
+                w[k] -= nll->x[r * (size_t)K + (size_t)k];
+                mx = w[k] > mx ? w[k] : mx;
+            }
+            double s = 0.0;
+            for (int k = 0; k < K; k++)
+                s += exp(w[k] - mx);
+            double v = -(mx + log(s) - log_k);
+            st = vae_check_finite("iw_nll", v, row(x, i + r, D), row(y, i + r, C), 1, D, C);
+            total += v;
+            if (per_example)
+                per_example[i + r] = v;
+        }
+    }
+    if (st == ELBO_OK && N > 0)
+        *out = total / (double)N;
+    return nograd_end(g, st);
+}
+
+elbo_status elbo_vae_encode(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N, int eval_batch,
+                            float *mu_out, float *lv_out)
+{
+    elbo_status st = check_args(m, x, y, "encode");
+    if (st != ELBO_OK)
+        return st;
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
+    const size_t cb = chunk_rows(eval_batch);
+    nograd g = nograd_begin(t);
+    for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
+        size_t b = N - i < cb ? N - i : cb;
+        elbo_tape_reset(t);
+        elbo_node *lv, *mu = vae_encoder(m, t, elbo_ad_input(t, (int)b, D, row(x, i, D)),
+                                         C ? elbo_ad_input(t, (int)b, C, row(y, i, C)) : NULL, &lv);
+        if ((st = elbo_tape_status(t)) != ELBO_OK)
+            break;
+        memcpy(mu_out + i * (size_t)Z, mu->x, b * (size_t)Z * sizeof(float));
+        if (lv_out)
+            memcpy(lv_out + i * (size_t)Z, lv->x, b * (size_t)Z * sizeof(float));
+    }
+    return nograd_end(g, st);
+}
+
+/* Decoder means of z (b, Z) into out: sigmoid of the logits for Bernoulli. */
+static elbo_status decode_rows(elbo_vae *m, elbo_tape *t, const float *z, const float *y, size_t b, float *out)
+{
+    const int C = m->cfg.n_classes, Z = m->cfg.z_dim;
+    elbo_node *o = vae_decoder(m, t, elbo_ad_input(t, (int)b, Z, z), C ? elbo_ad_input(t, (int)b, C, y) : NULL);
+    if (m->cfg.lik == ELBO_VAE_BERNOULLI)
+        o = elbo_ad_sigmoid(t, o);
+    elbo_status st = elbo_tape_status(t);
+    if (st == ELBO_OK)
+        memcpy(out, o->x, b * (size_t)m->cfg.x_dim * sizeof(float));
+    return st;
+}
+
+elbo_status elbo_vae_decode(elbo_vae *m, elbo_tape *t, const float *z, const float *y, size_t N, int eval_batch,
+                            float *xmean)
+{
+    if (!z || (m->cfg.n_classes > 0 && !y))
+        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: decode: expected z and, for a conditional model, labels");
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
+    const size_t cb = chunk_rows(eval_batch);
+    nograd g = nograd_begin(t);
+    elbo_status st = ELBO_OK;
+    for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
+        size_t b = N - i < cb ? N - i : cb;
+        elbo_tape_reset(t);
+        st = decode_rows(m, t, row(z, i, Z), row(y, i, C), b, xmean + i * (size_t)D);
+    }
+    return nograd_end(g, st);
+}
+
+elbo_status elbo_vae_reconstruct(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N,
+                                 int eval_batch, float *out)
+{
+    elbo_status st = check_args(m, x, y, "reconstruct");
+    if (st != ELBO_OK)
+        return st;
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes;
+    const size_t cb = chunk_rows(eval_batch);
+    nograd g = nograd_begin(t);
+    for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
+        size_t b = N - i < cb ? N - i : cb;
+        elbo_tape_reset(t);
+        elbo_node *lv, *mu = vae_encoder(m, t, elbo_ad_input(t, (int)b, D, row(x, i, D)),
+                                         C ? elbo_ad_input(t, (int)b, C, row(y, i, C)) : NULL, &lv);
+        if ((st = elbo_tape_status(t)) != ELBO_OK)
+            break;
+        st = decode_rows(m, t, mu->x, row(y, i, C), b, out + i * (size_t)D);
+    }
+    return nograd_end(g, st);
+}
+
+elbo_status elbo_vae_active_units(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N,
+                                  int eval_batch, double threshold, int *active, double *var)
+{
+    *active = 0;
+    elbo_status st = check_args(m, x, y, "active_units");
+    if (st != ELBO_OK)
+        return st;
+    if (N < 1)
+        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: active_units: expected N >= 1");
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
+    const size_t cb = chunk_rows(eval_batch);
+    double *sum = calloc(2 * (size_t)Z, sizeof(double)), *sq = sum + Z;
+    if (!sum)
+        return elbo_fail(ELBO_ERR_NOMEM, "vae_eval.c: active_units: out of memory");
+    nograd g = nograd_begin(t);
+    for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
+        size_t b = N - i < cb ? N - i : cb;
+        elbo_tape_reset(t);
+        elbo_node *lv, *mu = vae_encoder(m, t, elbo_ad_input(t, (int)b, D, row(x, i, D)),
+                                         C ? elbo_ad_input(t, (int)b, C, row(y, i, C)) : NULL, &lv);
+        if ((st = elbo_tape_status(t)) != ELBO_OK)
+            break;
+        /* E_q[z_j | x] is the encoder mean; its variance over the data set. */
+        for (size_t r = 0; r < b; r++)
+            for (int j = 0; j < Z; j++) {
+                double v = mu->x[r * (size_t)Z + (size_t)j];
+                sum[j] += v;
+                sq[j] += v * v;
+            }
+    }
+    if (st == ELBO_OK)
+        for (int j = 0; j < Z; j++) {
+            double mean = sum[j] / (double)N;
+            double v = sq[j] / (double)N - mean * mean;
+            v = v < 0.0 ? 0.0 : v;
+            if (var)
+                var[j] = v;
+            *active += v > threshold;
+        }
+    free(sum);
+    return nograd_end(g, st);
+}
+
+elbo_status elbo_vae_sample_prior(elbo_vae *m, elbo_tape *t, const float *y, size_t N, elbo_rng *rng, float *out)
+{
+    if (!rng || (m->cfg.n_classes > 0 && !y))
+        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: sample_prior: expected an rng and, for a conditional "
+                         "model, labels");
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
+    const size_t cb = DEFAULT_EVAL_BATCH;
+    nograd g = nograd_begin(t);
+    elbo_status st = ELBO_OK;
+    for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
+        size_t b = N - i < cb ? N - i : cb;
+        elbo_tape_reset(t);
+        float *z = elbo_tape_alloc(t, b * (size_t)Z);
+        if ((st = elbo_tape_status(t)) != ELBO_OK)
+            break;
+        elbo_rng_normal_f32(rng, z, b * (size_t)Z);
+        st = decode_rows(m, t, z, row(y, i, C), b, out + i * (size_t)D);
+    }
+    return nograd_end(g, st);
+}
+
+elbo_status elbo_vae_sample_aggregate(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t Nx,
+                                      size_t N, elbo_rng *rng, float *out, size_t *picked)
+{
+    elbo_status st = check_args(m, x, y, "sample_aggregate");
+    if (st != ELBO_OK)
+        return st;
+    if (Nx < 1 || !rng)
+        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: sample_aggregate: expected data and an rng");
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
+    const size_t cb = DEFAULT_EVAL_BATCH;
+    nograd g = nograd_begin(t);
+    for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
+        size_t b = N - i < cb ? N - i : cb;
+        elbo_tape_reset(t);
+        float *xb = elbo_tape_alloc(t, b * (size_t)D);
+        float *yb = C ? elbo_tape_alloc(t, b * (size_t)C) : NULL;
+        float *z = elbo_tape_alloc(t, b * (size_t)Z);
+        if ((st = elbo_tape_status(t)) != ELBO_OK)
+            break;
+        /* The aggregated posterior is a uniform mixture over the data of
+         * q(z|x_i): pick a component, then draw from it. */
+        for (size_t r = 0; r < b; r++) {
+            size_t k = (size_t)elbo_rng_below(rng, Nx);
+            if (picked)
+                picked[i + r] = k;
+            memcpy(xb + r * (size_t)D, x + k * (size_t)D, (size_t)D * sizeof(float));
+            if (C)
+                memcpy(yb + r * (size_t)C, y + k * (size_t)C, (size_t)C * sizeof(float));
+        }
+        elbo_node *lv, *mu = vae_encoder(m, t, elbo_ad_input(t, (int)b, D, xb),
+                                         C ? elbo_ad_input(t, (int)b, C, yb) : NULL, &lv);
+        if ((st = elbo_tape_status(t)) != ELBO_OK)
+            break;
+        elbo_rng_normal_f32(rng, z, b * (size_t)Z);
+        for (size_t k = 0; k < b * (size_t)Z; k++)
+            z[k] = mu->x[k] + expf(0.5f * lv->x[k]) * z[k];
+        st = decode_rows(m, t, z, yb, b, out + i * (size_t)D);
+    }
+    return nograd_end(g, st);
+}

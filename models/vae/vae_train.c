@@ -1,0 +1,411 @@
+/* The VAE training loop: one minibatch step at a time, and checkpoints.
+ *
+ * Per-step work besides the model itself is kept to: one memcpy per example
+ * to gather the batch, an arena reset (no malloc once the arena has grown to
+ * its high-water mark in the first step), zeroing the gradient slab, one
+ * vectorised sum over the gradient slab for the non-finite guard, and Adam. */
+#include "models/vae/vae_train.h"
+#include "models/vae/vae_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "models/io/checkpoint.h"
+#include "ops/kernels.h"
+#include "ops/simd_level.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Streams of one seed for distinct purposes: seed, then jump per purpose, so
+ * adding a purpose never shifts another's numbers. */
+static void stream(elbo_rng *r, uint64_t seed, int which)
+{
+    elbo_rng_seed(r, seed);
+    for (int i = 0; i < which; i++)
+        elbo_rng_jump(r);
+}
+
+elbo_status elbo_vae_trainer_init(elbo_vae_trainer *tr, elbo_vae *m, const elbo_dataset *data,
+                                  const elbo_vae_train_config *cfg)
+{
+    memset(tr, 0, sizeof *tr);
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes;
+    if (!data || data->n == 0 || data->d != (size_t)D)
+        return elbo_fail(ELBO_ERR_INVALID, "vae_train.c: init: expected a non-empty data set of %d features, got %zu",
+                         D, data ? data->d : 0);
+    if (C > 0 && (!data->y || data->classes > C))
+        return elbo_fail(ELBO_ERR_INVALID, "vae_train.c: init: a conditional model of %d classes needs labels "
+                         "below %d", C, C);
+    if (cfg->batch < 1 || !(cfg->beta >= 0.0f) || !(cfg->free_bits >= 0.0f) || !(cfg->warmup_epochs >= 0.0f) ||
+        cfg->mc_samples < 1 || cfg->iw_k < 0 || !(cfg->adam.lr > 0.0f))
+        return elbo_fail(ELBO_ERR_INVALID, "vae_train.c: init: expected batch >= 1, beta, free bits and warm-up "
+                         ">= 0, mc_samples >= 1, iw_k >= 0 and lr > 0");
+    tr->m = m;
+    tr->data = data;
+    tr->cfg = *cfg;
+    elbo_status st = elbo_batcher_init(&tr->batcher, data, (size_t)cfg->batch, true, false, cfg->seed);
+    if (st != ELBO_OK)
+        return st;
+    tr->steps_per_epoch = elbo_batcher_batches(&tr->batcher);
+    stream(&tr->noise, cfg->seed, 1);
+    stream(&tr->binarize, cfg->seed, 2);
+    size_t B = (size_t)cfg->batch;
+    tr->xb = aligned_alloc(64, ((B * (size_t)D * sizeof(float)) + 63) & ~(size_t)63);
+    tr->yb = C ? malloc(B * (size_t)C * sizeof(float)) : NULL;
+    tr->lb = malloc(B);
+    /* Room for one step's graph; the arena grows to the high-water mark once. */
+    if (!tr->xb || (C && !tr->yb) || !tr->lb || elbo_tape_create(&tr->tape, (size_t)8 << 20) != ELBO_OK) {
+        elbo_vae_trainer_free(tr);
+        return elbo_fail(ELBO_ERR_NOMEM, "vae_train.c: init: out of memory");
+    }
+    tr->epoch_done = true; /* the first step starts an epoch */
+    return ELBO_OK;
+}
+
+void elbo_vae_trainer_free(elbo_vae_trainer *tr)
+{
+    if (!tr)
+        return;
+    elbo_batcher_free(&tr->batcher);
+    elbo_tape_destroy(tr->tape);
+    free(tr->xb);
+    free(tr->yb);
+    free(tr->lb);
+    memset(tr, 0, sizeof *tr);
+}
+
+uint64_t elbo_vae_trainer_epoch(const elbo_vae_trainer *tr)
+{
+    /* The batcher moves to epoch + 1 only when asked for the next batch. */
+    return tr->batcher.epoch + (tr->epoch_done && tr->acc.n > 0 ? 1 : 0);
+}
+
+float elbo_vae_kl_weight(const elbo_vae_train_config *cfg, long step, size_t steps_per_epoch)
+{
+    double len = (double)cfg->warmup_epochs * (double)steps_per_epoch;
+    if (!(len > 0.0))
+        return cfg->beta;
+    double u = (double)step / len;
+    if (u >= 1.0)
+        return cfg->beta;
+    if (u < 0.0)
+        u = 0.0;
+    double f = u;
+    if (cfg->warmup == ELBO_VAE_WARMUP_SIGMOID) {
+        /* logistic(12 (u - 1/2)), rescaled so u = 0 gives 0 and u = 1 gives 1 */
+        double lo = 1.0 / (1.0 + exp(6.0)), hi = 1.0 / (1.0 + exp(-6.0));
+        f = (1.0 / (1.0 + exp(-12.0 * (u - 0.5))) - lo) / (hi - lo);
+    }
+    return (float)(cfg->beta * f);
+}
+
+/* Prefix the last error message with the step (1-based) that failed. */
+static elbo_status with_step(elbo_status st, long step, const char *what)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", elbo_last_error());
+    return elbo_fail(st, "step %ld: %s%s", step, what, msg);
+}
+
+elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
+{
+    *epoch_end = false;
+    double t0 = now_seconds();
+    elbo_vae *m = tr->m;
+    elbo_params *p = &m->params;
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes;
+
+    const uint32_t *idx;
+    size_t n = elbo_batcher_next(&tr->batcher, &idx);
+    if (n == 0) /* the end-of-epoch marker: the next call starts the next epoch */
+        n = elbo_batcher_next(&tr->batcher, &idx);
+    if (n == 0)
+        return elbo_fail(ELBO_ERR_INVALID, "vae_train.c: step: the batcher gave no batch");
+    if (tr->epoch_done) {
+        memset(&tr->acc, 0, sizeof tr->acc);
+        tr->epoch_done = false;
+    }
+
+    elbo_dataset_gather(tr->data, idx, n, tr->xb, C ? tr->lb : NULL);
+    if (tr->cfg.dynamic_binarize)
+        elbo_binarize(&tr->binarize, tr->xb, tr->xb, n * (size_t)D);
+    if (C) {
+        memset(tr->yb, 0, n * (size_t)C * sizeof(float));
+        for (size_t i = 0; i < n; i++)
+            tr->yb[i * (size_t)C + tr->lb[i]] = 1.0f;
+    }
+
+    elbo_vae_objective obj = {
+        .kl_weight = elbo_vae_kl_weight(&tr->cfg, p->step, tr->steps_per_epoch),
+        .free_bits = tr->cfg.free_bits,
+        .mc_samples = tr->cfg.mc_samples,
+        .iw_k = tr->cfg.iw_k,
+    };
+    elbo_tape *t = tr->tape;
+    elbo_tape_reset(t);
+    elbo_tape_set_grad(t, true);
+    elbo_params_zero_grad(p);
+    elbo_node *loss;
+    elbo_vae_batch_stats s;
+    elbo_status st = elbo_vae_loss(m, t, tr->xb, C ? tr->yb : NULL, (int)n, &obj, &tr->noise, NULL, &loss, &s);
+    if (st == ELBO_ERR_NONFINITE)
+        return with_step(st, p->step + 1, "");
+    if (st == ELBO_OK)
+        st = elbo_backward(t, loss);
+    if (st != ELBO_OK)
+        return st;
+    /* The sum of the slab is finite iff every gradient is (an overflow to
+     * Inf is worth stopping for too); only then look for the culprit. */
+    if (!isfinite(elbo_k()->sum(p->n, p->g))) {
+        st = elbo_params_check_finite(p);
+        if (st == ELBO_OK)
+            elbo_fail(ELBO_ERR_NONFINITE, "the gradient sum overflows");
+        return with_step(ELBO_ERR_NONFINITE, p->step + 1, "gradient: ");
+    }
+    elbo_adam_step(p, &tr->cfg.adam);
+
+    tr->acc.rec += s.rec;
+    tr->acc.kl += s.kl;
+    tr->acc.neg_elbo += s.neg_elbo;
+    tr->acc.loss += s.loss;
+    tr->acc.n += n;
+    tr->acc.seconds += now_seconds() - t0;
+    if (tr->batcher.next >= tr->data->n) {
+        tr->epoch_done = true;
+        *epoch_end = true;
+    }
+    return ELBO_OK;
+}
+
+/* ---- checkpoints ---- */
+
+#define BLOB_MAGIC 0x45564145u /* "EAVE" */
+#define BLOB_VERSION 1u
+#define ARCH_LEN (6 + ELBO_VAE_MAX_HIDDEN + 4)
+
+typedef struct train_blob {
+    uint32_t magic, version;
+    elbo_rng noise, binarize;
+    uint64_t batcher_epoch, batcher_next;
+    double rec, kl, neg_elbo, loss, seconds;
+    uint64_t n;
+    uint32_t epoch_done, pad;
+    uint64_t extra_len;
+} train_blob;
+
+/* The architecture as a float section (integers below 2^24 are exact). */
+static void arch_encode(const elbo_vae_config *c, float *a)
+{
+    memset(a, 0, ARCH_LEN * sizeof(float));
+    a[0] = 1.0f; /* layout version */
+    a[1] = (float)c->x_dim;
+    a[2] = (float)c->z_dim;
+    a[3] = (float)c->n_classes;
+    a[4] = (float)c->n_hidden;
+    a[5] = (float)c->act;
+    for (int i = 0; i < c->n_hidden; i++)
+        a[6 + i] = (float)c->hidden[i];
+    a[6 + ELBO_VAE_MAX_HIDDEN] = c->leaky_slope;
+    a[7 + ELBO_VAE_MAX_HIDDEN] = (float)c->lik;
+    a[8 + ELBO_VAE_MAX_HIDDEN] = c->gauss_logvar;
+}
+
+static elbo_status arch_decode(const float *a, size_t n, elbo_vae_config *c)
+{
+    if (n != ARCH_LEN || a[0] != 1.0f)
+        return elbo_fail(ELBO_ERR_FORMAT, "vae_train.c: checkpoint: unknown architecture record");
+    memset(c, 0, sizeof *c);
+    c->x_dim = (int)a[1];
+    c->z_dim = (int)a[2];
+    c->n_classes = (int)a[3];
+    c->n_hidden = (int)a[4];
+    c->act = (elbo_vae_act)(int)a[5];
+    if (c->n_hidden < 0 || c->n_hidden > ELBO_VAE_MAX_HIDDEN)
+        return elbo_fail(ELBO_ERR_FORMAT, "vae_train.c: checkpoint: %d hidden layers", c->n_hidden);
+    for (int i = 0; i < c->n_hidden; i++)
+        c->hidden[i] = (int)a[6 + i];
+    c->leaky_slope = a[6 + ELBO_VAE_MAX_HIDDEN];
+    c->lik = (elbo_vae_lik)(int)a[7 + ELBO_VAE_MAX_HIDDEN];
+    c->gauss_logvar = a[8 + ELBO_VAE_MAX_HIDDEN];
+    return ELBO_OK;
+}
+
+/* Section names: "w/enc0.W", "m/enc0.W", "v/enc0.W", ..., and "vae.arch". */
+static void section_name(char *buf, size_t cap, char slab, const char *param)
+{
+    snprintf(buf, cap, "%c/%s", slab, param);
+}
+
+elbo_status elbo_vae_trainer_save(const elbo_vae_trainer *tr, const char *path, const char *config,
+                                  const void *extra, size_t extra_len)
+{
+    const elbo_params *p = &tr->m->params;
+    size_t ns = 1 + 3 * (size_t)p->count;
+    elbo_ckpt_section *sec = calloc(ns, sizeof *sec);
+    char(*names)[ELBO_CKPT_NAME_MAX + 1] = calloc(ns, sizeof *names);
+    size_t blob_len = sizeof(train_blob) + extra_len;
+    uint8_t *blob = malloc(blob_len);
+    if (!sec || !names || !blob) {
+        free(sec), free(names), free(blob);
+        return elbo_fail(ELBO_ERR_NOMEM, "vae_train.c: save: out of memory");
+    }
+    float arch[ARCH_LEN];
+    arch_encode(&tr->m->cfg, arch);
+    sec[0] = (elbo_ckpt_section){"vae.arch", arch, ARCH_LEN};
+    const char slab_name[3] = {'w', 'm', 'v'};
+    float *slabs[3] = {p->w, p->m, p->v};
+    for (int s = 0; s < 3; s++)
+        for (int i = 0; i < p->count; i++) {
+            size_t k = 1 + (size_t)s * (size_t)p->count + (size_t)i;
+            section_name(names[k], sizeof names[k], slab_name[s], p->info[i].name);
+            sec[k] = (elbo_ckpt_section){names[k], slabs[s] + p->info[i].offset,
+                                        (size_t)p->info[i].rows * (size_t)p->info[i].cols};
+        }
+
+    train_blob b;
+    memset(&b, 0, sizeof b);
+    b.magic = BLOB_MAGIC;
+    b.version = BLOB_VERSION;
+    b.noise = tr->noise;
+    b.binarize = tr->binarize;
+    b.batcher_epoch = tr->batcher.epoch;
+    b.batcher_next = tr->batcher.next;
+    b.rec = tr->acc.rec;
+    b.kl = tr->acc.kl;
+    b.neg_elbo = tr->acc.neg_elbo;
+    b.loss = tr->acc.loss;
+    b.seconds = tr->acc.seconds;
+    b.n = tr->acc.n;
+    b.epoch_done = tr->epoch_done;
+    b.extra_len = extra_len;
+    memcpy(blob, &b, sizeof b);
+    if (extra_len)
+        memcpy(blob + sizeof b, extra, extra_len);
+
+    elbo_ckpt_meta meta = {.config = config ? config : "", .step = (uint64_t)p->step,
+                           .epoch = elbo_vae_trainer_epoch(tr), .blob = blob, .blob_len = blob_len};
+    elbo_status st = elbo_ckpt_save(path, &meta, sec, ns);
+    free(sec), free(names), free(blob);
+    return st;
+}
+
+/* Copy the parameter sections of slab `which` ('w', 'm' or 'v') from ck into dst. */
+static elbo_status load_slab(const elbo_ckpt *ck, const char *path, const elbo_params *p, char which, float *dst)
+{
+    char name[ELBO_CKPT_NAME_MAX + 1];
+    for (int i = 0; i < p->count; i++) {
+        section_name(name, sizeof name, which, p->info[i].name);
+        const struct elbo_ckpt_entry *e = elbo_ckpt_find(ck, name);
+        size_t count = (size_t)p->info[i].rows * (size_t)p->info[i].cols;
+        if (!e || e->count != count)
+            return elbo_fail(ELBO_ERR_MISMATCH, "vae_train.c: %s: section %s: expected %zu floats, got %s%zu", path,
+                             name, count, e ? "" : "none ", e ? e->count : 0);
+        memcpy(dst + p->info[i].offset, e->data, count * sizeof(float));
+    }
+    return ELBO_OK;
+}
+
+static elbo_status read_arch(const elbo_ckpt *ck, const char *path, elbo_vae_config *c)
+{
+    const struct elbo_ckpt_entry *e = elbo_ckpt_find(ck, "vae.arch");
+    if (!e)
+        return elbo_fail(ELBO_ERR_FORMAT, "vae_train.c: %s: no vae.arch section: not a VAE checkpoint", path);
+    return arch_decode(e->data, e->count, c);
+}
+
+elbo_status elbo_vae_trainer_load(elbo_vae_trainer *tr, const char *path, const char *config, void **extra,
+                                  size_t *extra_len)
+{
+    if (extra)
+        *extra = NULL;
+    if (extra_len)
+        *extra_len = 0;
+    elbo_ckpt ck;
+    elbo_status st = elbo_ckpt_read(path, &ck);
+    if (st != ELBO_OK)
+        return st;
+    elbo_params *p = &tr->m->params;
+    elbo_vae_config arch;
+    train_blob b;
+    if ((st = read_arch(&ck, path, &arch)) != ELBO_OK)
+        goto done;
+    if (!elbo_vae_config_equal(&arch, &tr->m->cfg)) {
+        st = elbo_fail(ELBO_ERR_MISMATCH, "vae_train.c: %s: the checkpoint holds another architecture", path);
+        goto done;
+    }
+    if (config && strcmp(config, ck.config) != 0) {
+        size_t i = 0;
+        while (config[i] && config[i] == ck.config[i])
+            i++;
+        st = elbo_fail(ELBO_ERR_MISMATCH, "vae_train.c: %s: configuration differs at byte %zu: expected \"%.40s\", "
+                       "got \"%.40s\"", path, i, config + i, ck.config + i);
+        goto done;
+    }
+    if (ck.blob_len < sizeof b) {
+        st = elbo_fail(ELBO_ERR_FORMAT, "vae_train.c: %s: trainer state of %zu bytes, expected >= %zu", path,
+                       ck.blob_len, sizeof b);
+        goto done;
+    }
+    memcpy(&b, ck.blob, sizeof b);
+    if (b.magic != BLOB_MAGIC || b.version != BLOB_VERSION || b.extra_len != ck.blob_len - sizeof b) {
+        st = elbo_fail(ELBO_ERR_FORMAT, "vae_train.c: %s: unknown trainer state (magic %08x, version %u)", path,
+                       b.magic, b.version);
+        goto done;
+    }
+    if ((st = load_slab(&ck, path, p, 'w', p->w)) != ELBO_OK || (st = load_slab(&ck, path, p, 'm', p->m)) != ELBO_OK ||
+        (st = load_slab(&ck, path, p, 'v', p->v)) != ELBO_OK)
+        goto done;
+    if ((st = elbo_batcher_seek(&tr->batcher, b.batcher_epoch, (size_t)b.batcher_next)) != ELBO_OK)
+        goto done;
+    p->step = (long)ck.step;
+    tr->noise = b.noise;
+    tr->binarize = b.binarize;
+    tr->acc = (elbo_vae_epoch_stats){b.rec, b.kl, b.neg_elbo, b.loss, b.n, b.seconds};
+    tr->epoch_done = b.epoch_done != 0;
+    if (extra && b.extra_len) {
+        *extra = malloc(b.extra_len);
+        if (!*extra) {
+            st = elbo_fail(ELBO_ERR_NOMEM, "vae_train.c: load: out of memory");
+            goto done;
+        }
+        memcpy(*extra, ck.blob + sizeof b, b.extra_len);
+        if (extra_len)
+            *extra_len = b.extra_len;
+    }
+done:
+    elbo_ckpt_free(&ck);
+    return st;
+}
+
+elbo_status elbo_vae_load_model(const char *path, elbo_vae *m)
+{
+    memset(m, 0, sizeof *m);
+    elbo_ckpt ck;
+    elbo_status st = elbo_ckpt_read(path, &ck);
+    if (st != ELBO_OK)
+        return st;
+    elbo_vae_config c;
+    elbo_rng r;
+    elbo_rng_seed(&r, 0);
+    if ((st = read_arch(&ck, path, &c)) == ELBO_OK && (st = elbo_vae_create(m, &c, &r)) == ELBO_OK) {
+        st = load_slab(&ck, path, &m->params, 'w', m->params.w);
+        if (st == ELBO_OK)
+            st = load_slab(&ck, path, &m->params, 'm', m->params.m);
+        if (st == ELBO_OK)
+            st = load_slab(&ck, path, &m->params, 'v', m->params.v);
+        if (st == ELBO_OK)
+            m->params.step = (long)ck.step;
+        else
+            elbo_vae_free(m);
+    }
+    elbo_ckpt_free(&ck);
+    return st;
+}

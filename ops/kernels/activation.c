@@ -1,0 +1,125 @@
+/* Activations, forward y = f(x) and backward dx += dy f'(.), all (n), written
+ * once over ops/simd.h; transcendentals from ops/simd_math.h (error bounds
+ * stated there). map_fwd / map_bwd run the full vectors and one masked tail;
+ * they are static inline, so each element function is inlined into them. */
+#include "ops/kernels/kernels_isa.h"
+#include "ops/simd_math.h"
+
+/* y = f(x) */
+static inline void map_fwd(size_t n, const float *x, float *y, vf (*f)(vf))
+{
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN)
+        vf_store(y + i, f(vf_load(x + i)));
+    if (i < n)
+        vf_store_n(y + i, f(vf_load_n(x + i, n - i)), n - i);
+}
+
+/* dx += dy * g(a), with a the saved input or output */
+static inline void map_bwd(size_t n, const float *a, const float *dy, float *dx, vf (*g)(vf))
+{
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN)
+        vf_store(dx + i, vf_fmadd(vf_load(dy + i), g(vf_load(a + i)), vf_load(dx + i)));
+    if (i < n) {
+        size_t k = n - i;
+        vf_store_n(dx + i, vf_fmadd(vf_load_n(dy + i, k), g(vf_load_n(a + i, k)), vf_load_n(dx + i, k)), k);
+    }
+}
+
+/* ---- element functions ---- */
+
+/* max(x, 0); NaN -> 0 as in the reference (x > 0 is false) */
+static inline vf relu1(vf x) { return vf_select_gt(x, vf_zero(), x, vf_zero()); }
+/* 1 - y^2 */
+static inline vf tanh_d(vf y) { return vf_fnmadd(y, y, vf_set1(1.0f)); }
+/* y (1 - y) */
+static inline vf sigmoid_d(vf y) { return vf_mul(y, vf_sub(vf_set1(1.0f), y)); }
+/* y itself */
+static inline vf ident(vf y) { return y; }
+/* 1 / x */
+static inline vf recip(vf x) { return vf_div(vf_set1(1.0f), x); }
+
+/* ---- kernels ---- */
+
+/* y = max(x, 0) */
+void KERNEL(elbo_relu)(size_t n, const float *x, float *y) { map_fwd(n, x, y, relu1); }
+
+/* dx += dy [x > 0]  (select, not multiply: an Inf/NaN dy of a dead unit stays out) */
+void KERNEL(elbo_relu_bwd)(size_t n, const float *x, const float *dy, float *dx)
+{
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN) {
+        vf g = vf_select_gt(vf_load(x + i), vf_zero(), vf_load(dy + i), vf_zero());
+        vf_store(dx + i, vf_add(vf_load(dx + i), g));
+    }
+    if (i < n) {
+        size_t k = n - i;
+        vf g = vf_select_gt(vf_load_n(x + i, k), vf_zero(), vf_load_n(dy + i, k), vf_zero());
+        vf_store_n(dx + i, vf_add(vf_load_n(dx + i, k), g), k);
+    }
+}
+
+/* y = x > 0 ? x : slope x */
+void KERNEL(elbo_leaky_relu)(size_t n, float slope, const float *x, float *y)
+{
+    vf s = vf_set1(slope);
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN) {
+        vf v = vf_load(x + i);
+        vf_store(y + i, vf_select_gt(v, vf_zero(), v, vf_mul(s, v)));
+    }
+    if (i < n) {
+        vf v = vf_load_n(x + i, n - i);
+        vf_store_n(y + i, vf_select_gt(v, vf_zero(), v, vf_mul(s, v)), n - i);
+    }
+}
+
+/* dx += x > 0 ? dy : slope dy */
+void KERNEL(elbo_leaky_relu_bwd)(size_t n, float slope, const float *x, const float *dy, float *dx)
+{
+    vf s = vf_set1(slope);
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN) {
+        vf g = vf_load(dy + i);
+        g = vf_select_gt(vf_load(x + i), vf_zero(), g, vf_mul(s, g));
+        vf_store(dx + i, vf_add(vf_load(dx + i), g));
+    }
+    if (i < n) {
+        size_t k = n - i;
+        vf g = vf_load_n(dy + i, k);
+        g = vf_select_gt(vf_load_n(x + i, k), vf_zero(), g, vf_mul(s, g));
+        vf_store_n(dx + i, vf_add(vf_load_n(dx + i, k), g), k);
+    }
+}
+
+/* y = tanh x */
+void KERNEL(elbo_tanh)(size_t n, const float *x, float *y) { map_fwd(n, x, y, vf_tanh); }
+/* dx += dy (1 - y^2) */
+void KERNEL(elbo_tanh_bwd)(size_t n, const float *y, const float *dy, float *dx) { map_bwd(n, y, dy, dx, tanh_d); }
+
+/* y = 1 / (1 + e^-x) */
+void KERNEL(elbo_sigmoid)(size_t n, const float *x, float *y) { map_fwd(n, x, y, vf_sigmoid); }
+/* dx += dy y (1 - y) */
+void KERNEL(elbo_sigmoid_bwd)(size_t n, const float *y, const float *dy, float *dx)
+{
+    map_bwd(n, y, dy, dx, sigmoid_d);
+}
+
+/* y = log(1 + e^x) */
+void KERNEL(elbo_softplus)(size_t n, const float *x, float *y) { map_fwd(n, x, y, vf_softplus); }
+/* dx += dy sigmoid(x) */
+void KERNEL(elbo_softplus_bwd)(size_t n, const float *x, const float *dy, float *dx)
+{
+    map_bwd(n, x, dy, dx, vf_sigmoid);
+}
+
+/* y = e^x */
+void KERNEL(elbo_exp)(size_t n, const float *x, float *y) { map_fwd(n, x, y, vf_exp); }
+/* dx += dy y */
+void KERNEL(elbo_exp_bwd)(size_t n, const float *y, const float *dy, float *dx) { map_bwd(n, y, dy, dx, ident); }
+
+/* y = log x */
+void KERNEL(elbo_log)(size_t n, const float *x, float *y) { map_fwd(n, x, y, vf_log); }
+/* dx += dy / x */
+void KERNEL(elbo_log_bwd)(size_t n, const float *x, const float *dy, float *dx) { map_bwd(n, x, dy, dx, recip); }

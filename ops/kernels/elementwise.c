@@ -1,0 +1,139 @@
+/* Elementwise kernels, row broadcast, column sums and the reparameterized
+ * sample, written once over ops/simd.h. Each loop runs full vectors, then one
+ * masked vector for the n % VLEN tail (vf_load_n / vf_store_n). */
+#include "ops/kernels/kernels_isa.h"
+#include "ops/simd_math.h"
+
+/* y = a + b   (a, b, y all (n)) */
+void KERNEL(elbo_add)(size_t n, const float *a, const float *b, float *y)
+{
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN)
+        vf_store(y + i, vf_add(vf_load(a + i), vf_load(b + i)));
+    if (i < n)
+        vf_store_n(y + i, vf_add(vf_load_n(a + i, n - i), vf_load_n(b + i, n - i)), n - i);
+}
+
+/* y = a - b */
+void KERNEL(elbo_sub)(size_t n, const float *a, const float *b, float *y)
+{
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN)
+        vf_store(y + i, vf_sub(vf_load(a + i), vf_load(b + i)));
+    if (i < n)
+        vf_store_n(y + i, vf_sub(vf_load_n(a + i, n - i), vf_load_n(b + i, n - i)), n - i);
+}
+
+/* y = a * b */
+void KERNEL(elbo_mul)(size_t n, const float *a, const float *b, float *y)
+{
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN)
+        vf_store(y + i, vf_mul(vf_load(a + i), vf_load(b + i)));
+    if (i < n)
+        vf_store_n(y + i, vf_mul(vf_load_n(a + i, n - i), vf_load_n(b + i, n - i)), n - i);
+}
+
+/* y = s * x */
+void KERNEL(elbo_scale)(size_t n, float s, const float *x, float *y)
+{
+    vf vs = vf_set1(s);
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN)
+        vf_store(y + i, vf_mul(vs, vf_load(x + i)));
+    if (i < n)
+        vf_store_n(y + i, vf_mul(vs, vf_load_n(x + i, n - i)), n - i);
+}
+
+/* y += a * x  (fused) */
+void KERNEL(elbo_axpy)(size_t n, float a, const float *x, float *y)
+{
+    vf va = vf_set1(a);
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN)
+        vf_store(y + i, vf_fmadd(va, vf_load(x + i), vf_load(y + i)));
+    if (i < n) {
+        size_t k = n - i;
+        vf_store_n(y + i, vf_fmadd(va, vf_load_n(x + i, k), vf_load_n(y + i, k)), k);
+    }
+}
+
+/* y += a * b  (fused) */
+void KERNEL(elbo_fma)(size_t n, const float *a, const float *b, float *y)
+{
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN)
+        vf_store(y + i, vf_fmadd(vf_load(a + i), vf_load(b + i), vf_load(y + i)));
+    if (i < n) {
+        size_t k = n - i;
+        vf_store_n(y + i, vf_fmadd(vf_load_n(a + i, k), vf_load_n(b + i, k), vf_load_n(y + i, k)), k);
+    }
+}
+
+/* y is (R,C), b is (C): y[r,c] += b[c] */
+void KERNEL(elbo_add_bias)(size_t rows, size_t cols, const float *b, float *y)
+{
+    for (size_t r = 0; r < rows; r++)
+        KERNEL(elbo_add)(cols, y + r * cols, b, y + r * cols);
+}
+
+/* x is (R,C), y is (C): y[c] += sum_r x[r,c], one column block of VLEN at a time */
+void KERNEL(elbo_col_sum)(size_t rows, size_t cols, const float *x, float *y)
+{
+    size_t c = 0;
+    for (; c + VLEN <= cols; c += VLEN) {
+        vf acc = vf_zero();
+        for (size_t r = 0; r < rows; r++)
+            acc = vf_add(acc, vf_load(x + r * cols + c));
+        vf_store(y + c, vf_add(vf_load(y + c), acc));
+    }
+    if (c < cols) {
+        size_t k = cols - c;
+        vf acc = vf_zero();
+        for (size_t r = 0; r < rows; r++)
+            acc = vf_add(acc, vf_load_n(x + r * cols + c, k));
+        vf_store_n(y + c, vf_add(vf_load_n(y + c, k), acc), k);
+    }
+}
+
+/* z = mu + e^(lv/2) eps */
+static inline vf reparam1(vf mu, vf lv, vf eps)
+{
+    return vf_fmadd(vf_exp(vf_mul(vf_set1(0.5f), lv)), eps, mu);
+}
+
+void KERNEL(elbo_reparam)(size_t n, const float *mu, const float *lv, const float *eps, float *z)
+{
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN)
+        vf_store(z + i, reparam1(vf_load(mu + i), vf_load(lv + i), vf_load(eps + i)));
+    if (i < n) {
+        size_t k = n - i;
+        vf_store_n(z + i, reparam1(vf_load_n(mu + i, k), vf_load_n(lv + i, k), vf_load_n(eps + i, k)), k);
+    }
+}
+
+/* dmu += dz ; dlv += dz eps 0.5 e^(lv/2) */
+static inline vf reparam_dlv1(vf lv, vf eps, vf dz)
+{
+    vf half = vf_set1(0.5f);
+    return vf_mul(vf_mul(dz, eps), vf_mul(half, vf_exp(vf_mul(half, lv))));
+}
+
+void KERNEL(elbo_reparam_bwd)(size_t n, const float *lv, const float *eps, const float *dz, float *dmu,
+                         float *dlv)
+{
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN) {
+        vf g = vf_load(dz + i);
+        vf_store(dmu + i, vf_add(vf_load(dmu + i), g));
+        vf_store(dlv + i, vf_add(vf_load(dlv + i), reparam_dlv1(vf_load(lv + i), vf_load(eps + i), g)));
+    }
+    if (i < n) {
+        size_t k = n - i;
+        vf g = vf_load_n(dz + i, k);
+        vf_store_n(dmu + i, vf_add(vf_load_n(dmu + i, k), g), k);
+        vf d = reparam_dlv1(vf_load_n(lv + i, k), vf_load_n(eps + i, k), g);
+        vf_store_n(dlv + i, vf_add(vf_load_n(dlv + i, k), d), k);
+    }
+}

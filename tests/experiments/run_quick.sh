@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Runs every experiment driver in --quick mode into a temporary folder and
+# checks its summary.json against the chapter's claims (bounds below the
+# likelihood, IS variance below MC variance, reparameterization variance below
+# REINFORCE variance, EM monotone, Jensen gaps positive, slerp norms near the
+# typical radius, ...), plus: every driver exits 2 on a bad flag, writes its
+# files, and gives the same numbers for 1 and 2 threads.
+#
+#   tests/experiments/run_quick.sh BUILD/experiments [DATA_DIR]
+#
+# A driver that is not built is reported as SKIP (the VAE drivers need
+# models/vae); a driver that needs Fashion-MNIST is skipped without the data.
+set -u
+bin=${1:?usage: run_quick.sh BUILD/experiments [DATA_DIR]}
+data=${2:-}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/elbo_quick.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+export ELBO_PROGRESS=0
+
+fails=0
+pass=0
+skips=0
+ok() { pass=$((pass + 1)); printf '  ok    %s\n' "$1"; }
+bad() { fails=$((fails + 1)); printf '  FAIL  %s\n' "$1"; }
+
+# val FILE KEY: the number after "KEY": in a summary.json (keys used here are unique).
+val() { awk -v k="\"$2\":" '$1 == k { v = $2; sub(/,$/, "", v); print v; exit }' "$1"; }
+
+# check DESC A OP B: numeric comparison with awk (OP is <, <=, >, >=).
+check() {
+    local desc=$1 a=$2 op=$3 b=$4
+    if [ -z "$a" ] || [ -z "$b" ] || [ "$a" = null ] || [ "$b" = null ]; then
+        bad "$desc (missing value: '$a' $op '$b')"
+        return
+    fi
+    if awk -v a="$a" -v b="$b" -v op="$op" 'BEGIN {
+            r = (op == "<") ? a < b : (op == "<=") ? a <= b : (op == ">") ? a > b : a >= b; exit !r }'; then
+        ok "$desc ($a $op $b)"
+    else
+        bad "$desc ($a $op $b)"
+    fi
+}
+
+# run NAME ARGS...: the driver in --quick mode into $tmp/NAME; 0 if it ran.
+run() {
+    local name=$1
+    shift
+    if [ ! -x "$bin/$name" ]; then
+        skips=$((skips + 1))
+        printf '  SKIP  %s (not built)\n' "$name"
+        return 1
+    fi
+    local t0=$SECONDS
+    if ! "$bin/$name" --quick --out "$tmp/$name" "$@" >"$tmp/$name.log" 2>&1; then
+        bad "$name --quick exits 0"
+        sed 's/^/        /' "$tmp/$name.log" | tail -20
+        return 1
+    fi
+    ok "$name --quick exits 0 ($((SECONDS - t0))s)"
+    # Bad flags are usage errors: exit code 2.
+    "$bin/$name" --no-such-flag >/dev/null 2>&1
+    local rc=$?
+    [ $rc = 2 ] && ok "$name: unknown flag exits 2" || bad "$name: unknown flag exits 2 (got $rc)"
+    "$bin/$name" --seed not-a-number --out "$tmp/bad" >/dev/null 2>&1
+    rc=$?
+    [ $rc = 2 ] && ok "$name: bad value exits 2" || bad "$name: bad value exits 2 (got $rc)"
+    [ -s "$tmp/$name/summary.json" ] && ok "$name: summary.json written" || bad "$name: summary.json written"
+    ls "$tmp/$name"/*.svg >/dev/null 2>&1 && ok "$name: SVG written" || bad "$name: SVG written"
+    ls "$tmp/$name"/*.csv >/dev/null 2>&1 && ok "$name: CSV written" || bad "$name: CSV written"
+    return 0
+}
+
+s() { echo "$tmp/$1/summary.json"; }
+
+is_true() { [ "$2" = true ] && ok "$1" || bad "$1 (got '$2')"; }
+
+# same_results NAME ARGS...: the "results" of a 1-thread and a 2-thread run agree bit for bit.
+same_results() {
+    local name=$1
+    shift
+    [ -x "$bin/$name" ] || return 0
+    "$bin/$name" --quick --threads 1 --out "$tmp/t1_$name" "$@" >/dev/null 2>&1 &&
+        "$bin/$name" --quick --threads 2 --out "$tmp/t2_$name" "$@" >/dev/null 2>&1 &&
+        cmp -s <(sed -n '/"results"/,$p' "$tmp/t1_$name/summary.json") \
+            <(sed -n '/"results"/,$p' "$tmp/t2_$name/summary.json") &&
+        ok "$name: same results for 1 and 2 threads" || bad "$name: same results for 1 and 2 threads"
+}
+
+echo "== jensen (figs 17.4-17.5)"
+if run jensen; then
+    f=$(s jensen)
+    check "discrete: log E[y] - E[log y] > 0" "$(val "$f" discrete_gap)" ">" 0
+    check "continuous: Jensen gap > 0" "$(val "$f" continuous_gap)" ">" 0
+    check "continuous: quadrature agrees with the closed form" \
+        "$(awk -v a="$(val "$f" continuous_gap)" -v b="$(val "$f" continuous_gap_quadrature)" 'BEGIN{d=a-b; print (d<0?-d:d)}')" "<" 1e-4
+    check "convex case (problem 17.3): E[y^2] - E[y]^2 > 0" "$(val "$f" continuous_convex_gap)" ">" 0
+fi
+
+echo "== reparam_vs_reinforce (notebook 17.2, problem 17.5)"
+if run reparam_vs_reinforce; then
+    f=$(s reparam_vs_reinforce)
+    check "REINFORCE variance / reparameterization variance > 1" "$(val "$f" var_ratio_reinforce_over_reparam)" ">" 1
+    check "ratio > 1 at every sample count of the table" "$(val "$f" table_min_var_ratio)" ">" 1
+    check "curves: estimates within 5 SE of the closed forms" "$(val "$f" curve_max_abs_z)" "<" 5
+    check "per-sample variance: reparam below REINFORCE" "$(val "$f" per_sample_var_reparam)" "<" "$(val "$f" per_sample_var_reinforce)"
+    same_results reparam_vs_reinforce --n-reinforce 2e5 --counts 1,10
+fi
+
+echo "== importance_sampling (notebook 17.3, section 17.8.1)"
+if run importance_sampling; then
+    f=$(s importance_sampling)
+    check "f2: plain-MC variance / IS variance > 10 at every count" "$(val "$f" var_ratio_mc_over_is_min)" ">" 10
+    check "tables unbiased (within 5 SE)" "$(val "$f" table_max_abs_z)" "<" 5
+    if [ -n "$(val "$f" nlvm_log_px_exact)" ]; then
+        check "NLVM: ELBO <= log Pr(x)" "$(val "$f" nlvm_elbo)" "<=" "$(val "$f" nlvm_log_px_exact)"
+        check "NLVM: IWAE-K (largest K) >= ELBO" "$(val "$f" nlvm_iwae_max_k)" ">=" "$(val "$f" nlvm_elbo)"
+        check "NLVM: IS variance below prior-sampling variance" "$(val "$f" nlvm_var_is)" "<" "$(val "$f" nlvm_var_prior)"
+    fi
+fi
+
+echo "== elbo_curves (figs 17.6, 17.10)"
+if run elbo_curves; then
+    f=$(s elbo_curves)
+    check "every ELBO curve lies below the log-likelihood" "$(val "$f" curves_max_elbo_minus_loglik)" "<=" 1e-12
+    check "curves touch where theta is the posterior" "$(val "$f" curves_touch_error)" "<" 1e-9
+    check "joint path stays below the log-likelihood" "$(val "$f" joint_max_elbo_minus_loglik)" "<=" 1e-12
+    check "joint update raises the ELBO" "$(val "$f" joint_elbo_final)" ">" "$(val "$f" joint_elbo_initial)"
+    is_true "EM path (exact E-step, closed-form M-step): log-likelihood monotone" "$(val "$f" em_monotone)"
+fi
+
+echo "== sweep"
+if [ -x "$bin/sweep" ] && [ -x "$bin/jensen" ]; then
+    out=$tmp/sweep
+    if "$bin/sweep" --driver jensen --grid 'a=1,2,4 seed=1,2' --jobs 2 --args '--quick' --out "$out" \
+        >"$tmp/sweep.log" 2>&1; then
+        ok "sweep runs a 3x2 grid"
+        n=$(($(wc -l <"$out/sweep.csv") - 1))
+        check "sweep.csv has one row per configuration" "$n" ">=" 6
+        [ -s "$out/sweep_a.svg" ] && ok "sweep_a.svg written" || bad "sweep_a.svg written"
+        "$bin/sweep" --driver jensen --grid 'a=1,2,4 seed=1,2' --jobs 2 --args '--quick' --out "$out" \
+            >"$tmp/sweep2.log" 2>&1
+        grep -q '0 run, 6 skipped' "$tmp/sweep2.log" && ok "sweep resumes (skips finished runs)" ||
+            bad "sweep resumes (skips finished runs)"
+    else
+        bad "sweep runs a 3x2 grid"
+        tail -20 "$tmp/sweep.log"
+    fi
+    "$bin/sweep" --driver jensen --grid 'nonsense' >/dev/null 2>&1
+    rc=$?
+    [ $rc = 2 ] && ok "sweep: bad grid exits 2" || bad "sweep: bad grid exits 2 (got $rc)"
+fi
+
+echo
+echo "$pass passed, $fails failed, $skips skipped"
+[ $fails = 0 ]
