@@ -85,6 +85,16 @@ void ad_linear_backward(elbo_tape *t, elbo_node *n)
         elbo_col_sum(B, O, n->dx, db);
 }
 
+/* dst[r, :cols] += src[r, :cols] over R rows with row strides ld_src, ld_dst.
+ * A plain loop, not a kernel call per row: the rows here are short (a latent
+ * of a few columns), where per-call dispatch would cost more than the adds. */
+static void add_cols(size_t R, size_t cols, const float *src, size_t ld_src, float *dst, size_t ld_dst)
+{
+    for (size_t r = 0; r < R; r++)
+        for (size_t c = 0; c < cols; c++)
+            dst[r * ld_dst + c] += src[r * ld_src + c];
+}
+
 /* ---- concat_cols: y = [a | b] ; da += dy[:, :Ca] ; db += dy[:, Ca:] ---- */
 
 elbo_node *elbo_ad_concat_cols(elbo_tape *t, elbo_node *a, elbo_node *b)
@@ -115,12 +125,10 @@ void ad_concat_cols_backward(elbo_tape *t, elbo_node *n)
     elbo_node *a = n->in[0], *b = n->in[1];
     size_t R = (size_t)n->rows, Ca = (size_t)a->cols, Cb = (size_t)b->cols, C = Ca + Cb;
     float *da = ad_grad(t, a), *db = ad_grad(t, b);
-    for (size_t r = 0; r < R; r++) {
-        if (da) // dy[r, :Ca] -> da[r, :]
-            elbo_add(Ca, da + r * Ca, n->dx + r * C, da + r * Ca);
-        if (db) // dy[r, Ca:] -> db[r, :]
-            elbo_add(Cb, db + r * Cb, n->dx + r * C + Ca, db + r * Cb);
-    }
+    if (da) // dy[:, :Ca] -> da (R,Ca)
+        add_cols(R, Ca, n->dx, C, da, Ca);
+    if (db) // dy[:, Ca:] -> db (R,Cb)
+        add_cols(R, Cb, n->dx + Ca, C, db, Cb);
 }
 
 /* ---- slice_cols: y = a[:, s:s+L] ; da[:, s:s+L] += dy ---- */
@@ -155,6 +163,5 @@ void ad_slice_cols_backward(elbo_tape *t, elbo_node *n)
     if (!da)
         return;
     // dy (R,L) -> da[:, s:s+L] of (R,C)
-    for (size_t r = 0; r < R; r++)
-        elbo_add(L, da + r * C + s, n->dx + r * L, da + r * C + s);
+    add_cols(R, L, n->dx, L, da + s, C);
 }

@@ -8,18 +8,22 @@
 #
 # Each ratio compares numbers from the same invocation. LEVELS may include
 # scalar (the reference triple loop: slow, minutes at 1024^3).
+# CPU=1 computes the 1-thread GFLOP/s from CPU time instead of real time
+# (robust on a shared machine: time spent preempted is not counted); the
+# threads table always uses real time.
 set -eu
 BENCH=${1:-build/bench/elbo_bench}
 REPS=${REPS:-7}
 MIN_TIME=${MIN_TIME:-0.1}
 LEVELS=${LEVELS:-avx512 avx2}
+CPU=${CPU:-0}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 run() { # $1 = output json, $2 = filter, env passed through
     "$BENCH" --benchmark_filter="$2" --benchmark_repetitions="$REPS" \
         --benchmark_min_time="$MIN_TIME" --benchmark_enable_random_interleaving=true \
-        --benchmark_report_aggregates_only=true --benchmark_format=json >"$1" 2>"$1.err" ||
+        --benchmark_format=json >"$1" 2>"$1.err" ||
         { cat "$1.err" >&2; exit 1; }
 }
 
@@ -31,21 +35,32 @@ best=$(echo "$LEVELS" | awk '{print $1}')
 echo "running 1 vs 2 threads at $best..." >&2
 ELBO_SIMD=$best run "$TMP/threads.json" '^(openblas_)?sgemm_threads/'
 
-python3 - "$TMP" "$best" $LEVELS <<'EOF'
+python3 - "$TMP" "$best" "$CPU" $LEVELS <<'EOF'
 import json, sys, os
-tmp, best, levels = sys.argv[1], sys.argv[2], sys.argv[3:]
+tmp, best, cpu, levels = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4:]
 
-def medians(path):
-    out = {}
+def medians(path, use_cpu=False):
+    """median GFLOP/s per benchmark: the median of per-repetition rates"""
+    reps = {}
     for b in json.load(open(path))["benchmarks"]:
-        if b.get("aggregate_name") != "median":
+        if b.get("run_type") != "iteration":
             continue
         name = b["run_name"].replace("/real_time", "")
-        out[name] = b["GFLOPS"] / 1e9 if b["GFLOPS"] > 1e6 else b["GFLOPS"]
+        parts = name.split("/")
+        M, N, K = (int(x) for x in parts[1:4])
+        t = b["cpu_time"] if use_cpu else b["real_time"]  # ns per iteration
+        reps.setdefault(name, []).append(2.0 * M * N * K / t)
+    out = {}
+    for name, r in reps.items():
+        r.sort()
+        out[name] = r[len(r) // 2] if len(r) % 2 else 0.5 * (r[len(r) // 2 - 1] + r[len(r) // 2])
     return out
 
 forms = {"sgemm": "A·B", "sgemm_nt": "A·Bᵀ", "sgemm_tn": "Aᵀ·B"}
-res = {lv: medians(os.path.join(tmp, lv + ".json")) for lv in levels}
+res = {lv: medians(os.path.join(tmp, lv + ".json"), cpu) for lv in levels}
+print(f"GFLOP/s, median of {{}} repetitions, 1 thread, from {'CPU' if cpu else 'real'} time".format(
+    os.environ.get("REPS", "7")))
+print()
 names = [n for n in res[levels[0]] if not n.startswith("openblas_")]
 hdr = "| shape M/N/K | form |" + "".join(f" elbo {lv} | OpenBLAS | ratio |" for lv in levels)
 print(hdr)
@@ -63,7 +78,7 @@ for n in names:
 
 t = medians(os.path.join(tmp, "threads.json"))
 print()
-print(f"Threads ({best}):")
+print(f"1 vs 2 threads ({best}), GFLOP/s from real time:")
 print()
 print("| shape M/N/K | elbo 1T | elbo 2T | speedup | OpenBLAS 1T | OpenBLAS 2T | speedup |")
 print("|---|---|---|---|---|---|---|")

@@ -44,7 +44,7 @@ static const elbo_opt opts[] = {
     {"log-s-init", ELBO_OPT_DOUBLE, &log_s0, "0", "joint update: initial encoder log sd", .min = -20, .max = 20},
     {"lr", ELBO_OPT_DOUBLE, &lr, "0.02", "joint update: gradient-ascent step", .min = 1e-6, .max = 10},
     {"steps", ELBO_OPT_INT, &steps, "400", "joint update: steps", .min = 1, .max = 10000000},
-    {"em-iters", ELBO_OPT_INT, &em_iters, "6", "EM path: iterations", .min = 1, .max = 100000},
+    {"em-iters", ELBO_OPT_INT, &em_iters, "12", "EM path: iterations", .min = 1, .max = 100000},
 };
 
 typedef struct data {
@@ -250,7 +250,7 @@ int main(int argc, char **argv)
     p = elbo_svg_panel(fig, 2);
     elbo_plot_title(p, "EM: touch (E-step), climb (M-step)");
     for (int k = 0; k < ne; k++)
-        if (em[(size_t)k * 4 + 3] == 1 && k < 7) {
+        if (em[(size_t)k * 4 + 3] == 1 && k < 10) {
             double ta, tls;
             theta_star(em[(size_t)k * 4], &ta, &tls);
             for (int g = 0; g < grid; g++)

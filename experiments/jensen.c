@@ -190,10 +190,10 @@ int main(int argc, char **argv)
     /* The hull of points on a concave curve: between the chord from the first
      * to the last point and the polyline through all of them. */
     double lo[MAX_POINTS], ly[MAX_POINTS];
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         ly[i] = log(y[i]);
+    for (int i = 0; i < n; i++)
         lo[i] = n > 1 ? ly[0] + (ly[n - 1] - ly[0]) * (y[i] - y[0]) / (y[n - 1] - y[0]) : ly[i];
-    }
     elbo_style hull = elbo_style_color(0x999999, "convex combinations");
     hull.alpha = 0.35;
     elbo_plot_fill(p, y, lo, ly, (size_t)n, 0, &hull);

@@ -309,7 +309,7 @@ int main(int argc, char **argv)
                     &(elbo_style){.label = "closed form", .color = 0, .color_set = true, .dash = ELBO_DASH_DASHED});
 
     p = elbo_svg_panel(fig, 3);
-    snprintf(title, sizeof title, "variance of the estimate at phi=%.2f (%d reps)", var_phi, creps);
+    snprintf(title, sizeof title, "variance vs samples (phi=%.2f)", var_phi);
     elbo_plot_title(p, title);
     elbo_plot_xlabel(p, "samples per estimate");
     elbo_plot_ylabel(p, "log10 variance");

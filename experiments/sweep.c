@@ -414,7 +414,7 @@ int main(int argc, char **argv)
             char name[1024], sj[PATH_MAX + 16], log[PATH_MAX + 16];
             config_index(&g, next, idx);
             config_name(&g, idx, name, sizeof name);
-            snprintf(r->dir, sizeof r->dir, "%s/%s", runs_dir, name);
+            snprintf(r->dir, sizeof r->dir, "%.3000s/%.1000s", runs_dir, name);
             snprintf(sj, sizeof sj, "%s/summary.json", r->dir);
             r->status = -1;
             next++;
@@ -572,8 +572,8 @@ int main(int argc, char **argv)
             if (f != g.seed_flag)
                 mh[col++] = g.name[f];
         for (int k = 0; k < nkeys; k++) {
-            snprintf(names[2 * k], 140, "%s_mean", keys[k]);
-            snprintf(names[2 * k + 1], 140, "%s_sd", keys[k]);
+            snprintf(names[2 * k], 140, "%.127s_mean", keys[k]);
+            snprintf(names[2 * k + 1], 140, "%.127s_sd", keys[k]);
             mh[col + 2 * k] = names[2 * k], mh[col + 2 * k + 1] = names[2 * k + 1];
         }
         drv_check(&cli, elbo_csv_write(drv_path(&cli, "sweep_mean.csv"), mh, gm, (size_t)ng, (size_t)mcols),

@@ -136,10 +136,13 @@ static void write_curves(const elbo_cli *cli, const history *h)
         elbo_plot *pl = elbo_svg_panel(fig, p);
         elbo_plot_title(pl, titles[p]);
         elbo_plot_xlabel(pl, "epoch");
-        elbo_plot_line(pl, x, col[2 * p], h->n, &(elbo_style){.label = "train", .marker = ELBO_MARKER_CIRCLE});
-        elbo_plot_line(pl, x, col[2 * p + 1], h->n,
-                       &(elbo_style){.label = "test", .dash = ELBO_DASH_DASHED, .marker = ELBO_MARKER_CIRCLE});
-        elbo_plot_scatter(pl, x, col[2 * p], h->n, &(elbo_style){0});
+        elbo_style train_st = elbo_style_color(elbo_palette(0), "train"), test_st = elbo_style_color(elbo_palette(1), "test");
+        test_st.dash = ELBO_DASH_DASHED;
+        elbo_plot_line(pl, x, col[2 * p], h->n, &train_st);
+        elbo_plot_line(pl, x, col[2 * p + 1], h->n, &test_st);
+        train_st.label = test_st.label = NULL; /* markers at the epochs, same colours, no legend entry */
+        elbo_plot_scatter(pl, x, col[2 * p], h->n, &train_st);
+        elbo_plot_scatter(pl, x, col[2 * p + 1], h->n, &test_st);
     }
     elbo_svg_title(fig, "VAE training on Fashion-MNIST (per example)");
     drv_check(cli, elbo_svg_save(fig, drv_path(cli, "loss.svg")), "loss.svg");
@@ -281,7 +284,8 @@ int main(int argc, char **argv)
              (unsigned long long)cli.seed, (int)cli.quick, train.n);
 
     history hist = {0};
-    const char *ckpt = drv_path(&cli, "checkpoint.ckpt");
+    char ckpt[1024]; /* a copy: drv_path's buffers rotate */
+    snprintf(ckpt, sizeof ckpt, "%s", drv_path(&cli, "checkpoint.ckpt"));
     if (resume) {
         void *extra = NULL;
         size_t extra_len = 0;
@@ -297,8 +301,9 @@ int main(int argc, char **argv)
 
     float *ytrain = model_kind == MODEL_CVAE ? one_hot_all(&cli, &train, mc_cfg.n_classes) : NULL;
     float *ytest = model_kind == MODEL_CVAE ? one_hot_all(&cli, &test, mc_cfg.n_classes) : NULL;
-    elbo_tape *etape;
-    drv_check(&cli, elbo_tape_create(&etape, (size_t)16 << 20), "tape");
+    /* Evaluation shares the trainer's tape: one arena, sized by the larger
+     * of a training step and an evaluation chunk (peak RSS is a bar). */
+    elbo_tape *etape = tr.tape;
 
     install_signals();
     fprintf(stderr, "vae: %s, %s likelihood, %s, z %d, %zu train / %zu test, batch %d, %d threads, %s\n",
@@ -352,7 +357,9 @@ int main(int argc, char **argv)
         }
     }
 
-    /* ---- final evaluation ---- */
+    /* ---- final evaluation: the checkpoint is written, so Ctrl-C may simply end it ---- */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     if (hist.n == 0)
         drv_usage_error(&cli, "nothing to do: the checkpoint already has --epochs epochs and no history");
     const double *last = hist.rows + (hist.n - 1) * H_COLS;
@@ -365,7 +372,7 @@ int main(int argc, char **argv)
         elbo_rng ir;
         elbo_rng_seed(&ir, cli.seed * 7919ull + 17);
         double t0 = elbo_now();
-        drv_check(&cli, elbo_vae_iw_nll(&model, etape, test.x, ytest, test.n, iw, eval_batch * 4, &ir, &iw_nll, NULL),
+        drv_check(&cli, elbo_vae_iw_nll(&model, etape, test.x, ytest, test.n, iw, eval_batch, &ir, &iw_nll, NULL),
                   "importance-weighted NLL");
         iw_seconds = elbo_now() - t0;
         fprintf(stderr, "test -log p(x) ~ %.3f (IWAE-%d, %.1f s)\n", iw_nll, iw, iw_seconds);
@@ -410,7 +417,6 @@ int main(int argc, char **argv)
     free(hist.rows);
     free(ytrain);
     free(ytest);
-    elbo_tape_destroy(etape);
     elbo_vae_trainer_free(&tr);
     elbo_vae_free(&model);
     elbo_dataset_free(&train);

@@ -1,6 +1,6 @@
 /* Writes the seed corpus of the fuzz harnesses: small valid files and a few
  * near-misses of each format, generated here rather than kept as binary blobs.
- *   gen_seeds DIR      writes DIR/idx/*, DIR/csv/*, DIR/checkpoint/* */
+ *   gen_seeds DIR      writes seed files into DIR/idx/, DIR/csv/ and DIR/checkpoint/ */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>

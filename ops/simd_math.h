@@ -1,5 +1,5 @@
-/* Vectorized transcendentals over ops/simd.h: exp, log, log1p, tanh, sigmoid,
- * softplus. Include only from sources compiled per ISA (ops/kernels/).
+/* Vectorized transcendentals over ops/simd.h: exp, log, log1p on [0,1], tanh,
+ * sigmoid, softplus. Include only from sources compiled per ISA (ops/kernels/).
  *
  * Method: range reduction plus a minimax polynomial (Cephes single-precision
  * coefficients), FMA Horner. Error bounds, measured against double-precision
@@ -55,17 +55,14 @@ static inline vf vf_copysign(vf x, vf s)
 
 /* ---- exp ---- */
 
-/* e^x = 2^n e^r, n = round(x log2 e), r = x - n ln2 in [-ln2/2, ln2/2]
- * (two-constant Cody-Waite), e^r = 1 + r + r^2 P(r) (Cephes expf). */
-static inline vf vf_exp(vf x)
+/* e^r for x = n ln2 + r: returns the polynomial e^r and n = round(x log2 e),
+ * r in [-ln2/2, ln2/2] (two-constant Cody-Waite), e^r = 1 + r + r^2 P(r)
+ * (Cephes expf). Needs |x| <= ~104 so that n ln2_hi stays exact. */
+static inline vf vf_exp_reduced(vf x, vf *n_out)
 {
-    const float hi = 88.9f;    /* > 128 ln2 = 88.72: the scaled result overflows to inf */
-    const float lo = -104.0f;  /* < -150 ln2 = -103.97: the scaled result rounds to 0 */
     const float log2e = 1.44269504088896341f;
     const float ln2_hi = 0.693359375f;      /* 9 significant bits: n * ln2_hi is exact */
     const float ln2_lo = -2.12194440e-4f;   /* ln2 - ln2_hi */
-    /* vf_max/vf_min(c, x) return x when x is NaN, so NaN passes the clamp */
-    x = vf_min(vf_set1(hi), vf_max(vf_set1(lo), x));
     vf n = vf_round(vf_mul(x, vf_set1(log2e)));
     vf r = vf_fnmadd(n, vf_set1(ln2_hi), x);
     r = vf_fnmadd(n, vf_set1(ln2_lo), r);
@@ -75,11 +72,35 @@ static inline vf vf_exp(vf x)
     p = vf_fmadd(p, r, vf_set1(4.1665795894e-2f));
     p = vf_fmadd(p, r, vf_set1(1.6666665459e-1f));
     p = vf_fmadd(p, r, vf_set1(5.0000001201e-1f));
-    p = vf_fmadd(p, vf_mul(r, r), vf_add(r, vf_set1(1.0f)));
+    *n_out = n;
+    return vf_fmadd(p, vf_mul(r, r), vf_add(r, vf_set1(1.0f)));
+}
+
+/* e^x over the whole float range: e^x = e^r 2^n. */
+static inline vf vf_exp(vf x)
+{
+    const float hi = 88.9f;    /* > 128 ln2 = 88.72: the scaled result overflows to inf */
+    const float lo = -104.0f;  /* < -150 ln2 = -103.97: the scaled result rounds to 0 */
+    /* vf_max/vf_min(c, x) return x when x is NaN, so NaN passes the clamp */
+    x = vf_min(vf_set1(hi), vf_max(vf_set1(lo), x));
+    vf n;
+    vf p = vf_exp_reduced(x, &n);
     /* 2^n = 2^n1 2^(n-n1), n1 = round(n/2): both factors stay normal for n in
      * [-150, 128], so overflow, underflow and subnormals round only once */
     vf n1 = vf_round(vf_mul(n, vf_set1(0.5f)));
     return vf_mul(vf_mul(p, vf_pow2i(n1)), vf_pow2i(vf_sub(n, n1)));
+}
+
+/* e^x for x <= 0, cheaper than vf_exp: one scaling by 2^n, n in [-127, 0].
+ * Results below FLT_MIN (x < -87.34) flush to 0 (n = -127 builds 2^n as +0);
+ * -inf and any x < -88 give 0. Same accuracy as vf_exp on [-87.3, 0]. */
+static inline vf vf_exp_neg(vf x)
+{
+    const float lo = -88.0f; /* n = round(-88 log2 e) = -127: the 2^n field is 0 */
+    x = vf_max(vf_set1(lo), x); /* NaN passes */
+    vf n;
+    vf p = vf_exp_reduced(x, &n);
+    return vf_mul(p, vf_pow2i(n));
 }
 
 /* ---- log ---- */
@@ -123,25 +144,31 @@ static inline vf vf_log(vf x)
     return vf_select_gt(x, vf_zero(), r, special);
 }
 
-/* log(1 + x) for x >= 0 (or NaN): log(u) x / (u - 1), u = 1 + x, which cancels
- * the rounding of u (Goldberg); x itself when u rounds to 1. */
-static inline vf vf_log1p_pos(vf x)
+/* log(1 + x) for x in [0, 1] (or NaN): 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...),
+ * s = x / (2 + x) in [0, 1/3]; through s^14 the truncation is < (1/9)^8 / 17 = 1.4e-9. */
+static inline vf vf_log1p_01(vf x)
 {
-    vf u = vf_add(vf_set1(1.0f), x);
-    vf d = vf_sub(u, vf_set1(1.0f));
-    vf q = vf_mul(vf_log(u), vf_div(x, d));
-    return vf_select_gt(d, vf_zero(), q, x);
+    vf s = vf_div(x, vf_add(vf_set1(2.0f), x));
+    vf z = vf_mul(s, s);
+    vf p = vf_set1(1.0f / 15.0f);
+    p = vf_fmadd(p, z, vf_set1(1.0f / 13.0f));
+    p = vf_fmadd(p, z, vf_set1(1.0f / 11.0f));
+    p = vf_fmadd(p, z, vf_set1(1.0f / 9.0f));
+    p = vf_fmadd(p, z, vf_set1(1.0f / 7.0f));
+    p = vf_fmadd(p, z, vf_set1(1.0f / 5.0f));
+    p = vf_fmadd(p, z, vf_set1(1.0f / 3.0f));
+    vf s2 = vf_add(s, s);
+    return vf_fmadd(vf_mul(s2, z), p, s2); /* 2s + 2s z P(z) */
 }
 
 /* ---- activations ---- */
 
-/* tanh x: |x| < 0.625: x + x^3 P(x^2) (Cephes tanhf); else sign(x) (1 - 2/(e^2|x| + 1)),
- * with |x| capped at 10 where tanh rounds to 1. */
+/* tanh x: |x| < 0.625: x + x^3 P(x^2) (Cephes tanhf); else
+ * sign(x) (1 - e) / (1 + e), e = e^-2|x| in [0, 0.29], so 1 - e never cancels. */
 static inline vf vf_tanh(vf x)
 {
     const float poly_max = 0.625f; /* Cephes tanhf switch point */
-    const float sat = 10.0f;       /* tanh(10) = 1 - 4e-9 rounds to 1 */
-    vf a = vf_min(vf_set1(sat), vf_abs(x)); /* NaN passes (see vf_exp) */
+    vf a = vf_abs(x);
     vf z = vf_mul(x, x);
     vf p = vf_set1(-5.70498872745e-3f);
     p = vf_fmadd(p, z, vf_set1(2.06390887954e-2f));
@@ -149,15 +176,15 @@ static inline vf vf_tanh(vf x)
     p = vf_fmadd(p, z, vf_set1(1.33314422036e-1f));
     p = vf_fmadd(p, z, vf_set1(-3.33332819422e-1f));
     vf small = vf_fmadd(vf_mul(p, z), x, x);
-    vf e = vf_exp(vf_add(a, a));
-    vf big = vf_sub(vf_set1(1.0f), vf_div(vf_set1(2.0f), vf_add(e, vf_set1(1.0f))));
-    return vf_select_gt(a, vf_set1(poly_max), vf_copysign(big, x), small);
+    vf e = vf_exp_neg(vf_mul(vf_set1(-2.0f), a));
+    vf big = vf_div(vf_sub(vf_set1(1.0f), e), vf_add(vf_set1(1.0f), e));
+    return vf_select_gt(a, vf_set1(poly_max), vf_copysign(big, x), small); /* NaN: small = NaN */
 }
 
 /* sigmoid x = 1 / (1 + e^-x) = q for x >= 0, e q for x < 0, with e = e^-|x|, q = 1/(1+e) */
 static inline vf vf_sigmoid(vf x)
 {
-    vf e = vf_exp(vf_sub(vf_zero(), vf_abs(x)));
+    vf e = vf_exp_neg(vf_sub(vf_zero(), vf_abs(x)));
     vf q = vf_div(vf_set1(1.0f), vf_add(vf_set1(1.0f), e));
     return vf_select_gt(vf_zero(), x, vf_mul(e, q), q);
 }
@@ -165,8 +192,8 @@ static inline vf vf_sigmoid(vf x)
 /* softplus x = log(1 + e^x) = max(x, 0) + log1p(e^-|x|) */
 static inline vf vf_softplus(vf x)
 {
-    vf e = vf_exp(vf_sub(vf_zero(), vf_abs(x)));
-    return vf_add(vf_max(vf_zero(), x), vf_log1p_pos(e));
+    vf e = vf_exp_neg(vf_sub(vf_zero(), vf_abs(x)));
+    return vf_add(vf_max(vf_zero(), x), vf_log1p_01(e)); /* vf_max(0, NaN) = NaN */
 }
 
 #endif

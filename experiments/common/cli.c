@@ -182,8 +182,8 @@ static const char *metavar(const elbo_opt *o)
 
 static void usage_line(FILE *f, const char *name, const char *meta, const char *help, const char *def)
 {
-    char left[80];
-    snprintf(left, sizeof left, "  --%s%s", name, meta);
+    char left[ELBO_CLI_ERR_MAX + 8];
+    snprintf(left, sizeof left, "  --%.60s%.180s", name, meta);
     fprintf(f, "%-26s %s", left, help ? help : "");
     if (def)
         fprintf(f, " (default: %s)", def);

@@ -62,13 +62,14 @@ elbo_status elbo_afile_open(elbo_afile *a, const char *path)
         return a->status = elbo_fail(ELBO_ERR_INVALID, "atomic write: empty path");
     size_t n = strlen(path);
     a->path = dup_str(path);
-    a->tmp = malloc(n + sizeof TMP_SUFFIX);
-    if (!a->path || !a->tmp) {
+    char *tmp = malloc(n + sizeof TMP_SUFFIX);
+    if (!a->path || !tmp) {
+        free(tmp); /* never named a file: must not be unlinked */
         afile_release(a);
         return a->status = elbo_fail(ELBO_ERR_NOMEM, "%s: out of memory", path);
     }
-    memcpy(a->tmp, path, n);
-    memcpy(a->tmp + n, TMP_SUFFIX, sizeof TMP_SUFFIX);
+    snprintf(tmp, n + sizeof TMP_SUFFIX, "%s" TMP_SUFFIX, path);
+    a->tmp = tmp;
     int fd = mkstemp(a->tmp);
     if (fd < 0) {
         int e = errno;

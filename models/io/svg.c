@@ -53,6 +53,9 @@
 /* Decimal magnitudes beyond which tick labels switch to %g. */
 #define BIG_LABEL 1e5
 #define SMALL_STEP 1e-4
+/* Decades labelled as plain numbers (0.01 .. 1000) rather than 10^k. */
+#define PLAIN_DECADE_MIN -2
+#define PLAIN_DECADE_MAX 3
 
 typedef enum kind { K_LINE, K_SCATTER, K_FILL, K_HEAT, K_HLINE, K_VLINE } kind;
 
@@ -634,6 +637,8 @@ static void draw_axes(out *o, const elbo_plot *p, const frame *f)
         nx = elbo_nice_ticks(f->xlo, f->xhi, TARGET_TICKS, ticks, MAX_TICKS);
         xstep = nx > 1 ? ticks[1] - ticks[0] : nice_step(f->xhi - f->xlo, TARGET_TICKS);
     }
+    /* One style per axis: plain numbers when every decade is short to write, else powers of ten. */
+    bool plain_decades = decades && nx > 0 && ticks[0] >= PLAIN_DECADE_MIN && ticks[nx - 1] <= PLAIN_DECADE_MAX;
     for (int i = 0; i < nx; i++) {
         double x = decades ? f->left + (ticks[i] - f->xlo) / (f->xhi - f->xlo) * f->w : tx(f, ticks[i]);
         if (!isfinite(x))
@@ -646,7 +651,7 @@ static void draw_axes(out *o, const elbo_plot *p, const frame *f)
         double ly = bottom + TICK_LEN + FONT_TICK + 1;
         if (decades) {
             int e = (int)lrint(ticks[i]);
-            if (e >= -2 && e <= 4) {
+            if (plain_decades) {
                 snprintf(lab, sizeof lab, "%g", pow(10, e));
                 text_at(o, x, ly, FONT_TICK, "middle", NULL, lab);
             } else {
@@ -690,10 +695,11 @@ static void draw_polyline(out *o, const frame *f, const series *s, const double 
     bool open = false;
     for (size_t i = 0; i < s->n; i++) {
         if (!x_ok(f, s->x[i]) || !isfinite(y[i])) { /* a gap */
-            if (open)
+            if (open) {
                 emit(o, "\"");
-            if (open)
-                stroke_attrs(o, s), emit(o, "/>\n");
+                stroke_attrs(o, s);
+                emit(o, "/>\n");
+            }
             open = false;
             continue;
         }

@@ -111,6 +111,7 @@ void mog_config_default(mog_config *c, size_t k);
  * (exactly for reg_covar = 0; to within reg_covar effects otherwise). */
 typedef struct mog_trace_row {
     double loglik, elbo_before_e, elbo_after_e, elbo_after_m;
+    double seconds; /* wall time of this iteration (pass + M-step) */
 } mog_trace_row;
 
 typedef struct mog_result {

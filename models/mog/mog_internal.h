@@ -65,9 +65,14 @@ typedef struct mog_work {
     mog_pass_out *outs;
     double *out_mem;
     size_t scratch_doubles;
+    /* One scratch per thread that may run a task at once, claimed by flag:
+     * allocated once, not per task (a fresh 100+ KiB block per task would be
+     * mmap'd and page-faulted every time). Contents never carry over. */
+    double **slot_mem;
+    int *slot_busy;
+    int nslots;
     mog_pass_args args;
     mog_pass_fn fn;
-    int nomem; /* a task could not get scratch */
 } mog_work;
 
 elbo_status mog_work_init(mog_work *w, const double *x, size_t n, size_t d, size_t k, mog_cov cov);

@@ -24,6 +24,10 @@ void mog_work_free(mog_work *w)
     free(w->cst);
     free(w->outs);
     free(w->out_mem);
+    for (int i = 0; i < w->nslots; i++)
+        free(w->slot_mem[i]);
+    free(w->slot_mem);
+    free(w->slot_busy);
     memset(w, 0, sizeof *w);
 }
 
@@ -68,18 +72,42 @@ elbo_status mog_work_init(mog_work *w, const double *x, size_t n, size_t d, size
     return ELBO_OK;
 }
 
+/* Scratch for as many tasks as can run at once (one per pool thread). */
+static elbo_status ensure_slots(mog_work *w)
+{
+    int want = elbo_threads() + 1; /* + 1: in case the caller runs tasks beside all workers */
+    if (want <= w->nslots)
+        return ELBO_OK;
+    double **mem = realloc(w->slot_mem, (size_t)want * sizeof *mem);
+    if (!mem)
+        return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for task scratch");
+    w->slot_mem = mem;
+    int *busy = realloc(w->slot_busy, (size_t)want * sizeof *busy);
+    if (!busy)
+        return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for task scratch");
+    w->slot_busy = busy;
+    for (int i = w->nslots; i < want; i++) {
+        busy[i] = 0;
+        if (!(mem[i] = alloc_doubles(w->scratch_doubles)))
+            return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for task scratch");
+        w->nslots = i + 1;
+    }
+    return ELBO_OK;
+}
+
 static void task(void *ctx, int t)
 {
     mog_work *w = ctx;
     size_t p0 = (size_t)t * MOG_TASK_PANELS;
     size_t np = w->npanels - p0 < MOG_TASK_PANELS ? w->npanels - p0 : MOG_TASK_PANELS;
-    double *scratch = alloc_doubles(w->scratch_doubles);
-    if (!scratch) {
-        __atomic_store_n(&w->nomem, 1, __ATOMIC_RELAXED);
-        return;
-    }
-    w->fn(&w->args, p0, np, scratch, &w->outs[t]);
-    free(scratch);
+    /* at most nslots tasks run at once, so a free slot always exists */
+    int slot = -1;
+    while (slot < 0)
+        for (int i = 0; i < w->nslots && slot < 0; i++)
+            if (!__atomic_exchange_n(&w->slot_busy[i], 1, __ATOMIC_ACQUIRE))
+                slot = i;
+    w->fn(&w->args, p0, np, w->slot_mem[slot], &w->outs[t]);
+    __atomic_store_n(&w->slot_busy[slot], 0, __ATOMIC_RELEASE);
 }
 
 elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, bool skip_zero, double *ll,
@@ -107,10 +135,10 @@ elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, boo
         .cst = w->cst, .want_stats = stats != NULL, .skip_zero = skip_zero, .n = w->n, .ll_out = ll_out,
         .resp_out = resp_out,
     };
-    w->nomem = 0;
+    elbo_status st = ensure_slots(w);
+    if (st != ELBO_OK)
+        return st;
     elbo_parallel_for((int)w->ntasks, task, w);
-    if (w->nomem)
-        return elbo_fail(ELBO_ERR_NOMEM, "mog: E-step: out of memory for task scratch");
 
     /* fixed order: task 0, 1, 2, ... whatever thread ran them */
     double sll = 0.0, sen = 0.0, set = 0.0;

@@ -15,6 +15,7 @@
 
 #include "models/io/checkpoint.h"
 #include "ops/kernels.h"
+#include "ops/pool.h"
 #include "ops/simd_level.h"
 
 static double now_seconds(void)
@@ -107,6 +108,55 @@ float elbo_vae_kl_weight(const elbo_vae_train_config *cfg, long step, size_t ste
     return (float)(cfg->beta * f);
 }
 
+/* Passes over the gradient slab, split into chunks fixed by its size alone
+ * (the same bits and the same verdict for any thread count), so that two
+ * threads share them. At most MAX_SLAB_TASKS chunks of >= 64K floats. */
+#define MIN_SLAB_CHUNK 65536
+#define MAX_SLAB_TASKS 64
+
+typedef struct slab_task {
+    float *g;
+    size_t n, chunk;
+    bool zero;          /* zero the chunk, else test it */
+    unsigned char *bad; /* per chunk: 1 if its sum is not finite */
+} slab_task;
+
+static void slab_chunk(void *ctx, int task)
+{
+    slab_task *s = ctx;
+    size_t lo = (size_t)task * s->chunk, len = s->n - lo < s->chunk ? s->n - lo : s->chunk;
+    if (s->zero)
+        memset(s->g + lo, 0, len * sizeof(float));
+    else /* a chunk's sum is finite iff all its values are (or it overflows: also worth stopping for) */
+        s->bad[task] = !isfinite(elbo_k()->sum(len, s->g + lo));
+}
+
+static int slab_tasks(slab_task *s)
+{
+    s->chunk = (s->n + MAX_SLAB_TASKS - 1) / MAX_SLAB_TASKS;
+    if (s->chunk < MIN_SLAB_CHUNK)
+        s->chunk = MIN_SLAB_CHUNK;
+    return (int)((s->n + s->chunk - 1) / s->chunk);
+}
+
+static void zero_grad(elbo_params *p)
+{
+    slab_task s = {.g = p->g, .n = p->n, .zero = true};
+    elbo_parallel_for(slab_tasks(&s), slab_chunk, &s);
+}
+
+static bool grad_finite(elbo_params *p)
+{
+    unsigned char bad[MAX_SLAB_TASKS] = {0};
+    slab_task s = {.g = p->g, .n = p->n, .zero = false, .bad = bad};
+    int tasks = slab_tasks(&s);
+    elbo_parallel_for(tasks, slab_chunk, &s);
+    for (int i = 0; i < tasks; i++)
+        if (bad[i])
+            return false;
+    return true;
+}
+
 /* Prefix the last error message with the step (1-based) that failed. */
 static elbo_status with_step(elbo_status st, long step, const char *what)
 {
@@ -152,7 +202,7 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
     elbo_tape *t = tr->tape;
     elbo_tape_reset(t);
     elbo_tape_set_grad(t, true);
-    elbo_params_zero_grad(p);
+    zero_grad(p);
     elbo_node *loss;
     elbo_vae_batch_stats s;
     elbo_status st = elbo_vae_loss(m, t, tr->xb, C ? tr->yb : NULL, (int)n, &obj, &tr->noise, NULL, &loss, &s);
@@ -162,9 +212,8 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
         st = elbo_backward(t, loss);
     if (st != ELBO_OK)
         return st;
-    /* The sum of the slab is finite iff every gradient is (an overflow to
-     * Inf is worth stopping for too); only then look for the culprit. */
-    if (!isfinite(elbo_k()->sum(p->n, p->g))) {
+    /* A cheap vectorised test first; only on failure look for the culprit. */
+    if (!grad_finite(p)) {
         st = elbo_params_check_finite(p);
         if (st == ELBO_OK)
             elbo_fail(ELBO_ERR_NONFINITE, "the gradient sum overflows");

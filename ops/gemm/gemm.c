@@ -32,9 +32,16 @@
 // Below this many flops (~10 us) a GEMM runs on the calling thread: waking the
 // pool would cost more than it saves.
 #define GEMM_PAR_FLOPS 2.0e6
-// Read op(B) in place (no B packing) when M has at most this many A panels:
-// each B panel would be used too few times to pay for its copy.
+// Read op(B) in place (no B packing) when M has at most this many A panels
+// (or rows): each B panel would be used too few times to pay for its copy.
 #define GEMM_DIRECT_B_PANELS 2
+#define GEMM_DIRECT_B_ROWS 16
+// Likewise read op(A) in place when N has at most this many B panels.
+#define GEMM_DIRECT_A_PANELS 3
+// L1D geometry (48 KB, 12-way, 64-byte lines: 64 sets): an in-place B panel
+// must spread its kc rows over enough sets to stay resident.
+#define GEMM_L1_SETS 64
+#define GEMM_L1_WAYS 12
 
 static const struct elbo_gemm_isa *isa_for(elbo_simd level)
 {
@@ -52,23 +59,27 @@ static const struct elbo_gemm_isa *isa_for(elbo_simd level)
     }
 }
 
-/* ---- per-thread packing workspace, grown on demand, freed at thread exit ---- */
+/* ---- per-thread buffers, grown on demand, freed at thread exit ----
+ * slot WS_PACK: the packed operands of a GEMM called on this thread;
+ * slot WS_PANEL: one B panel packed inside a tile task run by this thread. */
 
+enum { WS_PACK, WS_PANEL, WS_SLOTS };
 static pthread_key_t ws_key;
 static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
 struct workspace {
-    float *buf;
-    size_t cap; /* floats */
+    float *buf[WS_SLOTS];
+    size_t cap[WS_SLOTS]; /* floats */
 };
 static void ws_free(void *p)
 {
     struct workspace *w = p;
-    free(w->buf);
+    for (int s = 0; s < WS_SLOTS; s++)
+        free(w->buf[s]);
     free(w);
 }
 static void ws_init(void) { (void)pthread_key_create(&ws_key, ws_free); }
 
-static float *workspace(size_t nfloats)
+static float *workspace(int slot, size_t nfloats)
 {
     pthread_once(&ws_once, ws_init);
     struct workspace *w = pthread_getspecific(ws_key);
@@ -80,13 +91,13 @@ static float *workspace(size_t nfloats)
             return NULL;
         }
     }
-    if (w->cap < nfloats) {
-        free(w->buf);
+    if (w->cap[slot] < nfloats) {
+        free(w->buf[slot]);
         size_t bytes = (nfloats * sizeof(float) + 63) & ~(size_t)63;
-        w->buf = aligned_alloc(64, bytes);
-        w->cap = w->buf ? nfloats : 0;
+        w->buf[slot] = aligned_alloc(64, bytes);
+        w->cap[slot] = w->buf[slot] ? nfloats : 0;
     }
-    return w->buf;
+    return w->buf[slot];
 }
 
 /* ---- the plan of one call ---- */
@@ -102,7 +113,9 @@ struct plan {
     size_t mr, nr, kc, nkb; /* tile, K block and number of K blocks */
     size_t mp, np;          /* A panels, B panels */
     float *ap, *bp;         /* packed A (nkb x mp panels), packed B (nkb x np panels) */
+    bool a_direct;          /* op(A) read in place, not packed */
     bool b_direct;          /* full B panels read in place */
+    bool b_in_tile;         /* B panels packed by the one tile that uses them, just before use */
     size_t np_first;        /* first B panel to pack (the tail only, if b_direct) */
     size_t pa_group, pb_group, npack_a, npack_b;
     size_t tile_mp, tile_np, tiles_m, tiles_n;
@@ -162,6 +175,7 @@ static void tile_task(void *ctx, int t)
     size_t tm = (size_t)t / p->tiles_n, tn = (size_t)t % p->tiles_n;
     size_t ip0 = tm * p->tile_mp, ip1 = min_sz(ip0 + p->tile_mp, p->mp);
     size_t jp0 = tn * p->tile_np, jp1 = min_sz(jp0 + p->tile_np, p->np);
+    float *panel = p->b_in_tile ? workspace(WS_PANEL, p->kc * p->nr) : NULL;
     for (size_t kb = 0; kb < p->nkb; kb++) {
         size_t k0 = kb * p->kc, kcb = min_sz(p->kc, p->K - k0);
         float beta = kb == 0 ? p->beta : 1.0f;
@@ -169,12 +183,45 @@ static void tile_task(void *ctx, int t)
             size_t j0 = jp * p->nr, n = min_sz(p->nr, p->N - j0);
             const float *b = p->b_direct && n == p->nr ? b_at(p, k0, j0) : bp_at(p, kb, jp);
             size_t bs = p->b_direct && n == p->nr ? p->ldb : p->nr;
+            if (p->b_in_tile) { /* into this thread's hot panel, or (no memory) its own slot */
+                float *dst = panel ? panel : bp_at(p, kb, jp);
+                p->isa->pack_b(p->tb, n, kcb, b_at(p, k0, j0), p->ldb, dst);
+                b = dst;
+                bs = p->nr;
+            }
             for (size_t ip = ip0; ip < ip1; ip++) {
                 size_t i0 = ip * p->mr, m = min_sz(p->mr, p->M - i0);
-                p->isa->kernel(m, n, kcb, ap_at(p, kb, ip), b, bs, p->C + i0 * p->ldc + j0, p->ldc, beta);
+                float *c = p->C + i0 * p->ldc + j0;
+                if (p->a_direct) /* Aᵀ stored: k rows lda apart; A: i rows lda apart */
+                    p->isa->kernel(m, n, kcb, a_at(p, i0, k0), p->ta ? 1 : p->lda, p->ta ? p->lda : 1, b, bs, c,
+                                   p->ldc, beta);
+                else
+                    p->isa->kernel(m, n, kcb, ap_at(p, kb, ip), 1, p->mr, b, bs, c, p->ldc, beta);
             }
         }
     }
+}
+
+// Can a B panel (kc rows of nr floats, ldb floats apart, starting at B) be
+// read in place from L1 without set conflicts? With a row stride of s lines
+// the rows fall into 64 / gcd(s, 64) sets; keep them to 2/3 of the ways so
+// the A panel and C fit beside them.
+static bool b_panel_fits_l1(const float *B, size_t ldb, size_t nr, size_t kc)
+{
+    size_t stride = ldb * sizeof(float), row = nr * sizeof(float), g = 1, lines;
+    if (stride % 64 == 0) { /* every row has row 0's alignment */
+        size_t a = stride / 64, b = GEMM_L1_SETS;
+        while (b) {
+            size_t r = a % b;
+            a = b;
+            b = r;
+        }
+        g = a;
+        lines = ((uintptr_t)B % 64 + row + 63) / 64;
+    } else {
+        lines = (row + 63) / 64 + 1;
+    }
+    return kc * lines <= GEMM_L1_SETS / g * (GEMM_L1_WAYS * 2 / 3);
 }
 
 static void run(int ntasks, elbo_task_fn fn, void *ctx, bool parallel)
@@ -220,24 +267,18 @@ void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t 
     p.kc = cdiv(K, p.nkb);
     p.mp = cdiv(M, p.mr);
     p.np = cdiv(N, p.nr);
-    p.b_direct = !trans_b && p.mp <= GEMM_DIRECT_B_PANELS;
+    p.a_direct = p.np <= GEMM_DIRECT_A_PANELS;
+    p.b_direct = !trans_b && (p.mp <= GEMM_DIRECT_B_PANELS || M <= GEMM_DIRECT_B_ROWS);
     p.np_first = p.b_direct ? N / p.nr : 0;
 
-    size_t a_floats = p.mp * p.mr * K, b_floats = p.np * p.nr * K;
-    float *ws = workspace(a_floats + b_floats);
+    size_t a_floats = p.a_direct ? 0 : p.mp * p.mr * K, b_floats = p.np * p.nr * K;
+    float *ws = workspace(WS_PACK, a_floats + b_floats);
     if (!ws) { /* out of memory: the reference loop needs no workspace */
         elbo_gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     p.ap = ws;
     p.bp = ws + a_floats;
-
-    // pack tasks: up to 8 groups of A panels and 8 of B panels
-    p.pa_group = cdiv(p.mp, 8);
-    p.npack_a = cdiv(p.mp, p.pa_group);
-    size_t nb_pack = p.np - p.np_first;
-    p.pb_group = nb_pack ? cdiv(nb_pack, 8) : 1;
-    p.npack_b = nb_pack ? cdiv(nb_pack, p.pb_group) : 0;
 
     // tiles of C: at most MC x NC, split further down to GEMM_MIN_TILES tiles
     p.tile_mp = min_sz(p.mp, GEMM_MC / p.mr ? GEMM_MC / p.mr : 1);
@@ -254,6 +295,22 @@ void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t 
         else
             break;
     }
+
+    // each B panel is used by one tile only if a tile spans all rows: read it
+    // in place if L1 allows, else pack it inside the tile just before use
+    if (p.tiles_m == 1 && !p.b_direct && !trans_b && b_panel_fits_l1(B, ldb, p.nr, p.kc)) {
+        p.b_direct = true;
+        p.np_first = N / p.nr;
+    }
+    p.b_in_tile = p.tiles_m == 1 && !p.b_direct;
+    if (p.b_in_tile)
+        p.np_first = p.np;
+    // pack tasks: up to 8 groups of A panels and 8 of B panels
+    p.pa_group = cdiv(p.mp, 8);
+    p.npack_a = p.a_direct ? 0 : cdiv(p.mp, p.pa_group);
+    size_t nb_pack = p.np - p.np_first;
+    p.pb_group = nb_pack ? cdiv(nb_pack, 8) : 1;
+    p.npack_b = nb_pack ? cdiv(nb_pack, p.pb_group) : 0;
 
     bool parallel = 2.0 * (double)M * (double)N * (double)K >= GEMM_PAR_FLOPS && elbo_threads() > 1;
     run((int)(p.npack_a + p.npack_b), pack_task, &p, parallel);

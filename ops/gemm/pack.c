@@ -87,13 +87,24 @@ static void pack_transposed(size_t n, size_t w, size_t kc, const float *X, size_
 // X is (kc,n) with row stride ldx: xp[k*w + j] = X[k*ldx + j], zero padded to w.
 static void pack_rows(size_t n, size_t w, size_t kc, const float *X, size_t ldx, float *xp)
 {
+    if (n == w && w % VLEN == 0) { /* whole vectors, no padding: the common case */
+        for (size_t k = 0; k < kc; k++)
+            for (size_t v = 0; v < w; v += VLEN)
+                vf_store(xp + k * w + v, vf_load(X + k * ldx + v));
+        return;
+    }
     for (size_t k = 0; k < kc; k++) {
-        float *dst = xp + k * w;
         const float *src = X + k * ldx;
-        for (size_t j = 0; j < n; j++)
-            dst[j] = src[j];
-        for (size_t j = n; j < w; j++)
-            dst[j] = 0.0f;
+        float *dst = xp + k * w;
+        for (size_t v = 0; v < w; v += VLEN) {
+            size_t cnt = w - v < VLEN ? w - v : VLEN;           /* lanes to write */
+            size_t valid = n > v ? (n - v < cnt ? n - v : cnt) : 0; /* lanes to read */
+            vf x = valid == VLEN ? vf_load(src + v) : vf_load_n(src + v, valid);
+            if (cnt == VLEN)
+                vf_store(dst + v, x);
+            else
+                vf_store_n(dst + v, x, cnt);
+        }
     }
 }
 

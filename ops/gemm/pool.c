@@ -56,7 +56,7 @@ static struct {
     .submit = PTHREAD_MUTEX_INITIALIZER,
 };
 
-static int thread_count = 0; /* 0: not set yet, read ELBO_THREADS on first use */
+static atomic_int thread_count; /* 0: not set yet, read ELBO_THREADS on first use */
 static _Thread_local bool in_task;
 
 static void run_tasks(elbo_task_fn fn, void *ctx, int ntasks)
@@ -127,8 +127,9 @@ static bool pool_start(int threads)
 
 int elbo_threads(void)
 {
-    if (thread_count == 0) {
-        int n = 1;
+    int n = atomic_load_explicit(&thread_count, memory_order_relaxed);
+    if (n == 0) { /* racing first calls compute the same value */
+        n = 1;
         const char *env = getenv("ELBO_THREADS");
         if (env && *env) {
             char *end;
@@ -136,19 +137,22 @@ int elbo_threads(void)
             if (!*end && v >= 1 && v <= MAX_THREADS)
                 n = (int)v; /* a bad value is reported by elbo_runtime_init() */
         }
-        thread_count = n;
+        atomic_store_explicit(&thread_count, n, memory_order_relaxed);
     }
-    return thread_count;
+    return n;
 }
 
 elbo_status elbo_set_threads(int n)
 {
     if (n < 1 || n > MAX_THREADS)
         return elbo_fail(ELBO_ERR_INVALID, "pool.c: thread count: expected 1..%d, got %d", MAX_THREADS, n);
+    if (in_task)
+        return elbo_fail(ELBO_ERR_INVALID, "pool.c: elbo_set_threads: expected a call outside parallel loops, got "
+                                           "one from inside a task");
     pthread_mutex_lock(&P.submit);
     if (P.nworkers > n - 1)
         pool_stop();
-    thread_count = n;
+    atomic_store_explicit(&thread_count, n, memory_order_relaxed);
     bool ok = n == 1 || pool_start(n);
     pthread_mutex_unlock(&P.submit);
     if (!ok)
@@ -158,6 +162,8 @@ elbo_status elbo_set_threads(int n)
 
 void elbo_pool_shutdown(void)
 {
+    if (in_task) /* a worker cannot join itself */
+        return;
     pthread_mutex_lock(&P.submit);
     pool_stop();
     pthread_mutex_unlock(&P.submit);
@@ -172,7 +178,8 @@ void elbo_parallel_for(int ntasks, elbo_task_fn fn, void *ctx)
             fn(ctx, t);
         return;
     }
-    if (P.nworkers < thread_count - 1 && !pool_start(thread_count)) {
+    int threads = atomic_load_explicit(&thread_count, memory_order_relaxed);
+    if (P.nworkers < threads - 1 && !pool_start(threads)) {
         pthread_mutex_unlock(&P.submit);
         for (int t = 0; t < ntasks; t++)
             fn(ctx, t);

@@ -44,5 +44,8 @@
 #endif
 
 #define GEMM_NR (GEMM_NV * VLEN)
+#ifndef GEMM_PREFETCH_C
+#define GEMM_PREFETCH_C 0
+#endif
 
 #endif

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Build the release driver and run bench/mog_vs_sklearn.py with Debian's
+# python3 (python3-sklearn, python3-numpy), one thread on both sides.
+#   bench/mog_vs_sklearn.sh [--n 100000 --d 16 --k 10 --iters 20 --out DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${ELBO_BUILD:-build-release}
+if [ ! -d "$build" ]; then
+    meson setup "$build" --buildtype=release -Dtests=false >/dev/null
+fi
+meson compile -C "$build" experiments/mog_em >/dev/null
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+exec /usr/bin/python3 bench/mog_vs_sklearn.py --driver "$build/experiments/mog_em" "$@"

@@ -1,0 +1,162 @@
+/* What the VAE-based figure drivers share (header-only; one driver is one
+ * translation unit, so the static option variables below are per driver):
+ * the Fashion-MNIST splits, and a model that is either loaded from a
+ * checkpoint of experiments/vae (--checkpoint DIR/checkpoint.ckpt) or
+ * trained here for a few epochs with models/vae's trainer.
+ *
+ *     static const elbo_opt opts[] = { VS_MODEL_OPTS("20", "bernoulli", "0.1"), VS_TRAIN_OPTS("3", "60000"), ... };
+ *     vs_data d; vs_load_data(&cli, &d);
+ *     elbo_vae m; vs_model(&cli, &d, &(vs_objective){.beta = 1}, &m, "vae");
+ *     ... elbo_vae_encode(&m, vs_tape(&cli), ...) ...
+ */
+#ifndef ELBO_EXPERIMENTS_VAE_SETUP_H
+#define ELBO_EXPERIMENTS_VAE_SETUP_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "driver.h"
+#include "models/io/dataset.h"
+#include "models/vae/vae.h"
+#include "models/vae/vae_train.h"
+#include "progress.h"
+
+static const char *vs_checkpoint, *vs_hidden;
+static int vs_latent, vs_epochs, vs_train_n, vs_test_n, vs_batch, vs_lik;
+static double vs_lr, vs_sigma;
+
+#define VS_MODEL_OPTS(latent, lik, sigma)                                                                                 \
+    {"checkpoint", ELBO_OPT_STRING, &vs_checkpoint, "",                                                         \
+     "use the model of a vae checkpoint (experiments/vae --out DIR writes DIR/checkpoint.ckpt) instead of "     \
+     "training one here", .choices = NULL},                                                                     \
+    {"latent", ELBO_OPT_INT, &vs_latent, latent, "latent dimensions", .min = 1, .max = 4096},                  \
+    {"hidden", ELBO_OPT_STRING, &vs_hidden, "400", "encoder hidden widths, e.g. 400 or 512,256", .choices = NULL}, \
+    {"likelihood", ELBO_OPT_CHOICE, &vs_lik, lik, "Pr(x|z): Bernoulli, Gaussian with fixed --sigma, or learned",  \
+     .choices = "bernoulli|gaussian|gaussian-learned"},                                                         \
+    {"sigma", ELBO_OPT_DOUBLE, &vs_sigma, sigma, "Gaussian likelihood: (initial) sigma", .min = 1e-4, .max = 10}
+
+#define VS_TRAIN_OPTS(epochs, train_n)                                                                          \
+    {"epochs", ELBO_OPT_INT, &vs_epochs, epochs, "training epochs", .min = 1, .max = 100000},                  \
+    {"train-size", ELBO_OPT_INT, &vs_train_n, train_n, "training images used (of 60000)", .min = 1,            \
+     .max = 60000},                                                                                             \
+    {"test-size", ELBO_OPT_INT, &vs_test_n, "10000", "test images used (of 10000)", .min = 1, .max = 10000},   \
+    {"batch", ELBO_OPT_INT, &vs_batch, "128", "minibatch size", .min = 1, .max = 100000},                      \
+    {"lr", ELBO_OPT_DOUBLE, &vs_lr, "1e-3", "Adam learning rate", .min = 1e-8, .max = 10}
+
+typedef struct vs_data {
+    elbo_dataset train, test;
+} vs_data;
+
+/* Training objective of one model (beta-VAE weight, KL warm-up, free bits). */
+typedef struct vs_objective {
+    double beta, warmup_epochs, free_bits;
+} vs_objective;
+
+/* Fashion-MNIST from --data; --quick keeps 2048 training and 512 test images.
+ * Missing data is a usage error (exit 2) with the fix. */
+static inline void vs_load_data(const elbo_cli *cli, vs_data *d)
+{
+    elbo_status st = elbo_dataset_load(cli->data, "train", &d->train);
+    if (st == ELBO_OK)
+        st = elbo_dataset_load(cli->data, "t10k", &d->test);
+    if (st != ELBO_OK) {
+        fprintf(stderr, "%s: %s (%s)\n  (Fashion-MNIST IDX files expected in --data: run scripts/fetch-data.sh)\n",
+                cli->prog, elbo_last_error(), elbo_status_name(st));
+        exit(ELBO_EXIT_USAGE);
+    }
+    size_t ntr = (size_t)vs_train_n, nte = (size_t)vs_test_n;
+    if (cli->quick) {
+        ntr = ntr > 2048 ? 2048 : ntr;
+        nte = nte > 512 ? 512 : nte;
+    }
+    drv_check(cli, elbo_dataset_truncate(&d->train, ntr), "data");
+    drv_check(cli, elbo_dataset_truncate(&d->test, nte), "data");
+}
+
+static inline void vs_free_data(vs_data *d)
+{
+    elbo_dataset_free(&d->train);
+    elbo_dataset_free(&d->test);
+}
+
+/* One no-grad tape for evaluation, shared by every model of the driver. */
+static inline elbo_tape *vs_tape(const elbo_cli *cli)
+{
+    static elbo_tape *t;
+    if (!t) {
+        drv_check(cli, elbo_tape_create(&t, 64u << 20), "tape");
+        elbo_tape_set_grad(t, false);
+    }
+    return t;
+}
+
+/* The model: loaded from --checkpoint, or trained for --epochs on the
+ * training split with objective o (label names it in the log). Returns the
+ * test negative ELBO per example (NAN when loaded). */
+static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_objective *o, elbo_vae *m,
+                              const char *label)
+{
+    if (vs_checkpoint && *vs_checkpoint) {
+        drv_check(cli, elbo_vae_load_model(vs_checkpoint, m), "checkpoint");
+        if (m->cfg.x_dim != (int)d->train.d)
+            drv_usage_error(cli, "--checkpoint: the model's input size does not match the data");
+        if (m->cfg.n_classes > 0)
+            drv_usage_error(cli, "--checkpoint: a conditional VAE; these figures need an unconditional one");
+        printf("%s: loaded %s (z %d)\n", label, vs_checkpoint, m->cfg.z_dim);
+        return NAN;
+    }
+    elbo_vae_config c = elbo_vae_config_default();
+    c.x_dim = (int)d->train.d;
+    c.z_dim = vs_latent;
+    double h[ELBO_VAE_MAX_HIDDEN];
+    int nh = drv_list(cli, "hidden", vs_hidden, h, ELBO_VAE_MAX_HIDDEN);
+    for (int i = 0; i < nh; i++) {
+        if (h[i] < 1 || h[i] > 1e6 || h[i] != floor(h[i]))
+            drv_usage_error(cli, "--hidden: expected positive integer widths");
+        c.hidden[i] = (int)h[i];
+    }
+    c.n_hidden = nh;
+    c.lik = (elbo_vae_lik)vs_lik; /* the choices are listed in the enum's order */
+    c.gauss_logvar = (float)(2 * log(vs_sigma));
+    elbo_rng init;
+    elbo_rng_seed(&init, cli->seed);
+    drv_check(cli, elbo_vae_create(m, &c, &init), "model");
+
+    elbo_vae_train_config tc = ELBO_VAE_TRAIN_DEFAULT;
+    tc.batch = vs_batch;
+    tc.adam.lr = (float)vs_lr;
+    tc.beta = (float)o->beta;
+    tc.warmup_epochs = (float)o->warmup_epochs;
+    tc.free_bits = (float)o->free_bits;
+    tc.seed = cli->seed;
+    elbo_vae_trainer tr;
+    drv_check(cli, elbo_vae_trainer_init(&tr, m, &d->train, &tc), "trainer");
+    int epochs = cli->quick && vs_epochs > 1 ? 1 : vs_epochs;
+    double t0 = elbo_now();
+    for (int e = 0; e < epochs; e++) {
+        elbo_progress prog;
+        elbo_progress_begin(&prog, label, tr.steps_per_epoch);
+        bool end = false;
+        for (size_t s = 0; !end; s++) {
+            drv_check(cli, elbo_vae_trainer_step(&tr, &end), "training step");
+            elbo_progress_update(&prog, s + 1, tr.acc.n ? tr.acc.neg_elbo / (double)tr.acc.n : NAN);
+        }
+        elbo_progress_end(&prog);
+        printf("%s: epoch %d/%d  train -ELBO %.2f (rec %.2f, KL %.2f)  %.1fs\n", label, e + 1, epochs,
+               tr.acc.neg_elbo / (double)tr.acc.n, tr.acc.rec / (double)tr.acc.n, tr.acc.kl / (double)tr.acc.n,
+               elbo_now() - t0);
+        fflush(stdout);
+    }
+    elbo_vae_trainer_free(&tr);
+    elbo_rng r;
+    elbo_rng_seed(&r, cli->seed ^ 0x5EEDull);
+    elbo_vae_eval ev;
+    drv_check(cli, elbo_vae_evaluate(m, vs_tape(cli), d->test.x, NULL, d->test.n, 1000, &r, &ev), "evaluate");
+    printf("%s: test -ELBO %.2f (rec %.2f, KL %.2f)\n", label, ev.neg_elbo, ev.rec, ev.kl);
+    return ev.neg_elbo;
+}
+
+#endif
