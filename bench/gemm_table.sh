@@ -27,6 +27,7 @@ run() { # $1 = output json, $2 = filter, env passed through
         { cat "$1.err" >&2; exit 1; }
 }
 
+"$BENCH" --benchmark_list_tests --benchmark_filter='^sgemm(_nt|_tn)?/' >"$TMP/list.txt"
 for level in $LEVELS; do
     echo "running level $level (1 thread)..." >&2
     ELBO_SIMD=$level ELBO_THREADS=1 run "$TMP/$level.json" '^(openblas_)?sgemm(_nt|_tn)?/'
@@ -61,7 +62,8 @@ res = {lv: medians(os.path.join(tmp, lv + ".json"), cpu) for lv in levels}
 print(f"GFLOP/s, median of {{}} repetitions, 1 thread, from {'CPU' if cpu else 'real'} time".format(
     os.environ.get("REPS", "7")))
 print()
-names = [n for n in res[levels[0]] if not n.startswith("openblas_")]
+order = [l.strip().replace("/real_time", "") for l in open(os.path.join(tmp, "list.txt"))]
+names = [n for n in order if n in res[levels[0]]]
 hdr = "| shape M/N/K | form |" + "".join(f" elbo {lv} | OpenBLAS | ratio |" for lv in levels)
 print(hdr)
 print("|" + "---|" * (2 + 3 * len(levels)))
@@ -82,8 +84,9 @@ print(f"1 vs 2 threads ({best}), GFLOP/s from real time:")
 print()
 print("| shape M/N/K | elbo 1T | elbo 2T | speedup | OpenBLAS 1T | OpenBLAS 2T | speedup |")
 print("|---|---|---|---|---|---|---|")
-for n in sorted({k.rsplit("/", 1)[0] for k in t if k.startswith("sgemm_threads/")},
-                key=lambda k: list(t).index(k + "/1")):
+for n in ["sgemm_threads/" + k.split("/", 1)[1] for k in names if k.startswith("sgemm/")]:
+    if n + "/1" not in t:
+        continue
     shape = n.split("/", 1)[1]
     e1, e2 = t.get(n + "/1"), t.get(n + "/2")
     o1, o2 = t.get("openblas_" + n + "/1"), t.get("openblas_" + n + "/2")

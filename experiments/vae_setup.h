@@ -53,6 +53,7 @@ typedef struct vs_data {
 /* Training objective of one model (beta-VAE weight, KL warm-up, free bits). */
 typedef struct vs_objective {
     double beta, warmup_epochs, free_bits;
+    double *trace; /* if not NULL: per epoch (train -ELBO, rec, KL), room for --epochs rows */
 } vs_objective;
 
 /* Fashion-MNIST from --data; --quick keeps 2048 training and 512 test images.
@@ -92,6 +93,9 @@ static inline elbo_tape *vs_tape(const elbo_cli *cli)
     }
     return t;
 }
+
+/* Epochs actually trained (--quick: one). */
+static inline int vs_run_epochs(const elbo_cli *cli) { return cli->quick && vs_epochs > 1 ? 1 : vs_epochs; }
 
 /* The model: loaded from --checkpoint, or trained for --epochs on the
  * training split with objective o (label names it in the log). Returns the
@@ -134,7 +138,7 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
     tc.seed = cli->seed;
     elbo_vae_trainer tr;
     drv_check(cli, elbo_vae_trainer_init(&tr, m, &d->train, &tc), "trainer");
-    int epochs = cli->quick && vs_epochs > 1 ? 1 : vs_epochs;
+    int epochs = vs_run_epochs(cli);
     double t0 = elbo_now();
     for (int e = 0; e < epochs; e++) {
         elbo_progress prog;
@@ -145,6 +149,11 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
             elbo_progress_update(&prog, s + 1, tr.acc.n ? tr.acc.neg_elbo / (double)tr.acc.n : NAN);
         }
         elbo_progress_end(&prog);
+        if (o->trace) {
+            o->trace[3 * e] = tr.acc.neg_elbo / (double)tr.acc.n;
+            o->trace[3 * e + 1] = tr.acc.rec / (double)tr.acc.n;
+            o->trace[3 * e + 2] = tr.acc.kl / (double)tr.acc.n;
+        }
         printf("%s: epoch %d/%d  train -ELBO %.2f (rec %.2f, KL %.2f)  %.1fs\n", label, e + 1, epochs,
                tr.acc.neg_elbo / (double)tr.acc.n, tr.acc.rec / (double)tr.acc.n, tr.acc.kl / (double)tr.acc.n,
                elbo_now() - t0);

@@ -9,9 +9,11 @@
  *                   exp(-inf) = 0, exp(x > 88.73) = inf, exp(x < -103.98) = 0
  *   vf_log       <= 1 ulp on [1e-30, FLT_MAX]  [0.80], subnormal inputs too [0.50];
  *                   log(+-0) = -inf, log(x < 0) = NaN, log(inf) = inf
- *   vf_tanh      <= 1.5 ulp on [-10, 10]       [1.32]; exactly +-1 beyond ~9
+ *   vf_tanh      <= 2 ulp on [-10, 10]         [1.50]; exactly +-1 beyond ~9
  *   vf_sigmoid   <= 3 ulp on [-80, 30]         [2.79]; never overflows (e^-|x| only)
- *   vf_softplus  <= 3.5 ulp on [-80, 80]       [3.04]; = x for x > ~16.6, stable for any |x|
+ *   vf_softplus  <= 3 ulp on [-80, 80]         [2.88]; = x for x > ~16.6, stable for any |x|
+ * (tanh, sigmoid and softplus use vf_exp_neg, which flushes results below
+ * ~2^-126 to 0: sigmoid(x < -87.3) may be 0 instead of a subnormal.)
  * NaN inputs give NaN everywhere. */
 #ifndef ELBO_SIMD_MATH_H
 #define ELBO_SIMD_MATH_H
@@ -92,8 +94,8 @@ static inline vf vf_exp(vf x)
 }
 
 /* e^x for x <= 0, cheaper than vf_exp: one scaling by 2^n, n in [-127, 0].
- * Results below FLT_MIN (x < -87.34) flush to 0 (n = -127 builds 2^n as +0);
- * -inf and any x < -88 give 0. Same accuracy as vf_exp on [-87.3, 0]. */
+ * Results in the subnormal range may flush to 0 (n = -127 builds 2^n as +0,
+ * x < ~-87.7); -inf and any x < -88 give 0. Same accuracy as vf_exp on [-87.3, 0]. */
 static inline vf vf_exp_neg(vf x)
 {
     const float lo = -88.0f; /* n = round(-88 log2 e) = -127: the 2^n field is 0 */

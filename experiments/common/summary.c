@@ -10,7 +10,7 @@
 
 const char *elbo_git_revision_build(void); /* git_rev.c, generated at build time */
 
-/* Build-time revision, else `git rev-parse` at run time (when run from a checkout), else "unknown". */
+/* Build-time revision, else `git describe` at run time (when run from a checkout), else "unknown". */
 const char *elbo_git_revision(void)
 {
     static char rev[REV_MAX];
@@ -22,7 +22,7 @@ const char *elbo_git_revision(void)
         return rev;
     }
     snprintf(rev, sizeof rev, "%s", UNKNOWN);
-    FILE *p = popen("git rev-parse --short=12 HEAD 2>/dev/null", "r");
+    FILE *p = popen("git describe --always --dirty --abbrev=12 2>/dev/null", "r");
     if (p) {
         char line[REV_MAX];
         if (fgets(line, sizeof line, p)) {

@@ -111,7 +111,9 @@ void mog_config_default(mog_config *c, size_t k);
  * (exactly for reg_covar = 0; to within reg_covar effects otherwise). */
 typedef struct mog_trace_row {
     double loglik, elbo_before_e, elbo_after_e, elbo_after_m;
-    double seconds; /* wall time of this iteration (pass + M-step) */
+    double seconds;     /* wall time of this iteration (pass + M-step) */
+    double cpu_seconds; /* CPU time of the process in it (all threads): on a busy machine the
+                           honest cost of one thread's work */
 } mog_trace_row;
 
 typedef struct mog_result {

@@ -7,12 +7,13 @@
 
 #include "models/mog/mog_internal.h"
 
-static double now_seconds(void)
+static double clock_seconds(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+static double now_seconds(void) { return clock_seconds(CLOCK_MONOTONIC); }
 
 void mog_config_default(mog_config *c, size_t k)
 {
@@ -85,7 +86,7 @@ static elbo_status run_em(const double *x, size_t n, size_t d, const mog_config 
     double bound = (mog_expected_loglik(&out->theta, &st) + st.entropy) / dn; /* ELBO(q_0, theta_0) */
     double prev = -INFINITY;
 
-    double t0 = now_seconds(), t_it = t0;
+    double t0 = now_seconds(), t_it = t0, c_it = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
     for (int it = 0; it < cfg->max_iter; it++) {
         double ll, energy, entropy;
         /* E-step at theta_{t-1} and the sums of q_t */
@@ -103,9 +104,11 @@ static elbo_status run_em(const double *x, size_t n, size_t d, const mog_config 
         out->theta = next;
         next = swap;
         row->elbo_after_m = bound = (mog_expected_loglik(&out->theta, &st) + entropy) / dn;
-        double t_now = now_seconds();
+        double t_now = now_seconds(), c_now = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
         row->seconds = t_now - t_it;
+        row->cpu_seconds = c_now - c_it;
         t_it = t_now;
+        c_it = c_now;
         out->iterations = it + 1;
         double change = row->loglik - prev;
         prev = row->loglik;

@@ -20,8 +20,8 @@
  * order of the sums) never depends on the thread count. 4096 points give
  * ~25 tasks at n = 1e5: enough to balance 2..8 threads. */
 #define MOG_TASK_PANELS 512
-/* Points are padded to a multiple of this (the E-step kernel takes panels in pairs). */
-#define MOG_PAD_POINTS (2 * MOG_LANES)
+/* Points are padded to a multiple of this (the E-step kernel takes panels in groups of up to 4). */
+#define MOG_PAD_POINTS (4 * MOG_LANES)
 
 /* Responsibility-weighted sums of one assignment q, shifted by c_k:
  *   nk = sum_i r_ik, s1 = sum_i r_ik (x_i - c_k), s2 = sum_i r_ik (x_i - c_k)(x_i - c_k)^T

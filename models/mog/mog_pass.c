@@ -20,53 +20,79 @@
 
 /* ---- E-step, full covariance: lp[k][p] = cst_k - |U_k (x - mu_k)|^2 / 2 ---- */
 
-/* 4 rows j0..j0+3 of y = U d for two panels (d0, d1): a[panel][row]. Columns
- * l < j0 are dense; the 4x4 triangle at l = j0..j0+3 skips the zeros. Each
- * row's sum runs over l in increasing order. */
-#define ROWS4(l, first)                                                                                      \
-    do {                                                                                                     \
-        v8 y0_ = v8_load(d0 + (l) * L8), y1_ = v8_load(d1 + (l) * L8), b_;                                   \
-        if ((first) <= 0) { b_ = v8_set1(u0[l]); a00 = v8_fmadd(b_, y0_, a00); a10 = v8_fmadd(b_, y1_, a10); } \
-        if ((first) <= 1) { b_ = v8_set1(u1[l]); a01 = v8_fmadd(b_, y0_, a01); a11 = v8_fmadd(b_, y1_, a11); } \
-        if ((first) <= 2) { b_ = v8_set1(u2[l]); a02 = v8_fmadd(b_, y0_, a02); a12 = v8_fmadd(b_, y1_, a12); } \
-        b_ = v8_set1(u3[l]); a03 = v8_fmadd(b_, y0_, a03); a13 = v8_fmadd(b_, y1_, a13);                   \
-    } while (0)
+/* Panels whose E-step runs together: each of the 4 rows of U loaded (as a
+ * broadcast) feeds EP panels, so loads per FMA fall as EP grows; EP x 4
+ * accumulators must fit the register file (32 zmm; 16 ymm hold only half
+ * as many 8-lane values). Lanes never interact, so EP changes no result. */
+#if defined(ELBO_ISA_AVX512)
+#define EP 4
+#else
+#define EP 2
+#endif
+
+/* Rows j0..j0+3 of y = U d for EP panels at column l: a[p][i] += U[j0+i][l] d_p[l]
+ * for the rows i >= first (the 4x4 triangle at l = j0..j0+3 skips the zeros).
+ * Each row's sum runs over l in increasing order. */
+static inline void rows4(v8 a[EP][MOG_TILE], const double *db, size_t dpl, const double *u0, size_t dp, size_t l,
+                         int first)
+{
+    v8 y[EP];
+#pragma GCC unroll 4
+    for (int p = 0; p < EP; p++)
+        y[p] = v8_load(db + p * dpl + l * L8);
+#pragma GCC unroll 4
+    for (int i = 0; i < MOG_TILE; i++) {
+        if (i < first)
+            continue;
+        v8 b = v8_set1(u0[i * dp + l]);
+#pragma GCC unroll 4
+        for (int p = 0; p < EP; p++)
+            a[p][i] = v8_fmadd(b, y[p], a[p][i]);
+    }
+}
 
 static void estep_full(const mog_pass_args *a, size_t pb, size_t nb, const mog_pass_layout *L)
 {
-    const size_t d = a->d, dp = a->dp;
-    double *d0 = L->db, *d1 = L->db + dp * L8; /* two panels of centred data */
+    const size_t d = a->d, dp = a->dp, dpl = dp * L8;
+    double *db = L->db; /* EP panels of centred data */
     const v8 half = v8_set1(0.5);
-    for (size_t p = d * L8; p < dp * L8; p++) /* padded rows stay zero */
-        d0[p] = d1[p] = 0.0;
+    for (int p = 0; p < EP; p++) /* padded rows stay zero */
+        for (size_t i = d * L8; i < dpl; i++)
+            db[p * dpl + i] = 0.0;
     for (size_t kk = 0; kk < a->k; kk++) {
         const double *U = a->u + kk * dp * dp, *mu = a->mu + kk * d;
         const v8 cst = v8_set1(a->cst[kk]);
-        for (size_t p = 0; p < nb; p += 2) { /* nb is even: points are padded to 2 panels */
-            const double *x0 = a->xt + (pb + p) * d * L8, *x1 = x0 + d * L8;
-            for (size_t l = 0; l < d; l++) {
-                v8 m = v8_set1(mu[l]);
-                v8_store(d0 + l * L8, v8_sub(v8_load(x0 + l * L8), m));
-                v8_store(d1 + l * L8, v8_sub(v8_load(x1 + l * L8), m));
+        for (size_t p0 = 0; p0 < nb; p0 += EP) { /* nb is a multiple of EP: points are padded */
+            for (int p = 0; p < EP; p++) {
+                const double *x = a->xt + (pb + p0 + p) * d * L8;
+                for (size_t l = 0; l < d; l++)
+                    v8_store(db + p * dpl + l * L8, v8_sub(v8_load(x + l * L8), v8_set1(mu[l])));
             }
-            v8 q0 = v8_zero(), q1 = v8_zero();
+            v8 q[EP];
+            for (int p = 0; p < EP; p++)
+                q[p] = v8_zero();
             for (size_t j0 = 0; j0 < dp; j0 += MOG_TILE) {
-                const double *u0 = U + j0 * dp, *u1 = u0 + dp, *u2 = u1 + dp, *u3 = u2 + dp;
-                v8 a00 = v8_zero(), a01 = v8_zero(), a02 = v8_zero(), a03 = v8_zero();
-                v8 a10 = v8_zero(), a11 = v8_zero(), a12 = v8_zero(), a13 = v8_zero();
+                const double *u0 = U + j0 * dp;
+                v8 acc[EP][MOG_TILE];
+#pragma GCC unroll 4
+                for (int p = 0; p < EP; p++)
+#pragma GCC unroll 4
+                    for (int i = 0; i < MOG_TILE; i++)
+                        acc[p][i] = v8_zero();
                 for (size_t l = 0; l < j0; l++)
-                    ROWS4(l, 0);
-                ROWS4(j0, 0);
-                ROWS4(j0 + 1, 1);
-                ROWS4(j0 + 2, 2);
-                ROWS4(j0 + 3, 3);
-                q0 = v8_fmadd(a00, a00, q0); q0 = v8_fmadd(a01, a01, q0);
-                q0 = v8_fmadd(a02, a02, q0); q0 = v8_fmadd(a03, a03, q0);
-                q1 = v8_fmadd(a10, a10, q1); q1 = v8_fmadd(a11, a11, q1);
-                q1 = v8_fmadd(a12, a12, q1); q1 = v8_fmadd(a13, a13, q1);
+                    rows4(acc, db, dpl, u0, dp, l, 0);
+                rows4(acc, db, dpl, u0, dp, j0, 0);
+                rows4(acc, db, dpl, u0, dp, j0 + 1, 1);
+                rows4(acc, db, dpl, u0, dp, j0 + 2, 2);
+                rows4(acc, db, dpl, u0, dp, j0 + 3, 3);
+#pragma GCC unroll 4
+                for (int p = 0; p < EP; p++)
+#pragma GCC unroll 4
+                    for (int i = 0; i < MOG_TILE; i++)
+                        q[p] = v8_fmadd(acc[p][i], acc[p][i], q[p]);
             }
-            v8_store(L->lp + (kk * BP + p) * L8, v8_fnmadd(half, q0, cst));
-            v8_store(L->lp + (kk * BP + p + 1) * L8, v8_fnmadd(half, q1, cst));
+            for (int p = 0; p < EP; p++)
+                v8_store(L->lp + (kk * BP + p0 + p) * L8, v8_fnmadd(half, q[p], cst));
         }
     }
 }
@@ -165,7 +191,7 @@ static size_t centre_block(const mog_pass_args *a, size_t kk, size_t pb, size_t 
 {
     const size_t d = a->d, dp = a->dp;
     const double *mu = a->mu + kk * d;
-    double *s1 = L->s1 + kk * d * L8, *s2 = L->s2 + kk * d * L8;
+    double *s1 = L->s1 + kk * dp * L8, *s2 = L->s2 + kk * d * L8;
     v8 nk = v8_load(L->nk + kk * L8);
     size_t q = 0;
     for (size_t p = 0; p < nb; p++) {
@@ -178,11 +204,11 @@ static size_t centre_block(const mog_pass_args *a, size_t kk, size_t pb, size_t 
         for (size_t l = 0; l < d; l++) {
             v8 dv = v8_sub(v8_load(x + l * L8), v8_set1(mu[l]));
             v8 wd = v8_mul(w, dv);
-            v8_store(s1 + l * L8, v8_add(v8_load(s1 + l * L8), wd));
-            if (a->full) {
+            if (a->full) { /* s1 is summed in the diagonal tiles, from wb */
                 v8_store(db + l * L8, dv);
                 v8_store(wb + l * L8, wd);
             } else {
+                v8_store(s1 + l * L8, v8_add(v8_load(s1 + l * L8), wd));
                 v8_store(s2 + l * L8, v8_fmadd(wd, dv, v8_load(s2 + l * L8)));
             }
         }
@@ -222,14 +248,17 @@ static void tile_off(double *acc, const double *wb, const double *db, size_t nq,
     ST(8); ST(9); ST(10); ST(11); ST(12); ST(13); ST(14); ST(15);
 }
 
-/* Diagonal tile: only the 10 entries with row >= column (slots i*4+m, i >= m). */
-static void tile_diag(double *acc, const double *wb, const double *db, size_t nq, size_t dp, size_t J)
+/* Diagonal tile: only the 10 entries with row >= column (slots i*4+m, i >= m),
+ * and rows 4J..4J+3 of s1 (the sum of the weighted rows themselves). */
+static void tile_diag(double *acc, double *s1, const double *wb, const double *db, size_t nq, size_t dp, size_t J)
 {
     LD(0); LD(4); LD(5); LD(8); LD(9); LD(10); LD(12); LD(13); LD(14); LD(15);
+    v8 e0 = v8_load(s1), e1 = v8_load(s1 + L8), e2 = v8_load(s1 + 2 * L8), e3 = v8_load(s1 + 3 * L8);
     for (size_t q = 0; q < nq; q++) {
         const double *w = wb + (q * dp + J * MOG_TILE) * L8, *x = db + (q * dp + J * MOG_TILE) * L8;
         v8 b0 = v8_load(x), b1 = v8_load(x + L8), b2 = v8_load(x + 2 * L8), b3 = v8_load(x + 3 * L8);
         v8 a0 = v8_load(w), a1 = v8_load(w + L8), a2 = v8_load(w + 2 * L8), a3 = v8_load(w + 3 * L8);
+        e0 = v8_add(e0, a0); e1 = v8_add(e1, a1); e2 = v8_add(e2, a2); e3 = v8_add(e3, a3);
         c0 = v8_fmadd(a0, b0, c0);
         c4 = v8_fmadd(a1, b0, c4); c5 = v8_fmadd(a1, b1, c5);
         c8 = v8_fmadd(a2, b0, c8); c9 = v8_fmadd(a2, b1, c9); c10 = v8_fmadd(a2, b2, c10);
@@ -237,6 +266,7 @@ static void tile_diag(double *acc, const double *wb, const double *db, size_t nq
         c15 = v8_fmadd(a3, b3, c15);
     }
     ST(0); ST(4); ST(5); ST(8); ST(9); ST(10); ST(12); ST(13); ST(14); ST(15);
+    v8_store(s1, e0); v8_store(s1 + L8, e1); v8_store(s1 + 2 * L8, e2); v8_store(s1 + 3 * L8, e3);
 }
 
 static void mstep_stats(const mog_pass_args *a, size_t pb, size_t nb, const mog_pass_layout *L)
@@ -250,7 +280,8 @@ static void mstep_stats(const mog_pass_args *a, size_t pb, size_t nb, const mog_
         for (size_t J = 0; J < t; J++) {
             for (size_t Lt = 0; Lt < J; Lt++)
                 tile_off(acc + (J * (J + 1) / 2 + Lt) * MOG_TILE * MOG_TILE * L8, L->wb, L->db, nq, dp, J, Lt);
-            tile_diag(acc + (J * (J + 1) / 2 + J) * MOG_TILE * MOG_TILE * L8, L->wb, L->db, nq, dp, J);
+            tile_diag(acc + (J * (J + 1) / 2 + J) * MOG_TILE * MOG_TILE * L8,
+                      L->s1 + (kk * dp + J * MOG_TILE) * L8, L->wb, L->db, nq, dp, J);
         }
     }
 }
@@ -268,7 +299,7 @@ static void lanes_to_out(const mog_pass_args *a, const mog_pass_layout *L, mog_p
     for (size_t kk = 0; kk < K; kk++) {
         out->nk[kk] = v8_hsum(v8_load(L->nk + kk * L8));
         for (size_t l = 0; l < d; l++)
-            out->s1[kk * d + l] = v8_hsum(v8_load(L->s1 + (kk * d + l) * L8));
+            out->s1[kk * d + l] = v8_hsum(v8_load(L->s1 + (kk * dp + l) * L8));
         if (!a->full) {
             for (size_t l = 0; l < d; l++)
                 out->s2[kk * d + l] = v8_hsum(v8_load(L->s2 + (kk * d + l) * L8));

@@ -24,7 +24,9 @@
 /* Panels handled together in one E/M block: the block's centred and
  * weighted data (2 x 16 panels x d x 8 doubles, 32 KiB at d = 16) stays in
  * L1 while the scatter tiles stream over it. */
+#ifndef MOG_BLOCK_PANELS /* overridable for tuning builds */
 #define MOG_BLOCK_PANELS 16
+#endif
 /* Rows (and columns) of one register tile of the scatter and of the
  * triangular solve: 4 x 4 accumulators of 8 lanes. */
 #define MOG_TILE 4
@@ -63,7 +65,7 @@ typedef struct mog_pass_out {
 typedef struct mog_pass_layout {
     double *ll, *energy, *entropy; /* (8) each */
     double *nk;                    /* (k, 8) */
-    double *s1;                    /* (k, d, 8) */
+    double *s1;                    /* (k, dp, 8) */
     double *s2;                    /* full: (k, ntiles, 16, 8); diag: (k, d, 8) */
     double *lp, *r;                /* (k, MOG_BLOCK_PANELS, 8) log Pr(x, z=k) and responsibilities */
     double *lse;                   /* (MOG_BLOCK_PANELS, 8) log Pr(x) */
@@ -80,7 +82,7 @@ static inline size_t mog_pass_carve(double *scratch, size_t d, size_t k, int ful
                         MOG_LANES,
                         MOG_LANES,
                         k * MOG_LANES,
-                        k * d * MOG_LANES,
+                        k * dp * MOG_LANES,
                         full ? k * ntiles * MOG_TILE * MOG_TILE * MOG_LANES : k * d * MOG_LANES,
                         k * MOG_BLOCK_PANELS * MOG_LANES,
                         k * MOG_BLOCK_PANELS * MOG_LANES,

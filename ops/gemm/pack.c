@@ -87,10 +87,15 @@ static void pack_transposed(size_t n, size_t w, size_t kc, const float *X, size_
 // X is (kc,n) with row stride ldx: xp[k*w + j] = X[k*ldx + j], zero padded to w.
 static void pack_rows(size_t n, size_t w, size_t kc, const float *X, size_t ldx, float *xp)
 {
-    if (n == w && w % VLEN == 0) { /* whole vectors, no padding: the common case */
+    if (n == w && w % VLEN == 0) { /* whole vectors, no padding: B panels */
         for (size_t k = 0; k < kc; k++)
             for (size_t v = 0; v < w; v += VLEN)
                 vf_store(xp + k * w + v, vf_load(X + k * ldx + v));
+        return;
+    }
+    if (n == w && w == GEMM_MR) { /* a full A panel: fixed-size copies, no masked stores */
+        for (size_t k = 0; k < kc; k++)
+            memcpy(xp + k * GEMM_MR, X + k * ldx, GEMM_MR * sizeof(float));
         return;
     }
     for (size_t k = 0; k < kc; k++) {

@@ -28,14 +28,6 @@ static inline __attribute__((always_inline)) void tile(const size_t MR_, const s
     else
         ks = 1;
     vf acc[GEMM_MR][GEMM_NV];
-#if GEMM_PREFETCH_C
-    // the tile of C is read at the end: start bringing it in now
-#pragma GCC unroll 16
-    for (size_t i = 0; i < MR_; i++) {
-        __builtin_prefetch(c + i * ldc, 1);
-        __builtin_prefetch(c + i * ldc + (NV_ * VLEN - 1), 1);
-    }
-#endif
 #pragma GCC unroll 16
     for (size_t i = 0; i < MR_; i++)
 #pragma GCC unroll 4

@@ -66,20 +66,20 @@ void KERNEL(elbo_row_max)(size_t rows, size_t cols, const float *x, float *y)
         y[r] = max1(cols, x + r * cols);
 }
 
-/* sum_c e^(x[c] - m) of one row; the tail is filled with -inf, e^-inf = 0 */
+/* sum_c e^(x[c] - m) of one row (x - m <= 0: vf_exp_neg); the tail is filled with -inf, e^-inf = 0 */
 static float sum_exp_shifted(size_t n, const float *x, float m)
 {
     vf vm = vf_set1(m);
     vf a0 = vf_zero(), a1 = vf_zero();
     size_t i = 0;
     for (; i + 2 * VLEN <= n; i += 2 * VLEN) {
-        a0 = vf_add(a0, vf_exp(vf_sub(vf_load(x + i), vm)));
-        a1 = vf_add(a1, vf_exp(vf_sub(vf_load(x + i + VLEN), vm)));
+        a0 = vf_add(a0, vf_exp_neg(vf_sub(vf_load(x + i), vm)));
+        a1 = vf_add(a1, vf_exp_neg(vf_sub(vf_load(x + i + VLEN), vm)));
     }
     for (; i + VLEN <= n; i += VLEN)
-        a0 = vf_add(a0, vf_exp(vf_sub(vf_load(x + i), vm)));
+        a0 = vf_add(a0, vf_exp_neg(vf_sub(vf_load(x + i), vm)));
     if (i < n)
-        a1 = vf_add(a1, vf_exp(vf_sub(vf_load_n_fill(x + i, n - i, -INFINITY), vm)));
+        a1 = vf_add(a1, vf_exp_neg(vf_sub(vf_load_n_fill(x + i, n - i, -INFINITY), vm)));
     return vf_hsum(vf_add(a0, a1));
 }
 

@@ -4,6 +4,7 @@
  * range, empty file, directory instead of a file, unreadable file, NaN/Inf in
  * CSV, checkpoint from another configuration, bad CRC; plus a few neighbours
  * (FIFO, trailing data, wrong type/rank, ragged CSV). */
+#define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "models/io/checkpoint.h"
+#include "models/io/crc.h"
 #include "models/io/csv.h"
 #include "models/io/dataset.h"
 #include "models/io/file.h"
@@ -524,7 +526,6 @@ Test(hostile_checkpoint, unreadable, .init = setup, .fini = teardown)
 
 /* Lengths inside a CRC-valid file are checked, not trusted: a forged file
  * with a huge section count and a recomputed CRC must fail cleanly. */
-#include "models/io/crc.h"
 Test(hostile_checkpoint, forged_lengths_with_valid_crc, .init = setup, .fini = teardown)
 {
     const char *p = save_a("a.ckpt");
@@ -548,4 +549,50 @@ Test(hostile_checkpoint, forged_lengths_with_valid_crc, .init = setup, .fini = t
         free(f);
     }
     free(buf);
+}
+
+/* Bytes of the file quoted in a message (a section name, a CSV field) must
+ * not break the one-line contract: no newline or carriage return. */
+static void expect_one_line(const char *what)
+{
+    const char *msg = elbo_last_error();
+    cr_expect(strpbrk(msg, "\n\r") == NULL, "%s: message is not one line: '%s'", what, msg);
+}
+
+Test(hostile_messages, checkpoint_section_name_with_newline, .init = setup, .fini = teardown)
+{
+    const char *p = save_a("a.ckpt");
+    size_t n;
+    uint8_t *buf = slurp(p, &n);
+    uint8_t *name = memmem(buf, n, "adam.m", 6);
+    cr_assert(name);
+    name[4] = '\n';
+    name[5] = '\r';
+    /* CRC-valid: the loader rejects the unexpected section by name */
+    uint32_t crc = elbo_crc32(buf, n - 4);
+    for (int b = 0; b < 4; b++)
+        buf[n - 4 + b] = (uint8_t)(crc >> (8 * b));
+    const char *q = write_bytes("newline-name.ckpt", buf, n);
+    elbo_status st = load_as(q, CONFIG_A, 6, "w", 5);
+    cr_expect_eq(st, ELBO_ERR_MISMATCH, "%s", elbo_last_error());
+    expect_one_line("CRC-valid checkpoint with a newline in a section name");
+    /* structurally broken before the CRC is checked: a huge count after that name */
+    size_t count_at = (size_t)(name - buf) + 6;
+    for (int b = 0; b < 8; b++)
+        buf[count_at + b] = 0x7f;
+    elbo_ckpt ck;
+    st = elbo_ckpt_parse("broken.ckpt", buf, n, &ck);
+    cr_expect_eq(st, ELBO_ERR_FORMAT);
+    expect_one_line("corrupt checkpoint with a newline in a section name");
+    free(buf);
+}
+
+Test(hostile_messages, csv_field_with_control_characters, .init = setup, .fini = teardown)
+{
+    const char *p = write_text("cr.csv", "1,2\n3,4\r5\n");
+    cr_expect_neq(csv_read(p), ELBO_OK);
+    expect_one_line("CSV field with a carriage return");
+    p = write_text("esc.csv", "1,2\n3,\x1b[31mred\n");
+    cr_expect_eq(csv_read(p), ELBO_ERR_FORMAT);
+    expect_one_line("CSV field with an escape sequence");
 }

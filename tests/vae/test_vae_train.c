@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "models/vae/vae_train.h"
+#include "ops/pool.h"
 #include "test_util.h"
 #include "vae_fixture.h"
 
@@ -276,4 +277,39 @@ Test(vae_train, nonfinite_input_is_reported)
     elbo_dataset_free(&ds);
     elbo_tape_destroy(t);
     elbo_vae_free(&m);
+}
+
+Test(vae_train, same_bits_for_one_and_two_threads)
+{
+    elbo_dataset train;
+    cr_assert_eq(fx_dataset(512, 0.1f, 5, 6, &train), ELBO_OK);
+    /* Wide enough that GEMMs and slab passes split into several tasks. */
+    elbo_vae_config c = fx_config(300, 8, 0, ELBO_VAE_RELU, ELBO_VAE_BERNOULLI);
+    elbo_vae_train_config tc = ELBO_VAE_TRAIN_DEFAULT;
+    tc.batch = 128;
+    float *w[2];
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(elbo_set_threads(k + 1), ELBO_OK);
+        elbo_rng r;
+        elbo_rng_seed(&r, 8);
+        elbo_vae m;
+        cr_assert_eq(elbo_vae_create(&m, &c, &r), ELBO_OK);
+        elbo_vae_trainer tr;
+        cr_assert_eq(elbo_vae_trainer_init(&tr, &m, &train, &tc), ELBO_OK);
+        run_steps(&tr, 9);
+        w[k] = malloc(m.params.n * sizeof(float));
+        memcpy(w[k], m.params.w, m.params.n * sizeof(float));
+        elbo_vae_trainer_free(&tr);
+        elbo_vae_free(&m);
+    }
+    elbo_set_threads(1);
+    elbo_vae m0;
+    elbo_rng r;
+    elbo_rng_seed(&r, 8);
+    cr_assert_eq(elbo_vae_create(&m0, &c, &r), ELBO_OK);
+    cr_expect(memcmp(w[0], w[1], m0.params.n * sizeof(float)) == 0, "1 and 2 threads trained different weights");
+    elbo_vae_free(&m0);
+    free(w[0]);
+    free(w[1]);
+    elbo_dataset_free(&train);
 }
