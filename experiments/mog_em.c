@@ -31,8 +31,7 @@
 
 static const char *synthetic, *init_means_path;
 static int k_opt, cov_opt, iters, init_opt, restarts;
-static double tol, reg_covar;
-static bool skip_zero;
+static double tol, reg_covar, resp_floor;
 
 static const elbo_opt opts[] = {
     {"synthetic", ELBO_OPT_STRING, &synthetic, "", "n,d,k: synthetic clusters instead of --data FILE.csv",
@@ -48,8 +47,9 @@ static const elbo_opt opts[] = {
     {"restarts", ELBO_OPT_INT, &restarts, "1", "initialisations; the best log-likelihood wins", .min = 1,
      .max = 100000},
     {"reg-covar", ELBO_OPT_DOUBLE, &reg_covar, "1e-6", "added to covariance diagonals", .min = 0, .max = 1e300},
-    {"skip-zero", ELBO_OPT_BOOL, &skip_zero, "true",
-     "skip exactly-zero responsibilities in the M-step sums (same result)", .choices = NULL},
+    {"resp-floor", ELBO_OPT_DOUBLE, &resp_floor, "0",
+     "M-step skips responsibilities <= this (-1: dense; 0: exact zeros, same result; >0: truncated EM)",
+     .min = -1, .max = 0.5},
 };
 
 static double *synth(const elbo_cli *cli, size_t n, size_t d, size_t k)
@@ -183,7 +183,7 @@ int main(int argc, char **argv)
     cfg.init = init_opt == 0 ? MOG_INIT_KMEANSPP : MOG_INIT_RANDOM;
     cfg.restarts = restarts;
     cfg.seed = cli.seed;
-    cfg.skip_zero_resp = skip_zero;
+    cfg.resp_floor = resp_floor;
     double *means0 = NULL;
     if (init_means_path && *init_means_path) {
         size_t mr, mc;

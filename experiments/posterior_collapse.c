@@ -24,7 +24,7 @@ static double beta, warmup, free_bits;
 static const elbo_opt opts[] = {
     VS_MODEL_OPTS("20", "bernoulli", "0.1"),
     VS_TRAIN_OPTS("4", "20000"),
-    {"beta", ELBO_OPT_DOUBLE, &beta, "6", "KL weight of every run (large: collapse)", .min = 0, .max = 1000},
+    {"beta", ELBO_OPT_DOUBLE, &beta, "16", "KL weight of every run (large: collapse)", .min = 0, .max = 1000},
     {"warmup", ELBO_OPT_DOUBLE, &warmup, "2", "warm-up run: epochs of the KL ramp", .min = 0, .max = 1000},
     {"free-bits", ELBO_OPT_DOUBLE, &free_bits, "0.5", "free-bits run: nats per dimension", .min = 0, .max = 100},
 };

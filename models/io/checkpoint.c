@@ -16,6 +16,16 @@
 /* Characters of context shown on each side of a configuration difference. */
 #define SNIPPET 32
 
+/* Section names are identifiers: printable ASCII only, so they can be quoted in one-line messages. */
+static int printable(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x20 || s[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
 /* ---- writing ---- */
 
 typedef struct writer {
@@ -76,9 +86,9 @@ static elbo_status check_save_args(const char *path, const elbo_ckpt_meta *meta,
                          ELBO_CKPT_MAX_SECTIONS, nsec);
     for (size_t i = 0; i < nsec; i++) {
         size_t nl = sec[i].name ? strlen(sec[i].name) : 0;
-        if (nl == 0 || nl > ELBO_CKPT_NAME_MAX)
-            return elbo_fail(ELBO_ERR_INVALID, "%s: section %zu name: expected 1..%d bytes, got %zu", path, i,
-                             ELBO_CKPT_NAME_MAX, nl);
+        if (nl == 0 || nl > ELBO_CKPT_NAME_MAX || !printable(sec[i].name, nl))
+            return elbo_fail(ELBO_ERR_INVALID, "%s: section %zu name: expected 1..%d printable characters, got %zu bytes",
+                             path, i, ELBO_CKPT_NAME_MAX, nl);
         if (sec[i].count && !sec[i].data)
             return elbo_fail(ELBO_ERR_INVALID, "%s: section '%s': no data", path, sec[i].name);
         for (size_t j = 0; j < i; j++)
@@ -232,14 +242,15 @@ static elbo_status walk(reader *r, elbo_ckpt *out)
                              ELBO_CKPT_NAME_MAX, nl);
         if ((st = take(r, nl, "section name", &name)))
             return st;
-        if (memchr(name, 0, nl))
-            return elbo_fail(ELBO_ERR_FORMAT, "%s: section %zu name: expected text, got a NUL byte", r->name, i);
+        if (!printable(name, nl))
+            return elbo_fail(ELBO_ERR_FORMAT, "%s: section %zu name: expected printable text, got control bytes",
+                             r->name, i);
         if ((st = take_u64(r, "section length", &u64)))
             return st;
         if (u64 > (r->len - r->pos) / 4)
             return elbo_fail(ELBO_ERR_FORMAT,
-                             "%s: truncated or corrupt: section '%.*s' expects %llu floats, %zu bytes remain", r->name,
-                             (int)nl, (const char *)name, (unsigned long long)u64, r->len - r->pos);
+                             "%s: truncated or corrupt: section %zu expects %llu floats, %zu bytes remain", r->name, i,
+                             (unsigned long long)u64, r->len - r->pos);
         size_t count = (size_t)u64;
         if ((st = take(r, count * 4, "section data", &b)))
             return st;
@@ -322,12 +333,14 @@ void elbo_ckpt_free(elbo_ckpt *ck)
     memset(ck, 0, sizeof *ck);
 }
 
-/* Copy up to SNIPPET characters of s from `from` with line breaks flattened, for one-line messages. */
+/* Copy up to SNIPPET characters of s from `from`, line breaks flattened and control bytes shown as '?'. */
 static void snippet(char *dst, const char *s, size_t len, size_t from)
 {
     size_t n = 0;
     for (size_t i = from; i < len && n < SNIPPET; i++)
-        dst[n++] = (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ? ' ' : s[i];
+        dst[n++] = (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ? ' '
+                   : ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?'
+                                                                   : s[i];
     dst[n] = '\0';
 }
 

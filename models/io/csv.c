@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/io/excerpt.h"
 #include "models/io/numfmt.h"
 
 /* Longest numeric field accepted (a double needs at most ~25 characters). */
@@ -129,12 +130,13 @@ static elbo_status parse_data_line(const char *name, size_t lineno, line_view l,
             b--;
         size_t col = a + 1;
         double v = 0;
+        char quote[ELBO_EXCERPT_MAX + 1];
         switch (parse_field(l.p + a, b - a, &v)) {
         case FIELD_NUMBER:
             break;
         case FIELD_NONFINITE:
-            return elbo_fail(ELBO_ERR_NONFINITE, "%s:%zu:%zu: expected a finite number, got '%.*s'", name, lineno,
-                             col, (int)(b - a), l.p + a);
+            return elbo_fail(ELBO_ERR_NONFINITE, "%s:%zu:%zu: expected a finite number, got '%s'", name, lineno, col,
+                             elbo_excerpt(quote, sizeof quote, l.p + a, b - a));
         case FIELD_EMPTY:
             return elbo_fail(ELBO_ERR_FORMAT, "%s:%zu:%zu: expected a number, got an empty field", name, lineno,
                              s + 1);
@@ -142,8 +144,8 @@ static elbo_status parse_data_line(const char *name, size_t lineno, line_view l,
             return elbo_fail(ELBO_ERR_FORMAT, "%s:%zu:%zu: expected a number, got a field of %zu characters", name,
                              lineno, col, b - a);
         case FIELD_JUNK:
-            return elbo_fail(ELBO_ERR_FORMAT, "%s:%zu:%zu: expected a number, got '%.*s'", name, lineno, col,
-                             (int)((b - a) > 40 ? 40 : (b - a)), l.p + a);
+            return elbo_fail(ELBO_ERR_FORMAT, "%s:%zu:%zu: expected a number, got '%s'", name, lineno, col,
+                             elbo_excerpt(quote, sizeof quote, l.p + a, b - a));
         }
         if (!table_push(t, v))
             return elbo_fail(ELBO_ERR_NOMEM, "%s:%zu: out of memory", name, lineno);

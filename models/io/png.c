@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "models/io/crc.h"
+#include "models/io/excerpt.h"
 #include "models/io/file.h"
 
 static const uint8_t PNG_SIG[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
@@ -240,19 +241,21 @@ elbo_status elbo_png_decode_stored(const char *name, const uint8_t *buf, size_t 
         }
         uint32_t n = be32_get(buf + pos);
         const uint8_t *type = buf + pos + 4, *data = buf + pos + 8;
+        char tname[5];
+        elbo_excerpt(tname, sizeof tname, (const char *)type, 4);
         if (n > CHUNK_MAX || n > len - pos - CHUNK_OVERHEAD) {
-            st = elbo_fail(ELBO_ERR_FORMAT, "%s: chunk '%.4s' at byte %zu: expected at most %zu data bytes, got %u",
-                           name, (const char *)type, pos, len - pos - CHUNK_OVERHEAD, n);
+            st = elbo_fail(ELBO_ERR_FORMAT, "%s: chunk '%s' at byte %zu: expected at most %zu data bytes, got %u",
+                           name, tname, pos, len - pos - CHUNK_OVERHEAD, n);
             goto fail;
         }
         uint32_t want = be32_get(data + n), got = elbo_crc32(type, (size_t)n + 4);
         if (want != got) {
-            st = elbo_fail(ELBO_ERR_FORMAT, "%s: chunk '%.4s' CRC: expected 0x%08x, got 0x%08x", name,
-                           (const char *)type, want, got);
+            st = elbo_fail(ELBO_ERR_FORMAT, "%s: chunk '%s' CRC: expected 0x%08x, got 0x%08x", name,
+                           tname, want, got);
             goto fail;
         }
         if (!seen_ihdr && memcmp(type, "IHDR", 4) != 0) {
-            st = elbo_fail(ELBO_ERR_FORMAT, "%s: first chunk: expected IHDR, got '%.4s'", name, (const char *)type);
+            st = elbo_fail(ELBO_ERR_FORMAT, "%s: first chunk: expected IHDR, got '%s'", name, tname);
             goto fail;
         }
         if (memcmp(type, "IHDR", 4) == 0) {
@@ -283,7 +286,7 @@ elbo_status elbo_png_decode_stored(const char *name, const uint8_t *buf, size_t 
         } else if (memcmp(type, "IEND", 4) == 0) {
             seen_iend = 1;
         } else if (!(type[0] & 0x20)) { /* lower-case first letter = ancillary, safe to skip */
-            st = elbo_fail(ELBO_ERR_UNSUPPORTED, "%s: critical chunk '%.4s' not supported", name, (const char *)type);
+            st = elbo_fail(ELBO_ERR_UNSUPPORTED, "%s: critical chunk '%s' not supported", name, tname);
             goto fail;
         }
         pos += (size_t)n + CHUNK_OVERHEAD;

@@ -91,14 +91,19 @@ typedef struct mog_config {
     const double *init_means; /* (k, d), MOG_INIT_MEANS only */
     int restarts;             /* independent initialisations; the best final log-likelihood wins */
     uint64_t seed;
-    /* Skip (8 points, component) pairs whose responsibilities are all exactly
-     * zero in the M-step sums: the sums are unchanged (they would add exact
-     * zeros), and far-apart clusters get cheaper. */
-    bool skip_zero_resp;
+    /* M-step sums skip (8 points, component) pairs whose responsibilities are
+     * all <= resp_floor:
+     *   < 0  never: the plain dense sums;
+     *   0    (default) skip exact zeros: identical results, cheaper when
+     *        clusters are far apart (exp underflows);
+     *   > 0  truncated EM: each skipped point moves N_k by < resp_floor, s1 by
+     *        < resp_floor |x - mu_k| and the scatter by < resp_floor |x - mu_k|^2;
+     *        1e-30 keeps that far below rounding for any sane data. */
+    double resp_floor;
 } mog_config;
 
 /* k components, full, MOG_MAX_ITER_DEFAULT, MOG_TOL_DEFAULT, MOG_REG_COVAR_DEFAULT,
- * k-means++, 1 restart, seed 1, skip_zero_resp. */
+ * k-means++, 1 restart, seed 1, resp_floor 0. */
 void mog_config_default(mog_config *c, size_t k);
 
 /* One EM iteration t (figure 17.15), all per point (divided by n):

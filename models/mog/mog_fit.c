@@ -27,7 +27,7 @@ void mog_config_default(mog_config *c, size_t k)
         .init_means = NULL,
         .restarts = 1,
         .seed = 1,
-        .skip_zero_resp = true,
+        .resp_floor = 0.0,
     };
 }
 
@@ -90,7 +90,7 @@ static elbo_status run_em(const double *x, size_t n, size_t d, const mog_config 
     for (int it = 0; it < cfg->max_iter; it++) {
         double ll, energy, entropy;
         /* E-step at theta_{t-1} and the sums of q_t */
-        if ((s = mog_work_run(w, &out->theta, &st, cfg->skip_zero_resp, &ll, &energy, &entropy, NULL, NULL)) !=
+        if ((s = mog_work_run(w, &out->theta, &st, cfg->resp_floor, &ll, &energy, &entropy, NULL, NULL)) !=
             ELBO_OK)
             goto done;
         mog_trace_row *row = &out->trace[it];
@@ -122,7 +122,7 @@ static elbo_status run_em(const double *x, size_t n, size_t d, const mog_config 
         *warn |= MOG_WARN_NOT_CONVERGED;
 
     double ll;
-    if ((s = mog_work_run(w, &out->theta, NULL, false, &ll, NULL, NULL, NULL, NULL)) != ELBO_OK)
+    if ((s = mog_work_run(w, &out->theta, NULL, -1.0, &ll, NULL, NULL, NULL, NULL)) != ELBO_OK)
         goto done;
     out->mean_loglik = ll / dn;
 done:
@@ -145,9 +145,11 @@ static elbo_status check_config(const double *x, size_t n, size_t d, const mog_c
     if (c->max_iter < 1 || c->restarts < 1)
         return elbo_fail(ELBO_ERR_INVALID, "mog: fit: expected max_iter >= 1 and restarts >= 1, got %d and %d",
                          c->max_iter, c->restarts);
-    if (!(c->tol >= 0) || !isfinite(c->tol) || !(c->reg_covar >= 0) || !isfinite(c->reg_covar))
-        return elbo_fail(ELBO_ERR_INVALID, "mog: fit: expected finite tol >= 0 and reg_covar >= 0, got %g and %g",
-                         c->tol, c->reg_covar);
+    if (!(c->tol >= 0) || !isfinite(c->tol) || !(c->reg_covar >= 0) || !isfinite(c->reg_covar) ||
+        !isfinite(c->resp_floor) || c->resp_floor >= 1)
+        return elbo_fail(ELBO_ERR_INVALID,
+                         "mog: fit: expected finite tol >= 0, reg_covar >= 0 and resp_floor < 1, got %g, %g, %g",
+                         c->tol, c->reg_covar, c->resp_floor);
     for (size_t i = 0; i < n * d; i++)
         if (!isfinite(x[i]))
             return elbo_fail(ELBO_ERR_NONFINITE, "mog: fit: x[%zu][%zu] is %g", i / d, i % d, x[i]);
@@ -229,7 +231,7 @@ elbo_status mog_score_samples(const mog_params *p, const double *x, size_t n, do
     if (s != ELBO_OK)
         return s;
     double ll;
-    s = mog_work_run(&w, p, NULL, false, &ll, NULL, NULL, loglik, resp);
+    s = mog_work_run(&w, p, NULL, -1.0, &ll, NULL, NULL, loglik, resp);
     mog_work_free(&w);
     if (s == ELBO_OK && mean_loglik)
         *mean_loglik = ll / (double)n;

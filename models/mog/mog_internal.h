@@ -62,6 +62,7 @@ typedef struct mog_work {
     int full;
     double *xt, *mask; /* panels (mog_pass.h) */
     double *u, *cst;   /* kernel-side parameters (padded precision factors) */
+    double *mu;        /* (k, dp) zero-padded means */
     mog_pass_out *outs;
     double *out_mem;
     size_t scratch_doubles;
@@ -78,9 +79,9 @@ typedef struct mog_work {
 elbo_status mog_work_init(mog_work *w, const double *x, size_t n, size_t d, size_t k, mog_cov cov);
 void mog_work_free(mog_work *w);
 /* One pass under p. Sums into *ll, *energy, *entropy (any may be NULL); the
- * M-step sums into stats (NULL: skip them); per-point outputs as in
- * mog_pass_args. */
-elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, bool skip_zero, double *ll,
+ * M-step sums into stats (NULL: skip them) with resp_floor as in
+ * mog_config; per-point outputs as in mog_pass_args. */
+elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, double resp_floor, double *ll,
                          double *energy, double *entropy, double *ll_out, double *resp_out);
 
 /* ---- initialisation: the sums of q_0 and a fallback for empty components ---- */

@@ -4,12 +4,14 @@
  * ISA with ELBO_ISA_* set.
  *
  * Work per (panel of 8 points, component), full covariance, d = 16:
- *   E: 16 subtractions, the triangular product y = U (x - mu) as 136 FMAs
- *      in groups of 4 rows over 2 panels (8 independent FMA chains, enough
- *      to fill two FMA pipes of 4-cycle latency), 16 FMAs for |y|^2;
- *   M: the weighted scatter sum r (x-c)(x-c)^T as 4x4 register tiles of
- *      the lower triangle, 136 FMAs, streaming the block's centred data
- *      from L1. */
+ *   E: the triangular product y = U (x - mu) as 136 FMAs in groups of 4 rows
+ *      over EP panels (4 x EP independent FMA chains fill two FMA pipes of
+ *      4-cycle latency), 16 FMAs for |y|^2;
+ *   M: the weighted scatter sum r (x-c)(x-c)^T as 4x4 register tiles of the
+ *      lower triangle, 136 FMAs, streaming the block from L1.
+ * FMAs are the bottleneck, so x - mu is recomputed where it is needed (on
+ * the otherwise idle add pipes) rather than stored and reloaded: stores were
+ * a third of the pass. Only r (x - c) is stored, once per block. */
 #include <stdint.h>
 
 #include "models/mog/mog_pass.h"
@@ -30,16 +32,17 @@
 #define EP 2
 #endif
 
-/* Rows j0..j0+3 of y = U d for EP panels at column l: a[p][i] += U[j0+i][l] d_p[l]
- * for the rows i >= first (the 4x4 triangle at l = j0..j0+3 skips the zeros).
- * Each row's sum runs over l in increasing order. */
-static inline void rows4(v8 a[EP][MOG_TILE], const double *db, size_t dpl, const double *u0, size_t dp, size_t l,
-                         int first)
+/* Rows j0..j0+3 of y = U (x - mu) for EP panels at column l:
+ * a[p][i] += U[j0+i][l] (x_p[l] - mu[l]) for the rows i >= first (the 4x4
+ * triangle at l = j0..j0+3 skips the zeros). Each row's sum runs over l in
+ * increasing order. */
+static inline void rows4(v8 a[EP][MOG_TILE], const double *x, size_t pstride, const double *mu, const double *u0,
+                         size_t dp, size_t l, int first)
 {
-    v8 y[EP];
+    v8 y[EP], m = v8_set1(mu[l]);
 #pragma GCC unroll 4
     for (int p = 0; p < EP; p++)
-        y[p] = v8_load(db + p * dpl + l * L8);
+        y[p] = v8_sub(v8_load(x + p * pstride + l * L8), m);
 #pragma GCC unroll 4
     for (int i = 0; i < MOG_TILE; i++) {
         if (i < first)
@@ -53,21 +56,13 @@ static inline void rows4(v8 a[EP][MOG_TILE], const double *db, size_t dpl, const
 
 static void estep_full(const mog_pass_args *a, size_t pb, size_t nb, const mog_pass_layout *L)
 {
-    const size_t d = a->d, dp = a->dp, dpl = dp * L8;
-    double *db = L->db; /* EP panels of centred data */
+    const size_t dp = a->dp, pstride = dp * L8;
     const v8 half = v8_set1(0.5);
-    for (int p = 0; p < EP; p++) /* padded rows stay zero */
-        for (size_t i = d * L8; i < dpl; i++)
-            db[p * dpl + i] = 0.0;
     for (size_t kk = 0; kk < a->k; kk++) {
-        const double *U = a->u + kk * dp * dp, *mu = a->mu + kk * d;
+        const double *U = a->u + kk * dp * dp, *mu = a->mu + kk * dp;
         const v8 cst = v8_set1(a->cst[kk]);
         for (size_t p0 = 0; p0 < nb; p0 += EP) { /* nb is a multiple of EP: points are padded */
-            for (int p = 0; p < EP; p++) {
-                const double *x = a->xt + (pb + p0 + p) * d * L8;
-                for (size_t l = 0; l < d; l++)
-                    v8_store(db + p * dpl + l * L8, v8_sub(v8_load(x + l * L8), v8_set1(mu[l])));
-            }
+            const double *x = a->xt + (pb + p0) * pstride;
             v8 q[EP];
             for (int p = 0; p < EP; p++)
                 q[p] = v8_zero();
@@ -80,11 +75,11 @@ static void estep_full(const mog_pass_args *a, size_t pb, size_t nb, const mog_p
                     for (int i = 0; i < MOG_TILE; i++)
                         acc[p][i] = v8_zero();
                 for (size_t l = 0; l < j0; l++)
-                    rows4(acc, db, dpl, u0, dp, l, 0);
-                rows4(acc, db, dpl, u0, dp, j0, 0);
-                rows4(acc, db, dpl, u0, dp, j0 + 1, 1);
-                rows4(acc, db, dpl, u0, dp, j0 + 2, 2);
-                rows4(acc, db, dpl, u0, dp, j0 + 3, 3);
+                    rows4(acc, x, pstride, mu, u0, dp, l, 0);
+                rows4(acc, x, pstride, mu, u0, dp, j0, 0);
+                rows4(acc, x, pstride, mu, u0, dp, j0 + 1, 1);
+                rows4(acc, x, pstride, mu, u0, dp, j0 + 2, 2);
+                rows4(acc, x, pstride, mu, u0, dp, j0 + 3, 3);
 #pragma GCC unroll 4
                 for (int p = 0; p < EP; p++)
 #pragma GCC unroll 4
@@ -103,10 +98,10 @@ static void estep_diag(const mog_pass_args *a, size_t pb, size_t nb, const mog_p
     const size_t d = a->d;
     const v8 half = v8_set1(0.5);
     for (size_t kk = 0; kk < a->k; kk++) {
-        const double *u = a->u + kk * d, *mu = a->mu + kk * d;
+        const double *u = a->u + kk * d, *mu = a->mu + kk * a->dp;
         const v8 cst = v8_set1(a->cst[kk]);
         for (size_t p = 0; p < nb; p += 2) {
-            const double *x0 = a->xt + (pb + p) * d * L8, *x1 = x0 + d * L8;
+            const double *x0 = a->xt + (pb + p) * a->dp * L8, *x1 = x0 + a->dp * L8;
             v8 q0 = v8_zero(), q1 = v8_zero();
             for (size_t l = 0; l < d; l++) {
                 v8 m = v8_set1(mu[l]), s = v8_set1(u[l]);
@@ -174,50 +169,46 @@ static void responsibilities(const mog_pass_args *a, size_t pb, size_t nb, const
 
 /* ---- M-step statistics ---- */
 
-static int all_zero(v8 w)
+static int all_at_most(v8 w, double floor)
 {
     double t[L8];
     v8_store(t, w);
     for (int i = 0; i < L8; i++)
-        if (t[i] != 0.0)
+        if (t[i] > floor)
             return 0;
     return 1;
 }
 
-/* Centre and weight the block for component kk: db = x - c, wb = r (x - c)
- * for the panels that carry weight (compacted); returns their count.
- * Accumulates n_k and s1 (and the diagonal of s2 when diag). */
-static size_t centre_block(const mog_pass_args *a, size_t kk, size_t pb, size_t nb, const mog_pass_layout *L)
+/* Weight the block for component kk: wb = r (x - c) for the panels that
+ * carry weight (compacted; act[] maps back to the panel); returns their
+ * count. Accumulates n_k, and for diag also s1 and the diagonal of s2. */
+static size_t centre_block(const mog_pass_args *a, size_t kk, size_t pb, size_t nb, const mog_pass_layout *L,
+                           size_t *act)
 {
     const size_t d = a->d, dp = a->dp;
-    const double *mu = a->mu + kk * d;
+    const double *mu = a->mu + kk * dp;
     double *s1 = L->s1 + kk * dp * L8, *s2 = L->s2 + kk * d * L8;
     v8 nk = v8_load(L->nk + kk * L8);
     size_t q = 0;
     for (size_t p = 0; p < nb; p++) {
         v8 w = v8_mul(v8_load(L->r + (kk * BP + p) * L8), v8_load(a->mask + (pb + p) * L8));
-        if (a->skip_zero && all_zero(w))
-            continue; /* every contribution below would be an exact zero */
+        if (a->skip && all_at_most(w, a->floor))
+            continue; /* floor 0: every contribution below would be an exact zero */
         nk = v8_add(nk, w);
-        const double *x = a->xt + (pb + p) * d * L8;
-        double *db = L->db + q * dp * L8, *wb = L->wb + q * dp * L8;
-        for (size_t l = 0; l < d; l++) {
-            v8 dv = v8_sub(v8_load(x + l * L8), v8_set1(mu[l]));
-            v8 wd = v8_mul(w, dv);
-            if (a->full) { /* s1 is summed in the diagonal tiles, from wb */
-                v8_store(db + l * L8, dv);
-                v8_store(wb + l * L8, wd);
-            } else {
+        const double *x = a->xt + (pb + p) * dp * L8;
+        if (a->full) { /* s1 is summed in the diagonal tiles, from wb; padded rows give 0 */
+            double *wb = L->wb + q * dp * L8;
+            for (size_t l = 0; l < dp; l++)
+                v8_store(wb + l * L8, v8_mul(w, v8_sub(v8_load(x + l * L8), v8_set1(mu[l]))));
+        } else {
+            for (size_t l = 0; l < d; l++) {
+                v8 dv = v8_sub(v8_load(x + l * L8), v8_set1(mu[l]));
+                v8 wd = v8_mul(w, dv);
                 v8_store(s1 + l * L8, v8_add(v8_load(s1 + l * L8), wd));
                 v8_store(s2 + l * L8, v8_fmadd(wd, dv, v8_load(s2 + l * L8)));
             }
         }
-        if (a->full)
-            for (size_t l = d; l < dp; l++) {
-                v8_store(db + l * L8, v8_zero());
-                v8_store(wb + l * L8, v8_zero());
-            }
-        q++;
+        act[q++] = p;
     }
     v8_store(L->nk + kk * L8, nk);
     return q;
@@ -226,14 +217,29 @@ static size_t centre_block(const mog_pass_args *a, size_t kk, size_t pb, size_t 
 #define LD(i) v8 c##i = v8_load(acc + (i) * L8)
 #define ST(i) v8_store(acc + (i) * L8, c##i)
 
-/* s2 tile (J, Lt) below the diagonal: 16 lane accumulators += wb rows x db rows. */
-static void tile_off(double *acc, const double *wb, const double *db, size_t nq, size_t dp, size_t J, size_t Lt)
+/* The block's data for the tiles: weighted rows wb (compacted), and the
+ * panels (x, centred by mu on the fly) they came from. */
+typedef struct tile_src {
+    const double *wb, *xt, *mu;
+    const size_t *act;
+    size_t nq, dp;
+} tile_src;
+
+/* Rows 4t..4t+3 of x - mu for active panel q. */
+#define CENTRED4(S, q, t, b0, b1, b2, b3)                                                                    \
+    const double *x_ = (S)->xt + ((S)->act[q] * (S)->dp + (t) * MOG_TILE) * L8, *m_ = (S)->mu + (t) * MOG_TILE; \
+    v8 b0 = v8_sub(v8_load(x_), v8_set1(m_[0])), b1 = v8_sub(v8_load(x_ + L8), v8_set1(m_[1]));               \
+    v8 b2 = v8_sub(v8_load(x_ + 2 * L8), v8_set1(m_[2])), b3 = v8_sub(v8_load(x_ + 3 * L8), v8_set1(m_[3]))
+
+/* s2 tile (J, Lt) below the diagonal: 16 lane accumulators += wb rows x centred rows. */
+static void tile_off(double *acc, const tile_src *S, size_t J, size_t Lt)
 {
+    const size_t dp = S->dp;
     LD(0); LD(1); LD(2); LD(3); LD(4); LD(5); LD(6); LD(7);
     LD(8); LD(9); LD(10); LD(11); LD(12); LD(13); LD(14); LD(15);
-    for (size_t q = 0; q < nq; q++) {
-        const double *w = wb + (q * dp + J * MOG_TILE) * L8, *x = db + (q * dp + Lt * MOG_TILE) * L8;
-        v8 b0 = v8_load(x), b1 = v8_load(x + L8), b2 = v8_load(x + 2 * L8), b3 = v8_load(x + 3 * L8);
+    for (size_t q = 0; q < S->nq; q++) {
+        const double *w = S->wb + (q * dp + J * MOG_TILE) * L8;
+        CENTRED4(S, q, Lt, b0, b1, b2, b3);
         v8 a0 = v8_load(w);
         c0 = v8_fmadd(a0, b0, c0); c1 = v8_fmadd(a0, b1, c1); c2 = v8_fmadd(a0, b2, c2); c3 = v8_fmadd(a0, b3, c3);
         v8 a1 = v8_load(w + L8);
@@ -250,13 +256,14 @@ static void tile_off(double *acc, const double *wb, const double *db, size_t nq,
 
 /* Diagonal tile: only the 10 entries with row >= column (slots i*4+m, i >= m),
  * and rows 4J..4J+3 of s1 (the sum of the weighted rows themselves). */
-static void tile_diag(double *acc, double *s1, const double *wb, const double *db, size_t nq, size_t dp, size_t J)
+static void tile_diag(double *acc, double *s1, const tile_src *S, size_t J)
 {
+    const size_t dp = S->dp;
     LD(0); LD(4); LD(5); LD(8); LD(9); LD(10); LD(12); LD(13); LD(14); LD(15);
     v8 e0 = v8_load(s1), e1 = v8_load(s1 + L8), e2 = v8_load(s1 + 2 * L8), e3 = v8_load(s1 + 3 * L8);
-    for (size_t q = 0; q < nq; q++) {
-        const double *w = wb + (q * dp + J * MOG_TILE) * L8, *x = db + (q * dp + J * MOG_TILE) * L8;
-        v8 b0 = v8_load(x), b1 = v8_load(x + L8), b2 = v8_load(x + 2 * L8), b3 = v8_load(x + 3 * L8);
+    for (size_t q = 0; q < S->nq; q++) {
+        const double *w = S->wb + (q * dp + J * MOG_TILE) * L8;
+        CENTRED4(S, q, J, b0, b1, b2, b3);
         v8 a0 = v8_load(w), a1 = v8_load(w + L8), a2 = v8_load(w + 2 * L8), a3 = v8_load(w + 3 * L8);
         e0 = v8_add(e0, a0); e1 = v8_add(e1, a1); e2 = v8_add(e2, a2); e3 = v8_add(e3, a3);
         c0 = v8_fmadd(a0, b0, c0);
@@ -272,16 +279,19 @@ static void tile_diag(double *acc, double *s1, const double *wb, const double *d
 static void mstep_stats(const mog_pass_args *a, size_t pb, size_t nb, const mog_pass_layout *L)
 {
     const size_t dp = a->dp, t = dp / MOG_TILE, ntiles = t * (t + 1) / 2;
+    size_t act[BP];
     for (size_t kk = 0; kk < a->k; kk++) {
-        size_t nq = centre_block(a, kk, pb, nb, L);
+        size_t nq = centre_block(a, kk, pb, nb, L, act);
         if (!a->full || nq == 0)
             continue;
         double *acc = L->s2 + kk * ntiles * MOG_TILE * MOG_TILE * L8;
+        const tile_src S = {.wb = L->wb, .xt = a->xt + pb * dp * L8, .mu = a->mu + kk * dp, .act = act, .nq = nq,
+                            .dp = dp};
         for (size_t J = 0; J < t; J++) {
             for (size_t Lt = 0; Lt < J; Lt++)
-                tile_off(acc + (J * (J + 1) / 2 + Lt) * MOG_TILE * MOG_TILE * L8, L->wb, L->db, nq, dp, J, Lt);
-            tile_diag(acc + (J * (J + 1) / 2 + J) * MOG_TILE * MOG_TILE * L8,
-                      L->s1 + (kk * dp + J * MOG_TILE) * L8, L->wb, L->db, nq, dp, J);
+                tile_off(acc + (J * (J + 1) / 2 + Lt) * MOG_TILE * MOG_TILE * L8, &S, J, Lt);
+            tile_diag(acc + (J * (J + 1) / 2 + J) * MOG_TILE * MOG_TILE * L8, L->s1 + (kk * dp + J * MOG_TILE) * L8,
+                      &S, J);
         }
     }
 }

@@ -5,7 +5,8 @@
  * M-step (counts, first moments, scatter matrices).
  *
  * Data layout: points are repacked once into PANELS of MOG_LANES points,
- * stored dimension-major ((d, 8) per panel), so one 8-lane vector holds one
+ * stored dimension-major ((dp, 8) per panel, d rounded up to MOG_TILE with
+ * zero rows), so one 8-lane vector holds one
  * coordinate of 8 points and every lane runs that point's own sequential
  * arithmetic. Statistics are shifted by the component's current mean c_k
  * (the theta used in the E-step): s1 = sum r (x - c), s2 = sum r (x - c)(x - c)^T,
@@ -35,15 +36,17 @@ typedef struct mog_pass_args {
     size_t d, k;
     size_t dp;           /* d rounded up to MOG_TILE */
     int full;            /* 1: full covariance; 0: diagonal precision (diag, spherical) */
-    const double *xt;    /* (npanels, d, 8) panels */
+    const double *xt;    /* (npanels, dp, 8) panels, rows d..dp-1 zero */
     const double *mask;  /* (npanels, 8): 1 for a real point, 0 for padding */
-    const double *mu;    /* (k, d) means = shifts of the statistics */
+    const double *mu;    /* (k, dp) means = shifts of the statistics, zero-padded */
     const double *u;     /* full: (k, dp, dp) lower-triangular precision Cholesky factor,
                             zero-padded; else (k, d) square roots of the precisions */
     const double *cst;   /* (k) log w_k + sum_j log u_jj - d/2 log(2 pi) */
     int want_stats;      /* accumulate the M-step statistics */
-    int skip_zero;       /* skip (panel, component) pairs whose 8 responsibilities are all
-                            exactly 0 in the statistics: the result is identical */
+    int skip;            /* skip (panel, component) pairs in the statistics whose 8
+                            responsibilities are all <= floor (0: exact zeros only, the
+                            result is identical) */
+    double floor;
     size_t n;            /* real points (outputs below are (n, ...)) */
     double *ll_out;      /* (n) log Pr(x_i), or NULL */
     double *resp_out;    /* (n, k) responsibilities, or NULL */
@@ -69,7 +72,7 @@ typedef struct mog_pass_layout {
     double *s2;                    /* full: (k, ntiles, 16, 8); diag: (k, d, 8) */
     double *lp, *r;                /* (k, MOG_BLOCK_PANELS, 8) log Pr(x, z=k) and responsibilities */
     double *lse;                   /* (MOG_BLOCK_PANELS, 8) log Pr(x) */
-    double *db, *wb;               /* (MOG_BLOCK_PANELS, dp, 8) centred and weighted centred data */
+    double *wb;                    /* (MOG_BLOCK_PANELS, dp, 8) weighted centred data r (x - c) */
 } mog_pass_layout;
 
 /* Carve scratch (NULL: just count) into L; returns the doubles needed. Every
@@ -78,7 +81,7 @@ static inline size_t mog_pass_carve(double *scratch, size_t d, size_t k, int ful
 {
     size_t dp = (d + MOG_TILE - 1) / MOG_TILE * MOG_TILE, t = dp / MOG_TILE;
     size_t ntiles = t * (t + 1) / 2, off = 0;
-    size_t sizes[11] = {MOG_LANES,
+    size_t sizes[10] = {MOG_LANES,
                         MOG_LANES,
                         MOG_LANES,
                         k * MOG_LANES,
@@ -87,11 +90,9 @@ static inline size_t mog_pass_carve(double *scratch, size_t d, size_t k, int ful
                         k * MOG_BLOCK_PANELS * MOG_LANES,
                         k * MOG_BLOCK_PANELS * MOG_LANES,
                         MOG_BLOCK_PANELS * MOG_LANES,
-                        MOG_BLOCK_PANELS * dp * MOG_LANES,
                         MOG_BLOCK_PANELS * dp * MOG_LANES};
-    double **dst[11] = {&L->ll, &L->energy, &L->entropy, &L->nk, &L->s1, &L->s2,
-                        &L->lp, &L->r, &L->lse, &L->db, &L->wb};
-    for (int i = 0; i < 11; i++) {
+    double **dst[10] = {&L->ll, &L->energy, &L->entropy, &L->nk, &L->s1, &L->s2, &L->lp, &L->r, &L->lse, &L->wb};
+    for (int i = 0; i < 10; i++) {
         *dst[i] = scratch ? scratch + off : NULL;
         off += sizes[i]; /* multiples of 8 doubles: 64-byte aligned pieces */
     }

@@ -19,6 +19,7 @@ static double *alloc_doubles(size_t n)
 void mog_work_free(mog_work *w)
 {
     free(w->xt);
+    free(w->mu);
     free(w->mask);
     free(w->u);
     free(w->cst);
@@ -44,13 +45,14 @@ elbo_status mog_work_init(mog_work *w, const double *x, size_t n, size_t d, size
     w->ntasks = (w->npanels + MOG_TASK_PANELS - 1) / MOG_TASK_PANELS;
     w->scratch_doubles = mog_pass_carve(NULL, d, k, w->full, &(mog_pass_layout){0});
     size_t s2len = w->full ? k * d * d : k * d, per_out = k + k * d + s2len;
-    w->xt = alloc_doubles(npad * d);
+    w->xt = alloc_doubles(npad * w->dp);
+    w->mu = alloc_doubles(k * w->dp);
     w->mask = alloc_doubles(npad);
     w->u = alloc_doubles(w->full ? k * w->dp * w->dp : k * d);
     w->cst = alloc_doubles(k);
     w->outs = calloc(w->ntasks ? w->ntasks : 1, sizeof *w->outs);
     w->out_mem = alloc_doubles(w->ntasks * per_out);
-    if (!w->xt || !w->mask || !w->u || !w->cst || !w->outs || !w->out_mem) {
+    if (!w->xt || !w->mu || !w->mask || !w->u || !w->cst || !w->outs || !w->out_mem) {
         mog_work_free(w);
         return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory packing %zu x %zu points", n, d);
     }
@@ -60,13 +62,13 @@ elbo_status mog_work_init(mog_work *w, const double *x, size_t n, size_t d, size
         w->outs[t].s1 = o + k;
         w->outs[t].s2 = o + k + k * d;
     }
-    /* panel p holds points 8p..8p+7, coordinate-major; padding is zero with mask 0 */
+    /* panel p holds points 8p..8p+7, coordinate-major, dp rows; padding is zero (mask 0) */
     for (size_t p = 0; p < w->npanels; p++)
         for (size_t i = 0; i < MOG_LANES; i++) {
             size_t g = p * MOG_LANES + i;
             w->mask[g] = g < n ? 1.0 : 0.0;
-            for (size_t j = 0; j < d; j++)
-                w->xt[(p * d + j) * MOG_LANES + i] = g < n ? x[g * d + j] : 0.0;
+            for (size_t j = 0; j < w->dp; j++)
+                w->xt[(p * w->dp + j) * MOG_LANES + i] = g < n && j < d ? x[g * d + j] : 0.0;
         }
     w->fn = mog_pass_kernel();
     return ELBO_OK;
@@ -110,7 +112,7 @@ static void task(void *ctx, int t)
     __atomic_store_n(&w->slot_busy[slot], 0, __ATOMIC_RELEASE);
 }
 
-elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, bool skip_zero, double *ll,
+elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, double resp_floor, double *ll,
                          double *energy, double *entropy, double *ll_out, double *resp_out)
 {
     size_t k = w->k, d = w->d, dp = w->dp;
@@ -130,9 +132,12 @@ elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, boo
                 w->u[c * d + j] = p->prec_chol[p->cov == MOG_COV_DIAG ? c * d + j : c];
     }
     memcpy(w->cst, p->log_norm, k * sizeof(double));
+    memset(w->mu, 0, k * dp * sizeof(double));
+    for (size_t c = 0; c < k; c++)
+        memcpy(w->mu + c * dp, p->means + c * d, d * sizeof(double));
     w->args = (mog_pass_args){
-        .d = d, .k = k, .dp = dp, .full = w->full, .xt = w->xt, .mask = w->mask, .mu = p->means, .u = w->u,
-        .cst = w->cst, .want_stats = stats != NULL, .skip_zero = skip_zero, .n = w->n, .ll_out = ll_out,
+        .d = d, .k = k, .dp = dp, .full = w->full, .xt = w->xt, .mask = w->mask, .mu = w->mu, .u = w->u,
+        .cst = w->cst, .want_stats = stats != NULL, .skip = resp_floor >= 0, .floor = resp_floor, .n = w->n, .ll_out = ll_out,
         .resp_out = resp_out,
     };
     elbo_status st = ensure_slots(w);

@@ -45,9 +45,6 @@
 // L1D geometry (48 KB, 12-way, 64-byte lines: 64 sets): an in-place B panel
 // must spread its kc rows over enough sets to stay resident.
 #define GEMM_L1_SETS 64
-#ifndef GEMM_PREFETCH_B
-#define GEMM_PREFETCH_B 0
-#endif
 #define GEMM_L1_WAYS 12
 
 static const struct elbo_gemm_isa *isa_for(elbo_simd level)
@@ -196,24 +193,9 @@ static void tile_task(void *ctx, int t)
                 b = dst;
                 bs = p->nr;
             }
-#if GEMM_PREFETCH_B
-            // bring the next packed B panel into L2 a slice per A panel
-            const char *nb = NULL;
-            size_t nb_bytes = 0, slice = 0;
-            if (!p->b_direct && !p->b_in_tile && jp + 1 < jp1) {
-                nb = (const char *)bp_at(p, kb, jp + 1);
-                nb_bytes = kcb * p->nr * sizeof(float);
-                slice = (nb_bytes / (ip1 - ip0) + 63) & ~(size_t)63;
-            }
-#endif
             for (size_t ip = ip0; ip < ip1; ip++) {
                 size_t i0 = ip * p->mr, m = min_sz(p->mr, p->M - i0);
                 float *c = p->C + i0 * p->ldc + j0;
-#if GEMM_PREFETCH_B
-                if (nb)
-                    for (size_t o = (ip - ip0) * slice; o < (ip - ip0 + 1) * slice && o < nb_bytes; o += 64)
-                        __builtin_prefetch(nb + o, 0, 2);
-#endif
                 if (p->a_direct) /* Aᵀ stored: k rows lda apart; A: i rows lda apart */
                     p->isa->kernel(m, n, kcb, a_at(p, i0, k0), p->ta ? 1 : p->lda, p->ta ? p->lda : 1, b, bs, c,
                                    p->ldc, beta);

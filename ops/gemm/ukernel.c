@@ -1,6 +1,6 @@
 /* GEMM micro-kernels: one register-blocked tile, written once over ops/simd.h
  * and compiled per ISA (this file is in elbo_isa_sources). The tile size is
- * per ISA below; tails (m < MR rows, n < NR columns) are the same code with
+ * per ISA in tile.h; tails (m < MR rows, n < NR columns) are the same code with
  * fewer accumulators, so every element of C sees the same operations in the
  * same order whichever tile computes it (the driver relies on that for
  * thread-count-independent results). */
@@ -8,7 +8,6 @@
 
 #include "ops/gemm/gemm_internal.h"
 #include "ops/gemm/tile.h"
-
 
 void KERNEL(gemm_pack_a)(bool ta, size_t m, size_t kc, const float *A, size_t lda, float *ap);
 void KERNEL(gemm_pack_b)(bool tb, size_t n, size_t kc, const float *B, size_t ldb, float *bp);

@@ -227,3 +227,25 @@ Test(checkpoint, empty_sections_and_blob)
     cr_assert_eq(elbo_ckpt_load(p, 0, &back, NULL, 0), ELBO_OK, "%s", elbo_last_error());
     cr_assert_eq(back.step, 7);
 }
+
+Test(checkpoint, control_bytes_in_a_section_name_are_rejected_on_one_line)
+{
+    state a;
+    fill(&a, 9);
+    const char *p = iu_path(dir, "ck.bin");
+    cr_assert_eq(save(p, &a, "c", 1), ELBO_OK);
+    size_t n;
+    uint8_t *buf = iu_read(p, &n);
+    /* header 32 + config (8+1) + blob (8+32) + count 4 + name length 4: the name "w" */
+    size_t at = 32 + 9 + 40 + 4 + 4;
+    cr_assert_eq(buf[at], 'w');
+    buf[at] = '\n';
+    elbo_ckpt ck;
+    cr_assert_eq(elbo_ckpt_parse("mem", buf, n, &ck), ELBO_ERR_FORMAT);
+    cr_assert_null(strpbrk(elbo_last_error(), "\r\n"));
+    iu_assert_msg_has("printable");
+    free(buf);
+    elbo_ckpt_section bad[] = {{"a\tb", a.w, 1}};
+    elbo_ckpt_meta meta = {"c", 0, 0, NULL, 0};
+    cr_assert_eq(elbo_ckpt_save(p, &meta, bad, 1), ELBO_ERR_INVALID);
+}

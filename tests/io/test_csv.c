@@ -157,3 +157,13 @@ Test(csv, writer_nonfinite_written_as_text)
     cr_assert_str_eq(text, "a,b,c\nnan,inf,-inf\n");
     free(text);
 }
+
+Test(csv, messages_stay_on_one_line)
+{
+    double *v;
+    size_t r, c;
+    static const char text[] = "1,2\n0\r\x01x,3\n"; /* a lone CR and a control byte inside a field */
+    cr_assert_eq(elbo_csv_parse("mem", text, sizeof text - 1, &v, &r, &c), ELBO_ERR_FORMAT);
+    cr_assert_null(strpbrk(elbo_last_error(), "\r\n"), "'%s'", elbo_last_error());
+    iu_assert_msg_has("got '0??x'");
+}

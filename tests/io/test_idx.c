@@ -270,6 +270,8 @@ Test(dataset, split_last_and_seeded)
         seen[(int)lrintf(va.x[2 * i] * 10)]++;
     for (int i = 0; i < 10; i++)
         cr_assert_eq(seen[i], 1);
+    elbo_dataset_free(&tr2);
+    elbo_dataset_free(&va2);
     cr_assert_eq(elbo_dataset_split(&ds, 11, false, 0, &tr2, &va2), ELBO_ERR_INVALID);
     elbo_dataset_free(&tr);
     elbo_dataset_free(&va);

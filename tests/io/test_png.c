@@ -132,6 +132,7 @@ Test(png, decoder_rejects_corruption)
     cr_assert_eq(elbo_png_decode_stored("x.png", png, len - 1, &back, &w, &h, &c), ELBO_ERR_FORMAT);
     cr_assert_eq(elbo_png_decode_stored("x.png", png, 4, &back, &w, &h, &c), ELBO_ERR_FORMAT);
     iu_assert_msg_has("signature");
+    free(png);
     cr_assert_eq(elbo_png_encode(px, 0, 4, 1, &png, &len), ELBO_ERR_INVALID);
     cr_assert_eq(elbo_png_encode(px, 4, 4, 2, &png, &len), ELBO_ERR_INVALID);
 }

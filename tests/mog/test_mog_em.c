@@ -303,7 +303,7 @@ Test(mog, simd_levels_give_identical_bits)
     free(x);
 }
 
-Test(mog, skip_zero_responsibilities_changes_nothing)
+Test(mog, skipping_zero_responsibilities_changes_nothing)
 {
     size_t n = 8000, d = 4;
     double *x = rand_points(n, d, 4, 40.0, 8); /* far apart: most responsibilities are exactly 0 */
@@ -314,13 +314,22 @@ Test(mog, skip_zero_responsibilities_changes_nothing)
         cfg.tol = 0;
         cfg.max_iter = 6;
         mog_result a, b;
-        cfg.skip_zero_resp = false;
+        cfg.resp_floor = -1; /* dense */
         cr_assert_eq(mog_fit(x, n, d, &cfg, &a), ELBO_OK);
-        cfg.skip_zero_resp = true;
+        cfg.resp_floor = 0; /* skip exact zeros */
         cr_assert_eq(mog_fit(x, n, d, &cfg, &b), ELBO_OK);
         assert_same_bits(&a, &b, "skip zero");
+        /* truncated EM: skipped mass below 1e-30 per point cannot be seen */
+        mog_result c;
+        cfg.resp_floor = 1e-30;
+        cr_assert_eq(mog_fit(x, n, d, &cfg, &c), ELBO_OK);
+        cr_assert(fabs(c.mean_loglik - a.mean_loglik) <= 1e-13 * fabs(a.mean_loglik), "%.17g vs %.17g",
+                  c.mean_loglik, a.mean_loglik);
+        for (size_t i = 0; i < 4 * d; i++)
+            cr_assert(fabs(c.params.means[i] - a.params.means[i]) <= 1e-12 * (1 + fabs(a.params.means[i])));
         mog_result_free(&a);
         mog_result_free(&b);
+        mog_result_free(&c);
     }
     free(x);
 }

@@ -1,8 +1,9 @@
 /* Determinism: the same seed and configuration give the same bits, run after
  * run and for 1 or 2 threads, at every SIMD level this machine has: GEMM, a
- * toy VAE trained on synthetic data, a short
- * VAE run on Fashion-MNIST, and a VAE run interrupted by a checkpoint and
- * resumed (it must continue with the bits of the run never interrupted).
+ * small VAE on synthetic data, the toy VAE of the core issue, EM for a
+ * mixture of Gaussians, a short VAE run on Fashion-MNIST; and VAE runs
+ * interrupted by a checkpoint and resumed continue with the bits of the run
+ * never interrupted.
  * The kernel front-end (ops/ops.h) is in test_determinism_ops.c. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -13,6 +14,8 @@
 
 #include "autodiff/params.h"
 #include "models/io/dataset.h"
+#include "models/mog/mog.h"
+#include "models/toy_vae.h"
 #include "models/vae/vae.h"
 #include "models/vae/vae_train.h"
 #include "ops/gemm.h"
@@ -254,4 +257,87 @@ Test(determinism, short_vae_fashion_mnist, .fini = restore_defaults, .timeout = 
     tcfg.seed = 3;
     determinism_suite(&ds, &cfg, tcfg, 8, "fashion-mnist vae");
     elbo_dataset_free(&ds);
+}
+
+/* ---------------- the toy VAE of the core issue ---------------- */
+typedef struct toy_out {
+    float *w, loss[64];
+    size_t n;
+} toy_out;
+
+static void toy_run(int threads, int steps, toy_out *o)
+{
+    cr_assert_eq(elbo_set_threads(threads), ELBO_OK);
+    elbo_toy_vae m;
+    cr_assert_eq(elbo_toy_vae_create(&m, 11), ELBO_OK, "%s", elbo_last_error());
+    elbo_rng data;
+    elbo_rng_seed(&data, 12);
+    float x[ELBO_TOY_BATCH * ELBO_TOY_X_DIM];
+    for (int s = 0; s < steps; s++) {
+        elbo_toy_arc_sample(&data, x, ELBO_TOY_BATCH);
+        float l;
+        cr_assert_eq(elbo_toy_vae_step(&m, x, ELBO_TOY_BATCH, &l), ELBO_OK, "%s", elbo_last_error());
+        o->loss[s % 64] = l;
+    }
+    o->n = m.params.n;
+    o->w = malloc(o->n * sizeof(float));
+    memcpy(o->w, m.params.w, o->n * sizeof(float));
+    elbo_toy_vae_free(&m);
+}
+
+Test(determinism, toy_vae_of_core_issue, .fini = restore_defaults, .timeout = 120)
+{
+    for (int level = 0; level < ELBO_SIMD_COUNT; level++) {
+        if (!elbo_simd_supported((elbo_simd)level))
+            continue;
+        cr_assert_eq(elbo_simd_set((elbo_simd)level), ELBO_OK);
+        toy_out a, b, c;
+        toy_run(1, 150, &a);
+        toy_run(1, 150, &b);
+        toy_run(2, 150, &c);
+        const char *lvl = elbo_simd_name((elbo_simd)level);
+        cr_expect(a.n == b.n && same_bits(a.w, b.w, a.n * sizeof(float)) && same_bits(a.loss, b.loss, sizeof a.loss),
+                  "%s toy VAE: two runs with the same seed differ", lvl);
+        cr_expect(a.n == c.n && same_bits(a.w, c.w, a.n * sizeof(float)) && same_bits(a.loss, c.loss, sizeof a.loss),
+                  "%s toy VAE: 1 vs 2 threads differ", lvl);
+        free(a.w), free(b.w), free(c.w);
+    }
+}
+
+/* ---------------- EM for a mixture of Gaussians ---------------- */
+Test(determinism, mog_em_threads, .fini = restore_defaults, .timeout = 120)
+{
+    size_t n = 20000, d = 3, k = 4;
+    double *x = malloc(n * d * sizeof *x);
+    elbo_rng r;
+    elbo_rng_seed(&r, 21);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            x[i * d + j] = elbo_rng_normal(&r) + 4.0 * (double)((i % k) == j);
+    mog_config cfg;
+    mog_config_default(&cfg, k);
+    cfg.max_iter = 30;
+    cfg.tol = 0;
+    cfg.restarts = 2;
+    cfg.seed = 5;
+    mog_result res[3];
+    int threads[3] = {1, 1, 2};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(elbo_set_threads(threads[i]), ELBO_OK);
+        cr_assert_eq(mog_fit(x, n, d, &cfg, &res[i]), ELBO_OK, "%s", elbo_last_error());
+    }
+    for (int i = 1; i < 3; i++) {
+        const mog_params *p = &res[0].params, *q = &res[i].params;
+        cr_expect(same_bits(p->weights, q->weights, k * sizeof(double)) &&
+                      same_bits(p->means, q->means, k * d * sizeof(double)) &&
+                      same_bits(p->covars, q->covars, k * d * d * sizeof(double)) &&
+                      same_bits(&res[0].mean_loglik, &res[i].mean_loglik, sizeof(double)),
+                  "EM fit differs: run 0 (1 thread) vs run %d (%d threads)", i, threads[i]);
+        for (int t = 0; t < res[0].iterations && t < res[i].iterations; t++)
+            cr_expect(same_bits(&res[0].trace[t].loglik, &res[i].trace[t].loglik, sizeof(double)),
+                      "EM trace differs at iteration %d (run %d)", t, i);
+    }
+    for (int i = 0; i < 3; i++)
+        mog_result_free(&res[i]);
+    free(x);
 }
