@@ -186,7 +186,7 @@ static void usage_line(FILE *f, const char *name, const char *meta, const char *
     snprintf(left, sizeof left, "  --%.60s%.180s", name, meta);
     fprintf(f, "%-26s %s", left, help ? help : "");
     if (def)
-        fprintf(f, " (default: %s)", def);
+        fprintf(f, " (default: %s)", *def ? def : "empty");
     fprintf(f, "\n");
 }
 
