@@ -65,6 +65,12 @@ static elbo_status run_em(const double *x, size_t n, size_t d, const mog_config 
     mog_stats st = {0};
     elbo_status s;
     memset(out, 0, sizeof *out);
+    size_t *labels = malloc(n * sizeof(size_t)), *order = malloc(n * sizeof(size_t));
+    size_t *count = calloc(k + 1, sizeof(size_t));
+    if (!labels || !order || !count) {
+        free(labels), free(order), free(count);
+        return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for the point order");
+    }
     out->trace = calloc((size_t)cfg->max_iter, sizeof *out->trace);
     if (!out->trace)
         return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for the trace");
@@ -75,9 +81,19 @@ static elbo_status run_em(const double *x, size_t n, size_t d, const mog_config 
         goto done;
 
     /* theta_0 from q_0 (then the given means, if any) */
-    if ((s = mog_init_stats(x, n, d, cfg, rng, &st, &fallback, warn)) != ELBO_OK ||
+    if ((s = mog_init_stats(x, n, d, cfg, rng, &st, &fallback, labels, warn)) != ELBO_OK ||
         (s = mog_mstep(&st, cfg->reg_covar, &fallback, &out->theta, warn, n_empty)) != ELBO_OK)
         goto done;
+    /* pack the points grouped by initial cluster (a stable counting sort):
+     * panels then mostly hold one cluster, and with resp_floor the M-step
+     * skips the components a panel does not belong to */
+    for (size_t i = 0; i < n; i++)
+        count[labels[i] + 1]++;
+    for (size_t c = 0; c < k; c++)
+        count[c + 1] += count[c];
+    for (size_t i = 0; i < n; i++)
+        order[count[labels[i]]++] = i;
+    mog_work_pack(w, x, order);
     if (cfg->init == MOG_INIT_MEANS) {
         memcpy(out->theta.means, cfg->init_means, k * d * sizeof(double));
         if ((s = mog_params_update(&out->theta)) != ELBO_OK)
@@ -126,6 +142,8 @@ static elbo_status run_em(const double *x, size_t n, size_t d, const mog_config 
         goto done;
     out->mean_loglik = ll / dn;
 done:
+    mog_work_pack(w, x, NULL); /* order is freed below */
+    free(labels), free(order), free(count);
     mog_params_free(&fallback);
     mog_params_free(&next);
     mog_stats_free(&st);

@@ -113,12 +113,10 @@ static elbo_status kmeanspp(const double *x, size_t n, size_t d, size_t k, elbo_
 }
 
 /* Hard q_0: each point to its nearest centre; sums shifted by the cluster means. */
-static elbo_status stats_nearest(const double *x, size_t n, size_t d, const double *centres, mog_stats *s)
+static elbo_status stats_nearest(const double *x, size_t n, size_t d, const double *centres, mog_stats *s,
+                                 size_t *lab)
 {
     size_t k = s->k;
-    size_t *lab = malloc(n * sizeof(size_t));
-    if (!lab)
-        return elbo_fail(ELBO_ERR_NOMEM, "mog: init: out of memory");
     mog_stats_zero(s);
     memset(s->c, 0, k * d * sizeof(double));
     for (size_t i = 0; i < n; i++) {
@@ -152,7 +150,6 @@ static elbo_status stats_nearest(const double *x, size_t n, size_t d, const doub
                 s->s2[c * d + j] += dj * dj;
         }
     }
-    free(lab);
     return ELBO_OK;
 }
 
@@ -210,20 +207,21 @@ static elbo_status stats_random(const double *x, size_t n, size_t d, elbo_rng *r
 }
 
 elbo_status mog_init_stats(const double *x, size_t n, size_t d, const mog_config *cfg, elbo_rng *rng,
-                           mog_stats *s, mog_params *fallback, unsigned *warn)
+                           mog_stats *s, mog_params *fallback, size_t *labels, unsigned *warn)
 {
     data_shape(x, n, d, cfg->reg_covar, fallback);
     switch (cfg->init) {
     case MOG_INIT_KMEANSPP: {
         elbo_status st = kmeanspp(x, n, d, cfg->k, rng, fallback->means, warn);
-        return st != ELBO_OK ? st : stats_nearest(x, n, d, fallback->means, s);
+        return st != ELBO_OK ? st : stats_nearest(x, n, d, fallback->means, s, labels);
     }
     case MOG_INIT_MEANS:
         if (!cfg->init_means)
             return elbo_fail(ELBO_ERR_INVALID, "mog: init 'means' needs init_means (k, d), got NULL");
         memcpy(fallback->means, cfg->init_means, cfg->k * d * sizeof(double));
-        return stats_nearest(x, n, d, cfg->init_means, s);
+        return stats_nearest(x, n, d, cfg->init_means, s, labels);
     case MOG_INIT_RANDOM:
+        memset(labels, 0, n * sizeof(size_t));
         return stats_random(x, n, d, rng, s);
     }
     return elbo_fail(ELBO_ERR_INVALID, "mog: unknown init %d", (int)cfg->init);

@@ -63,6 +63,7 @@ typedef struct mog_work {
     double *xt, *mask; /* panels (mog_pass.h) */
     double *u, *cst;   /* kernel-side parameters (padded precision factors) */
     double *mu;        /* (k, dp) zero-padded means */
+    size_t *order;     /* (n) point in each panel slot, or NULL for 0..n-1 */
     mog_pass_out *outs;
     double *out_mem;
     size_t scratch_doubles;
@@ -77,6 +78,11 @@ typedef struct mog_work {
 } mog_work;
 
 elbo_status mog_work_init(mog_work *w, const double *x, size_t n, size_t d, size_t k, mog_cov cov);
+/* Repack x with panel slot i holding point order[i] (NULL: i). Grouping
+ * points of one cluster into the same panels lets the M-step skip whole
+ * panels of (near-)zero responsibility; per-point outputs still go to the
+ * points' own rows. */
+void mog_work_pack(mog_work *w, const double *x, const size_t *order);
 void mog_work_free(mog_work *w);
 /* One pass under p. Sums into *ll, *energy, *entropy (any may be NULL); the
  * M-step sums into stats (NULL: skip them) with resp_floor as in
@@ -86,8 +92,9 @@ elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, dou
 
 /* ---- initialisation: the sums of q_0 and a fallback for empty components ---- */
 /* Fills s (shift = the weighted means) and fallback (means: seeds or given
- * means; covariances: the data's) for the configured init. */
+ * means; covariances: the data's) for the configured init, and labels (n)
+ * with each point's initial cluster (all 0 for random responsibilities). */
 elbo_status mog_init_stats(const double *x, size_t n, size_t d, const mog_config *cfg, elbo_rng *rng,
-                           mog_stats *s, mog_params *fallback, unsigned *warn);
+                           mog_stats *s, mog_params *fallback, size_t *labels, unsigned *warn);
 
 #endif

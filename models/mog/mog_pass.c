@@ -156,9 +156,10 @@ static void responsibilities(const mog_pass_args *a, size_t pb, size_t nb, const
         return;
     for (size_t p = 0; p < nb; p++)
         for (size_t i = 0; i < L8; i++) {
-            size_t g = (pb + p) * L8 + i;
-            if (g >= a->n)
+            size_t slot = (pb + p) * L8 + i;
+            if (slot >= a->n)
                 break;
+            size_t g = a->order ? a->order[slot] : slot;
             if (a->ll_out)
                 a->ll_out[g] = L->lse[p * L8 + i];
             if (a->resp_out)

@@ -48,6 +48,7 @@ typedef struct mog_pass_args {
                             result is identical) */
     double floor;
     size_t n;            /* real points (outputs below are (n, ...)) */
+    const size_t *order; /* (n) point in each panel slot, or NULL: slot i is point i */
     double *ll_out;      /* (n) log Pr(x_i), or NULL */
     double *resp_out;    /* (n, k) responsibilities, or NULL */
 } mog_pass_args;

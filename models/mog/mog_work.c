@@ -62,16 +62,23 @@ elbo_status mog_work_init(mog_work *w, const double *x, size_t n, size_t d, size
         w->outs[t].s1 = o + k;
         w->outs[t].s2 = o + k + k * d;
     }
-    /* panel p holds points 8p..8p+7, coordinate-major, dp rows; padding is zero (mask 0) */
-    for (size_t p = 0; p < w->npanels; p++)
-        for (size_t i = 0; i < MOG_LANES; i++) {
-            size_t g = p * MOG_LANES + i;
-            w->mask[g] = g < n ? 1.0 : 0.0;
-            for (size_t j = 0; j < w->dp; j++)
-                w->xt[(p * w->dp + j) * MOG_LANES + i] = g < n && j < d ? x[g * d + j] : 0.0;
-        }
+    mog_work_pack(w, x, NULL);
     w->fn = mog_pass_kernel();
     return ELBO_OK;
+}
+
+void mog_work_pack(mog_work *w, const double *x, const size_t *order)
+{
+    size_t n = w->n, d = w->d, dp = w->dp;
+    w->order = (size_t *)order;
+    /* panel p holds slots 8p..8p+7, coordinate-major, dp rows; padding is zero (mask 0) */
+    for (size_t p = 0; p < w->npanels; p++)
+        for (size_t i = 0; i < MOG_LANES; i++) {
+            size_t g = p * MOG_LANES + i, src = g < n && order ? order[g] : g;
+            w->mask[g] = g < n ? 1.0 : 0.0;
+            for (size_t j = 0; j < dp; j++)
+                w->xt[(p * dp + j) * MOG_LANES + i] = g < n && j < d ? x[src * d + j] : 0.0;
+        }
 }
 
 /* Scratch for as many tasks as can run at once (one per pool thread). */
@@ -137,7 +144,7 @@ elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, dou
         memcpy(w->mu + c * dp, p->means + c * d, d * sizeof(double));
     w->args = (mog_pass_args){
         .d = d, .k = k, .dp = dp, .full = w->full, .xt = w->xt, .mask = w->mask, .mu = w->mu, .u = w->u,
-        .cst = w->cst, .want_stats = stats != NULL, .skip = resp_floor >= 0, .floor = resp_floor, .n = w->n, .ll_out = ll_out,
+        .cst = w->cst, .want_stats = stats != NULL, .skip = resp_floor >= 0, .floor = resp_floor, .n = w->n, .order = w->order, .ll_out = ll_out,
         .resp_out = resp_out,
     };
     elbo_status st = ensure_slots(w);
