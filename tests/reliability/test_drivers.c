@@ -3,9 +3,11 @@
  * both set by meson). Every failure must be exit code 2 or 3 with exactly one
  * line on stderr naming the file and the problem.
  *   - every driver: a bad flag, a bad ELBO_SIMD, a bad --threads;
- *   - drivers that read --data: missing directory, a file instead of a
- *     directory, truncated / wrong-magic / empty / overflowing / directory /
- *     unreadable image files, labels out of range;
+ *   - drivers that read an MNIST-layout --data: missing directory, a file
+ *     instead of a directory, truncated / wrong-magic / empty / overflowing /
+ *     directory / unreadable image files, labels out of range;
+ *   - drivers that read a CSV --data: missing, directory, empty, NaN, Inf,
+ *     ragged, junk, header only, unreadable;
  *   - drivers with --resume: a checkpoint with a bad CRC, garbage, a
  *     directory, one from another configuration. */
 #include <criterion/criterion.h>
@@ -50,21 +52,28 @@ static const char *driver_path(const char *name)
     return buf;
 }
 
-/* Does the driver's source read a data set (cli.data)? */
-static bool reads_data(const char *name)
+/* What the driver's --data names, from its source: an MNIST-layout
+ * directory (elbo_dataset_load, or the shared experiments/vae_setup.h), a CSV
+ * file (elbo_csv_read of cli.data), or nothing it reads. */
+enum { DATA_NONE, DATA_MNIST, DATA_CSV };
+static int data_kind(const char *name)
 {
     char path[4096];
     const char *src = getenv("ELBO_SOURCE_ROOT");
     snprintf(path, sizeof path, "%s/experiments/%s.c", src ? src : ".", name);
     FILE *f = fopen(path, "r");
     if (!f)
-        return false;
+        return DATA_NONE;
     char line[1024];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, "cli.data") || strstr(line, "cli->data");
+    int kind = DATA_NONE;
+    while (kind == DATA_NONE && fgets(line, sizeof line, f)) {
+        if (strstr(line, "elbo_dataset_load(cli") || strstr(line, "\"vae_setup.h\""))
+            kind = DATA_MNIST;
+        else if (strstr(line, "elbo_csv_read(cli"))
+            kind = DATA_CSV;
+    }
     fclose(f);
-    return found;
+    return kind;
 }
 
 typedef struct run_out {
@@ -300,7 +309,7 @@ Test(drivers, hostile_data, .init = setup, .fini = teardown, .timeout = 240)
     int tested = 0;
     for (int i = 0; i < n_drivers; i++) {
         const char *d = driver_names[i], *exe = driver_path(d);
-        if (!reads_data(d))
+        if (data_kind(d) != DATA_MNIST)
             continue;
         tested++;
         run_out o;
@@ -339,7 +348,56 @@ Test(drivers, hostile_data, .init = setup, .fini = teardown, .timeout = 240)
             EXPECT_CLEAN_FAILURE(&o, d, "unreadable images", bad, "Permission denied");
     }
     if (!tested)
-        cr_skip_test("no driver reads --data yet");
+        cr_skip_test("no driver reads an MNIST-layout --data yet");
+}
+
+/* Drivers whose --data is a CSV file. */
+static const struct {
+    const char *name, *text, *says;
+} csv_cases[] = {
+    {"empty.csv", "", "empty"},
+    {"nan.csv", "x,y\n1,2\n3,nan\n", "finite"},
+    {"inf.csv", "1,2\n-inf,4\n", "finite"},
+    {"ragged.csv", "1,2,3\n4,5\n", "ragged"},
+    {"junk.csv", "1,2\n3,4x\n", "4x"},
+    {"header-only.csv", "a,b\n", "header"},
+};
+
+Test(drivers, hostile_csv_data, .init = setup, .fini = teardown, .timeout = 240)
+{
+    int tested = 0;
+    for (int i = 0; i < n_drivers; i++) {
+        const char *d = driver_names[i], *exe = driver_path(d);
+        if (data_kind(d) != DATA_CSV)
+            continue;
+        tested++;
+        run_out o;
+        const char *missing = tpath("no-such-%s.csv", d);
+        run(exe, (const char *[]){"--quick", "--data", missing, "--out", tpath("o-%s", d), NULL}, NULL, 60, false, &o);
+        EXPECT_CLEAN_FAILURE(&o, d, "missing CSV file", missing, "No such file");
+        const char *dir = tpath("csvdir-%s", d);
+        cr_assert_eq(mkdir(dir, 0777), 0);
+        run(exe, (const char *[]){"--quick", "--data", dir, "--out", tpath("o-%s", d), NULL}, NULL, 60, false, &o);
+        EXPECT_CLEAN_FAILURE(&o, d, "directory instead of a CSV file", dir, "directory");
+        for (size_t c = 0; c < sizeof csv_cases / sizeof csv_cases[0]; c++) {
+            const char *f = tpath("%s-%s", d, csv_cases[c].name);
+            put(f, csv_cases[c].text, strlen(csv_cases[c].text));
+            run(exe, (const char *[]){"--quick", "--data", f, "--out", tpath("o-%s-%zu", d, c), NULL}, NULL, 60,
+                false, &o);
+            EXPECT_CLEAN_FAILURE(&o, d, csv_cases[c].name, f, csv_cases[c].says);
+        }
+        const char *locked = tpath("%s-locked.csv", d);
+        put(locked, "1,2\n3,4\n", 8);
+        cr_assert_eq(chmod(locked, 0), 0);
+        run(exe, (const char *[]){"--quick", "--data", locked, "--out", tpath("o-%s-locked", d), NULL}, NULL, 60,
+            geteuid() == 0, &o);
+        if (o.code == 125)
+            cr_log_warn("%s: root cannot drop to nobody here: unreadable-file case not run", d);
+        else
+            EXPECT_CLEAN_FAILURE(&o, d, "unreadable CSV file", locked, "Permission denied");
+    }
+    if (!tested)
+        cr_skip_test("no driver reads a CSV --data yet");
 }
 
 static bool has_flag(const char *exe, const char *flag)
@@ -354,7 +412,7 @@ Test(drivers, hostile_checkpoint_on_resume, .init = setup, .fini = teardown, .ti
     int tested = 0;
     for (int i = 0; i < n_drivers; i++) {
         const char *d = driver_names[i], *exe = driver_path(d);
-        if (!reads_data(d) || !has_flag(exe, "--resume"))
+        if (data_kind(d) != DATA_MNIST || !has_flag(exe, "--resume"))
             continue;
         tested++;
         const char *data = tpath("data-%s", d), *out = tpath("run-%s", d);
