@@ -79,6 +79,37 @@ void BM_sgemm_threads(benchmark::State &st)
     elbo_set_threads(saved);
 }
 
+// sgemm_toy/M/N/K/F: one GEMM call of the toy VAE step (batch 64, widths 32,
+// latent 1, output 2) in form F (0 A·B, 1 A·Bᵀ with beta 1, 2 Aᵀ·B with beta 1)
+void BM_sgemm_toy(benchmark::State &st)
+{
+    run_elbo(st, st.range(3) == 0 ? NN : st.range(3) == 1 ? NT : TN);
+}
+// toy_gemm_calls: all 17 GEMM calls of one toy VAE step, back to back
+void BM_toy_gemm_calls(benchmark::State &st)
+{
+    elbo_bench_setup();
+    struct Call {
+        size_t M, N, K;
+        Form f;
+    };
+    static const Call calls[] = {
+        {64, 32, 2, NN},  {64, 32, 32, NN}, {64, 2, 32, NN},  {64, 32, 1, NN},  {64, 32, 32, NN}, {64, 2, 32, NN},
+        {64, 32, 2, NT},  {32, 2, 64, TN},  {64, 32, 32, NT}, {32, 32, 64, TN}, {64, 1, 32, NT},  {1, 32, 64, TN},
+        {64, 32, 2, NT},  {32, 2, 64, TN},  {64, 32, 32, NT}, {32, 32, 64, TN}, {2, 32, 64, TN},
+    };
+    FloatBuf A(64 * 64, 0.01f), B(64 * 64, 0.02f), C(64 * 64, 0.0f);
+    for (auto _ : st) {
+        for (const Call &c : calls) {
+            bool ta = c.f == TN, tb = c.f == NT;
+            elbo_gemm(ta, tb, c.M, c.N, c.K, A.data(), ta ? c.M : c.K, B.data(), tb ? c.K : c.N, c.f == NN ? 0.0f : 1.0f,
+                      C.data(), c.N);
+        }
+        benchmark::ClobberMemory();
+    }
+    st.SetLabel(elbo_simd_name(elbo_simd_current()));
+}
+
 #ifdef ELBO_HAVE_OPENBLAS
 void run_openblas(benchmark::State &st, Form f)
 {
@@ -149,6 +180,12 @@ int register_all()
                 ->Args({s.M, s.N, s.K})
                 ->UseRealTime();
     }
+    static const int64_t toy[][4] = {{64, 32, 2, 0}, {64, 2, 32, 0}, {64, 32, 1, 0}, {64, 32, 32, 0}, {64, 32, 2, 1},
+                                     {64, 1, 32, 1},  {64, 32, 32, 1}, {32, 2, 64, 2}, {1, 32, 64, 2}, {2, 32, 64, 2},
+                                     {32, 32, 64, 2}};
+    for (const auto &t : toy)
+        benchmark::RegisterBenchmark("sgemm_toy", BM_sgemm_toy)->Args({t[0], t[1], t[2], t[3]});
+    benchmark::RegisterBenchmark("toy_gemm_calls", BM_toy_gemm_calls);
     for (const Shape &s : shapes) {
         if (std::string(s.name) != "sgemm" || s.M < 128)
             continue;

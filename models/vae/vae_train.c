@@ -157,6 +157,26 @@ static bool grad_finite(elbo_params *p)
     return true;
 }
 
+/* The minibatch gather, one memcpy per example, in tasks of GATHER_ROWS
+ * rows: the rows are scattered over the data set (cache misses), so two
+ * threads hide each other's memory latency. */
+#define GATHER_ROWS 32
+
+typedef struct gather_task {
+    const elbo_dataset *ds;
+    const uint32_t *idx;
+    size_t n;
+    float *x;
+    uint8_t *y;
+} gather_task;
+
+static void gather_chunk(void *ctx, int task)
+{
+    gather_task *g = ctx;
+    size_t lo = (size_t)task * GATHER_ROWS, len = g->n - lo < GATHER_ROWS ? g->n - lo : GATHER_ROWS;
+    elbo_dataset_gather(g->ds, g->idx + lo, len, g->x + lo * g->ds->d, g->y ? g->y + lo : NULL);
+}
+
 /* Prefix the last error message with the step (1-based) that failed. */
 static elbo_status with_step(elbo_status st, long step, const char *what)
 {
@@ -184,7 +204,8 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
         tr->epoch_done = false;
     }
 
-    elbo_dataset_gather(tr->data, idx, n, tr->xb, C ? tr->lb : NULL);
+    gather_task gt = {tr->data, idx, n, tr->xb, C ? tr->lb : NULL};
+    elbo_parallel_for((int)((n + GATHER_ROWS - 1) / GATHER_ROWS), gather_chunk, &gt);
     if (tr->cfg.dynamic_binarize)
         elbo_binarize(&tr->binarize, tr->xb, tr->xb, n * (size_t)D);
     if (C) {

@@ -42,6 +42,13 @@
 #define GEMM_DIRECT_B_ROWS 16
 // Likewise read op(A) in place when N has at most this many B panels.
 #define GEMM_DIRECT_A_PANELS 3
+// Narrow C (N <= 4 columns) up to this many M*N*K: the narrow path of the
+// ISA (narrow.c), vectors along K or M instead of a mostly empty B panel.
+#define GEMM_NARROW_MNK (4.0 * 1024 * 1024)
+// Up to this many M*N*K (the toy VAE's 64x32x32 layers): the direct path, the
+// micro-kernel on op(A) in place and op(B) in place or one packed panel at a
+// time; no plan, no pool, no A packing.
+#define GEMM_SMALL_MNK (64.0 * 64 * 64)
 // L1D geometry (48 KB, 12-way, 64-byte lines: 64 sets): an in-place B panel
 // must spread its kc rows over enough sets to stay resident.
 #define GEMM_L1_SETS 64
@@ -245,6 +252,40 @@ static void scale_c(size_t M, size_t N, float beta, float *C, size_t ldc)
             C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
 
+// The direct path for small shapes (see GEMM_SMALL_MNK): B panel by panel
+// (read in place when B is not transposed and the panel has whole vectors,
+// else packed into this thread's panel buffer), and for each panel the mr-row
+// tiles of C straight from op(A) in place. Same micro-kernel arithmetic as the
+// packed path (one K block). Returns false (nothing written) without memory.
+static bool small_direct(const struct elbo_gemm_isa *isa, bool ta, bool tb, size_t M, size_t N, size_t K,
+                         const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
+                         size_t ldc)
+{
+    size_t mr = (size_t)isa->mr, nr = (size_t)isa->nr, vl = (size_t)isa->vlen;
+    float *panel = NULL;
+    if (tb || N % vl != 0) {
+        panel = workspace(WS_PANEL, nr * K);
+        if (!panel)
+            return false;
+    }
+    for (size_t j0 = 0; j0 < N; j0 += nr) {
+        size_t n = min_sz(nr, N - j0);
+        const float *b = B + j0;
+        size_t bs = ldb;
+        if (tb || n % vl != 0) {
+            isa->pack_b(tb, n, K, tb ? B + j0 * ldb : B + j0, ldb, panel);
+            b = panel;
+            bs = nr;
+        }
+        for (size_t i0 = 0; i0 < M; i0 += mr) {
+            const float *a = ta ? A + i0 : A + i0 * lda;
+            isa->kernel(min_sz(mr, M - i0), n, K, a, ta ? 1 : lda, ta ? lda : 1, b, bs, C + i0 * ldc + j0, ldc,
+                        beta);
+        }
+    }
+    return true;
+}
+
 void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
                   const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
                   size_t ldc)
@@ -260,6 +301,14 @@ void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t 
         elbo_gemm_ref(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
         return;
     }
+    // small and narrow shapes: one thread, operands in place (the choice
+    // depends on the shape only, so the bits still do not depend on threads)
+    double mnk = (double)M * (double)N * (double)K;
+    if (N <= 4 && mnk <= GEMM_NARROW_MNK &&
+        isa->narrow(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc))
+        return;
+    if (mnk <= GEMM_SMALL_MNK && small_direct(isa, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc))
+        return;
 
     struct plan p = {
         .isa = isa, .ta = trans_a, .tb = trans_b, .M = M, .N = N, .K = K,

@@ -13,6 +13,7 @@
 struct elbo_gemm_isa {
     int mr, nr; /* register tile of the micro-kernel: mr rows by nr columns of C */
     int kc;     /* largest K block */
+    int vlen;   /* floats per vector */
     /* C[0:m, 0:n] = beta*C + Ap·Bp over kc steps; m <= mr, n <= nr; beta 0 never reads C.
      * Ap is (m,kc), element (i,k) at a[i*as + k*ks]: a packed panel (as = 1,
      * ks = mr) or op(A) in place (A: as = lda, ks = 1; Aᵀ stored: as = 1, ks = lda).
@@ -27,6 +28,10 @@ struct elbo_gemm_isa {
     /* pack n <= nr cols of op(B) into one panel
      * op(B) block is (kc,n): B[k*ldb + j], or with tb B[j*ldb + k] */
     void (*pack_b)(bool tb, size_t n, size_t kc, const float *B, size_t ldb, float *bp);
+    /* the whole GEMM for N <= 4 on the operands in place (narrow.c); false if
+     * the shape is not one it handles (then nothing was written) */
+    bool (*narrow)(bool ta, bool tb, size_t M, size_t N, size_t K, const float *A, size_t lda,
+                   const float *B, size_t ldb, float beta, float *C, size_t ldc);
 };
 
 extern const struct elbo_gemm_isa elbo_gemm_isa_avx2;

@@ -11,6 +11,8 @@
 
 void KERNEL(gemm_pack_a)(bool ta, size_t m, size_t kc, const float *A, size_t lda, float *ap);
 void KERNEL(gemm_pack_b)(bool tb, size_t n, size_t kc, const float *B, size_t ldb, float *bp);
+bool KERNEL(gemm_narrow)(bool ta, bool tb, size_t M, size_t N, size_t K, const float *A, size_t lda,
+                         const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
 // One tile: A is (MR_,kc) with element (i,k) at a[i*as + k*ks] (a packed
 // panel: as = 1, ks = GEMM_MR), B is (kc,n) with rows bs floats apart, C is
@@ -109,7 +111,9 @@ const struct elbo_gemm_isa KERNEL(elbo_gemm_isa) = {
     .mr = GEMM_MR,
     .nr = GEMM_NR,
     .kc = GEMM_KC,
+    .vlen = VLEN,
     .kernel = gemm_kernel,
     .pack_a = KERNEL(gemm_pack_a),
     .pack_b = KERNEL(gemm_pack_b),
+    .narrow = KERNEL(gemm_narrow),
 };

@@ -70,9 +70,48 @@ void KERNEL(elbo_fma)(size_t n, const float *a, const float *b, float *y)
     }
 }
 
-/* y is (R,C), b is (C): y[r,c] += b[c] */
+/* Rows of at most this many floats take the flat path of add_bias: the bias
+ * repeated VLEN times (cols * VLEN floats, whole vectors) on the stack. */
+#define BIAS_FLAT_MAX 16
+
+/* y is (R,C), b is (C): y[r,c] += b[c], one pass over the whole block.
+ * Narrow rows (C <= BIAS_FLAT_MAX): y is a flat array with a period of
+ * C * VLEN floats = VLEN whole vectors of the repeated bias. Wider rows: the
+ * bias vectors are loaded once when they fit in registers, else per row. */
 void KERNEL(elbo_add_bias)(size_t rows, size_t cols, const float *b, float *y)
 {
+    if (cols == 0 || rows == 0)
+        return;
+    if (cols <= BIAS_FLAT_MAX) {
+        float pat[BIAS_FLAT_MAX * VLEN];
+        size_t period = cols * VLEN, n = rows * cols, i = 0;
+        for (size_t p = 0; p < period; p++)
+            pat[p] = b[p % cols];
+        for (; i + period <= n; i += period)
+            for (size_t p = 0; p < period; p += VLEN)
+                vf_store(y + i + p, vf_add(vf_load(y + i + p), vf_load(pat + p)));
+        size_t p = 0;
+        for (; i + VLEN <= n; i += VLEN, p += VLEN)
+            vf_store(y + i, vf_add(vf_load(y + i), vf_load(pat + p)));
+        if (i < n)
+            vf_store_n(y + i, vf_add(vf_load_n(y + i, n - i), vf_load(pat + p)), n - i);
+        return;
+    }
+    size_t full = cols / VLEN, tail = cols % VLEN;
+    if (full <= 4) { /* up to 5 bias vectors in registers */
+        vf bv[5];
+        for (size_t v = 0; v < full; v++)
+            bv[v] = vf_load(b + v * VLEN);
+        bv[full] = tail ? vf_load_n(b + full * VLEN, tail) : vf_zero();
+        for (size_t r = 0; r < rows; r++) {
+            float *yr = y + r * cols;
+            for (size_t v = 0; v < full; v++)
+                vf_store(yr + v * VLEN, vf_add(vf_load(yr + v * VLEN), bv[v]));
+            if (tail)
+                vf_store_n(yr + full * VLEN, vf_add(vf_load_n(yr + full * VLEN, tail), bv[full]), tail);
+        }
+        return;
+    }
     for (size_t r = 0; r < rows; r++)
         KERNEL(elbo_add)(cols, y + r * cols, b, y + r * cols);
 }

@@ -4,8 +4,42 @@
 #include "ops/kernels/kernels_isa.h"
 #include "ops/simd_math.h"
 
+#include <stdbool.h>
+
 /* log(2 pi), the Gaussian normalizer */
 #define LOG_2PI 1.8378770664093454836f
+
+/* Narrow rows (cols <= VLEN/2, e.g. a latent of 1 or 2 columns) run flat: the
+ * elementwise formula over a block of whole rows as one array (full vectors),
+ * the per-element terms go to a stack buffer, then each row's terms are
+ * summed in column order. Per row the arithmetic does not depend on where the
+ * row falls, so results stay independent of the task split. FLAT_FLOATS is
+ * the block size in floats (whole rows). */
+#define FLAT_FLOATS 512
+static inline bool flat_cols(size_t cols) { return cols <= VLEN / 2; }
+static inline size_t flat_rows(size_t cols) { return FLAT_FLOATS / cols; }
+
+/* out[r] = scale * sum_c t[r*cols + c], c in order */
+static inline void flat_row_sums(size_t rows, size_t cols, const float *t, float scale, float *out)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float s = 0.0f;
+        for (size_t c = 0; c < cols; c++)
+            s += t[r * cols + c];
+        out[r] = scale * s;
+    }
+}
+
+/* e[i] = s * d[i / cols], i < rows*cols: a per-row factor expanded to
+ * elements; the next VLEN floats are zeroed (read by a masked tail) */
+static inline void flat_expand(size_t rows, size_t cols, const float *d, float s, float *e)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            e[r * cols + c] = s * d[r];
+    for (size_t i = 0; i < VLEN; i++)
+        e[rows * cols + i] = 0.0f;
+}
 
 /* ---- Bernoulli NLL from logits l, targets t ---- */
 
@@ -62,6 +96,22 @@ static inline vf gauss1(vf m, vf x, vf lv)
 void KERNEL(elbo_gauss_nll)(size_t rows, size_t cols, const float *m, const float *x, const float *lv,
                        float *out)
 {
+    if (cols > 0 && flat_cols(cols)) {
+        /* lv (and e^-lv) repeat with period cols: one block-sized copy of each */
+        float lvp[FLAT_FLOATS + VLEN], t[FLAT_FLOATS + VLEN];
+        size_t rb = flat_rows(cols), span = rb * cols;
+        for (size_t i = 0; i < span + VLEN; i++)
+            lvp[i] = lv[i % cols];
+        for (size_t r0 = 0; r0 < rows; r0 += rb) {
+            size_t nr = rows - r0 < rb ? rows - r0 : rb, n = nr * cols, o = r0 * cols, i = 0;
+            for (; i + VLEN <= n; i += VLEN)
+                vf_store(t + i, gauss1(vf_load(m + o + i), vf_load(x + o + i), vf_load(lvp + i)));
+            if (i < n)
+                vf_store(t + i, gauss1(vf_load_n(m + o + i, n - i), vf_load_n(x + o + i, n - i), vf_load(lvp + i)));
+            flat_row_sums(nr, cols, t, 0.5f, out + r0);
+        }
+        return;
+    }
     for (size_t r = 0; r < rows; r++) {
         size_t o = r * cols, c = 0;
         vf acc = vf_zero();
@@ -91,6 +141,39 @@ static inline vf gauss_bwd1(vf m, vf x, vf lv, vf drow, vf dm, vf *dlv)
 void KERNEL(elbo_gauss_nll_bwd)(size_t rows, size_t cols, const float *m, const float *x, const float *lv,
                            const float *drow, float *dm, float *dlv)
 {
+    if (cols > 0 && flat_cols(cols)) {
+        /* dm elementwise over the flat block; the dlv terms q = 1 - (x-m)^2 e^-lv
+         * go to a buffer and are added per column in row order, fused as in
+         * the row path: dlv[c] = fma(0.5 drow[r], q, dlv[c]) */
+        float lvp[FLAT_FLOATS + VLEN], de[FLAT_FLOATS + VLEN], q[FLAT_FLOATS + VLEN], acc[VLEN];
+        size_t rb = flat_rows(cols), span = rb * cols;
+        for (size_t i = 0; i < span + VLEN; i++)
+            lvp[i] = lv[i % cols];
+        for (size_t c = 0; c < cols; c++)
+            acc[c] = dlv ? dlv[c] : 0.0f;
+        for (size_t r0 = 0; r0 < rows; r0 += rb) {
+            size_t nr = rows - r0 < rb ? rows - r0 : rb, n = nr * cols, o = r0 * cols, i = 0;
+            flat_expand(nr, cols, drow + r0, 1.0f, de);
+            for (; i < n; i += VLEN) {
+                size_t k = n - i < VLEN ? n - i : VLEN;
+                vf d = vf_sub(vf_load_n(m + o + i, k), vf_load_n(x + o + i, k));
+                vf di = vf_mul(d, vf_exp(vf_sub(vf_zero(), vf_load(lvp + i))));
+                vf_store_n(dm + o + i, vf_fmadd(vf_load(de + i), di, vf_load_n(dm + o + i, k)), k);
+                if (dlv)
+                    vf_store(q + i, vf_fnmadd(d, di, vf_set1(1.0f)));
+            }
+            if (dlv)
+                for (size_t r = 0; r < nr; r++) {
+                    float hd = 0.5f * drow[r0 + r];
+                    for (size_t c = 0; c < cols; c++)
+                        acc[c] = fmaf(hd, q[r * cols + c], acc[c]);
+                }
+        }
+        if (dlv)
+            for (size_t c = 0; c < cols; c++)
+                dlv[c] = acc[c];
+        return;
+    }
     for (size_t r = 0; r < rows; r++) {
         size_t o = r * cols, c = 0;
         vf d = vf_set1(drow[r]);
@@ -126,6 +209,19 @@ static inline vf kl1(vf mu, vf lv)
 /* out[r] = 0.5 sum_c (e^lv + mu^2 - 1 - lv) */
 void KERNEL(elbo_kl_diag)(size_t rows, size_t cols, const float *mu, const float *lv, float *out)
 {
+    if (cols > 0 && flat_cols(cols)) {
+        float t[FLAT_FLOATS + VLEN];
+        size_t rb = flat_rows(cols);
+        for (size_t r0 = 0; r0 < rows; r0 += rb) {
+            size_t nr = rows - r0 < rb ? rows - r0 : rb, n = nr * cols, o = r0 * cols, i = 0;
+            for (; i + VLEN <= n; i += VLEN)
+                vf_store(t + i, kl1(vf_load(mu + o + i), vf_load(lv + o + i)));
+            if (i < n)
+                vf_store(t + i, kl1(vf_load_n(mu + o + i, n - i), vf_load_n(lv + o + i, n - i)));
+            flat_row_sums(nr, cols, t, 0.5f, out + r0);
+        }
+        return;
+    }
     for (size_t r = 0; r < rows; r++) {
         size_t o = r * cols, c = 0;
         vf acc = vf_zero();
@@ -143,6 +239,22 @@ void KERNEL(elbo_kl_diag)(size_t rows, size_t cols, const float *mu, const float
 void KERNEL(elbo_kl_diag_bwd)(size_t rows, size_t cols, const float *mu, const float *lv,
                          const float *drow, float *dmu, float *dlv)
 {
+    if (cols > 0 && flat_cols(cols)) {
+        float de[FLAT_FLOATS + VLEN], he[FLAT_FLOATS + VLEN];
+        size_t rb = flat_rows(cols);
+        for (size_t r0 = 0; r0 < rows; r0 += rb) {
+            size_t nr = rows - r0 < rb ? rows - r0 : rb, n = nr * cols, o = r0 * cols;
+            flat_expand(nr, cols, drow + r0, 1.0f, de);
+            flat_expand(nr, cols, drow + r0, 0.5f, he); /* 0.5 drow[r], as in the row path */
+            for (size_t i = 0; i < n; i += VLEN) {
+                size_t k = n - i < VLEN ? n - i : VLEN;
+                vf_store_n(dmu + o + i, vf_fmadd(vf_load(de + i), vf_load_n(mu + o + i, k), vf_load_n(dmu + o + i, k)), k);
+                vf g = vf_sub(vf_exp(vf_load_n(lv + o + i, k)), vf_set1(1.0f));
+                vf_store_n(dlv + o + i, vf_fmadd(vf_load(he + i), g, vf_load_n(dlv + o + i, k)), k);
+            }
+        }
+        return;
+    }
     for (size_t r = 0; r < rows; r++) {
         size_t o = r * cols, c = 0;
         vf d = vf_set1(drow[r]), half_d = vf_set1(0.5f * drow[r]);

@@ -124,6 +124,31 @@ Test(gemm, neon_matches_reference)
     check_level(ELBO_SIMD_NEON);
 }
 
+/* The narrow path (N <= 4) and the direct small path (M*N*K <= 64^3): N in
+ * 1..4 and some wide N, K in 1..3 and longer, every form, beta 0/1/0.5, every
+ * level, with and without padded leading dimensions. */
+Test(gemm, small_and_narrow_shapes)
+{
+    static const size_t Ms[] = {1, 2, 5, 17, 33, 64, 100};
+    static const size_t Ns[] = {1, 2, 3, 4, 5, 16, 17, 32, 49};
+    static const size_t Ks[] = {1, 2, 3, 7, 32, 33, 64, 100};
+    static const float betas[] = {0.0f, 1.0f, 0.5f};
+    for (int l = 0; l < ELBO_SIMD_COUNT; l++) {
+        if (!elbo_simd_supported((elbo_simd)l))
+            continue;
+        uint64_t seed = 9000;
+        for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++)
+            for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++)
+                for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
+                    for (int form = 0; form < 4; form++)
+                        for (size_t bi = 0; bi < 3; bi++) {
+                            struct shape s = {Ms[mi], Ns[ni], Ks[ki]};
+                            check_one((elbo_simd)l, form & 1, form & 2, s, betas[bi], (seed % 2) ? 5 : 0, seed);
+                            seed += 3;
+                        }
+    }
+}
+
 Test(gemm, padded_leading_dimensions)
 {
     for (int l = 0; l < ELBO_SIMD_COUNT; l++) {
@@ -152,7 +177,8 @@ Test(gemm, k_zero_scales_c)
 Test(gemm, thread_count_does_not_change_bits)
 {
     static const struct shape shapes[] = {
-        {128, 784, 400}, {128, 40, 400}, {784, 400, 128}, {300, 300, 300}, {257, 129, 517}, {16, 400, 784}};
+        {128, 784, 400}, {128, 40, 400}, {784, 400, 128}, {300, 300, 300}, {257, 129, 517}, {16, 400, 784},
+        {64, 2, 32},    {32, 2, 64},   {64, 1, 32},    {64, 32, 2},    {64, 32, 32},   {1000, 3, 1000}};
     for (int l = 0; l < ELBO_SIMD_COUNT; l++) {
         if (!elbo_simd_supported((elbo_simd)l) || l == ELBO_SIMD_SCALAR)
             continue;

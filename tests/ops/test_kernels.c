@@ -205,7 +205,9 @@ static void check_case(const struct kcase *c, K *got, K *want, size_t R, size_t 
 }
 
 static const size_t lengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 1000};
-static const size_t shapes[][2] = {{3, 17}, {5, 33}, {1, 1000}, {1, 1}, {2, 8}, {7, 15}, {4, 16}, {0, 5}, {64, 9}};
+static const size_t shapes[][2] = {{3, 17}, {5, 33}, {1, 1000}, {1, 1}, {2, 8}, {7, 15}, {4, 16}, {0, 5}, {64, 9},
+                                         /* narrow rows: the flat paths of add_bias and the losses */
+                                         {64, 1}, {64, 2}, {300, 3}, {1000, 1}, {130, 5}, {9, 8}, {33, 16}};
 
 static void check_all_shapes(const struct kcase *c, K *got, K *want)
 {
@@ -261,9 +263,10 @@ Test(kernels, front_end_matches_table)
         cr_assert_eq(elbo_set_threads(threads), ELBO_OK);
         for (size_t c = 0; c < NCASES; c++) {
             check_all_shapes(&cases[c], NULL, elbo_k());
-            if (cases[c].rowwise)
+            if (cases[c].rowwise) {
                 check_case(&cases[c], NULL, elbo_k(), big_rows, big_cols, 99u);
-            else
+                check_case(&cases[c], NULL, elbo_k(), 33001, 2, 98u); /* narrow rows, split into tasks */
+            } else
                 check_case(&cases[c], NULL, elbo_k(), 1, big_rows * big_cols, 99u);
         }
     }
