@@ -10,6 +10,7 @@
  *   vf_load/u    unaligned load/store (all loads here are unaligned-safe)
  *   vf_fmadd     a*b + c, fused
  *   vf_hsum      horizontal sum, vf_hmax horizontal max
+ *   vf_any_gt    a > b in any lane (a branch on a whole vector)
  *   vf_load_n    load the first n < VLEN floats, zero the rest (tails)
  *   vf_store_n   store the first n < VLEN floats
  * Transcendentals built on these live in ops/simd_math.h. */
@@ -50,6 +51,8 @@ static inline vf vf_select_gt(vf a, vf b, vf x, vf y)
 {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), y, x);
 }
+/* true if a > b in any lane (false for NaN lanes) */
+static inline int vf_any_gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ) != 0; }
 static inline vf vf_load_n(const float *p, size_t n)
 {
     return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
@@ -110,6 +113,7 @@ static inline vf vf_select_gt(vf a, vf b, vf x, vf y)
 {
     return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_GT_OQ));
 }
+static inline int vf_any_gt(vf a, vf b) { return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_GT_OQ)) != 0; }
 static inline __m256i elbo_avx2_mask_(size_t n)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -152,6 +156,7 @@ static inline vf vf_abs(vf a) { return vabsq_f32(a); }
 static inline float vf_hsum(vf a) { return vaddvq_f32(a); }
 static inline float vf_hmax(vf a) { return vmaxvq_f32(a); }
 static inline vf vf_select_gt(vf a, vf b, vf x, vf y) { return vbslq_f32(vcgtq_f32(a, b), x, y); }
+static inline int vf_any_gt(vf a, vf b) { return vmaxvq_u32(vcgtq_f32(a, b)) != 0; }
 static inline vf vf_load_n(const float *p, size_t n)
 {
     float t[4] = {0};

@@ -87,8 +87,12 @@ static inline vf vf_exp(vf x)
     x = vf_min(vf_set1(hi), vf_max(vf_set1(lo), x));
     vf n;
     vf p = vf_exp_reduced(x, &n);
-    /* 2^n = 2^n1 2^(n-n1), n1 = round(n/2): both factors stay normal for n in
-     * [-150, 128], so overflow, underflow and subnormals round only once */
+    /* |x| <= 87 (n in [-126, 126], a normal result): one exact scaling by 2^n.
+     * Else 2^n = 2^n1 2^(n-n1), n1 = round(n/2): both factors stay normal for n
+     * in [-150, 128], so overflow, underflow and subnormals round only once
+     * (for normal results both ways give the same bits: the scalings are exact). */
+    if (!vf_any_gt(vf_abs(x), vf_set1(87.0f)))
+        return vf_mul(p, vf_pow2i(n));
     vf n1 = vf_round(vf_mul(n, vf_set1(0.5f)));
     return vf_mul(vf_mul(p, vf_pow2i(n1)), vf_pow2i(vf_sub(n, n1)));
 }
@@ -170,7 +174,14 @@ static inline vf vf_log1p_01(vf x)
 static inline vf vf_tanh(vf x)
 {
     const float poly_max = 0.625f; /* Cephes tanhf switch point */
+    const float poly_max_up = 0.62500006f; /* the next float: a < it <=> a <= poly_max */
     vf a = vf_abs(x);
+    /* a whole vector on one side (the common case) computes that side only;
+     * same bits per lane as the select below */
+    if (!vf_any_gt(vf_set1(poly_max_up), a)) { /* every lane a > poly_max, or NaN */
+        vf e = vf_exp_neg(vf_mul(vf_set1(-2.0f), a));
+        return vf_copysign(vf_div(vf_sub(vf_set1(1.0f), e), vf_add(vf_set1(1.0f), e)), x);
+    }
     vf z = vf_mul(x, x);
     vf p = vf_set1(-5.70498872745e-3f);
     p = vf_fmadd(p, z, vf_set1(2.06390887954e-2f));
@@ -178,6 +189,8 @@ static inline vf vf_tanh(vf x)
     p = vf_fmadd(p, z, vf_set1(1.33314422036e-1f));
     p = vf_fmadd(p, z, vf_set1(-3.33332819422e-1f));
     vf small = vf_fmadd(vf_mul(p, z), x, x);
+    if (!vf_any_gt(a, vf_set1(poly_max))) /* every lane a <= poly_max (NaN: small is NaN) */
+        return small;
     vf e = vf_exp_neg(vf_mul(vf_set1(-2.0f), a));
     vf big = vf_div(vf_sub(vf_set1(1.0f), e), vf_add(vf_set1(1.0f), e));
     return vf_select_gt(a, vf_set1(poly_max), vf_copysign(big, x), small); /* NaN: small = NaN */

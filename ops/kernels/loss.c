@@ -17,11 +17,20 @@
  * the block size in floats (whole rows). */
 #define FLAT_FLOATS 512
 static inline bool flat_cols(size_t cols) { return cols <= VLEN / 2; }
-static inline size_t flat_rows(size_t cols) { return FLAT_FLOATS / cols; }
+/* rows per block: a multiple of VLEN, so a block is whole periods of cols*VLEN floats */
+static inline size_t flat_rows(size_t cols) { return FLAT_FLOATS / cols / VLEN * VLEN; }
 
 /* out[r] = scale * sum_c t[r*cols + c], c in order */
 static inline void flat_row_sums(size_t rows, size_t cols, const float *t, float scale, float *out)
 {
+    if (cols == 1) {
+        size_t r = 0;
+        for (; r + VLEN <= rows; r += VLEN)
+            vf_store(out + r, vf_mul(vf_set1(scale), vf_load(t + r)));
+        for (; r < rows; r++)
+            out[r] = scale * t[r];
+        return;
+    }
     for (size_t r = 0; r < rows; r++) {
         float s = 0.0f;
         for (size_t c = 0; c < cols; c++)
@@ -30,10 +39,31 @@ static inline void flat_row_sums(size_t rows, size_t cols, const float *t, float
     }
 }
 
+/* lvp[i] = lv[i % cols] and ivp[i] = e^-lv[i % cols] for i < n (a multiple of VLEN) */
+static inline void flat_lv_pattern(size_t n, size_t cols, const float *lv, float *lvp, float *ivp)
+{
+    for (size_t i = 0, c = 0; i < n; i++) {
+        lvp[i] = lv[c];
+        c = c + 1 == cols ? 0 : c + 1;
+    }
+    for (size_t i = 0; i < n; i += VLEN)
+        vf_store(ivp + i, vf_exp(vf_sub(vf_zero(), vf_load(lvp + i))));
+}
+
 /* e[i] = s * d[i / cols], i < rows*cols: a per-row factor expanded to
  * elements; the next VLEN floats are zeroed (read by a masked tail) */
 static inline void flat_expand(size_t rows, size_t cols, const float *d, float s, float *e)
 {
+    if (cols == 1) {
+        size_t r = 0;
+        for (; r + VLEN <= rows; r += VLEN)
+            vf_store(e + r, vf_mul(vf_set1(s), vf_load(d + r)));
+        for (; r < rows; r++)
+            e[r] = s * d[r];
+        for (size_t i = 0; i < VLEN; i++)
+            e[rows + i] = 0.0f;
+        return;
+    }
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++)
             e[r * cols + c] = s * d[r];
@@ -92,22 +122,30 @@ static inline vf gauss1(vf m, vf x, vf lv)
     return vf_fmadd(vf_mul(d, d), iv, vf_add(vf_set1(LOG_2PI), lv));
 }
 
+/* the same with iv = e^-lv given */
+static inline vf gauss1_iv(vf m, vf x, vf lv, vf iv)
+{
+    vf d = vf_sub(x, m);
+    return vf_fmadd(vf_mul(d, d), iv, vf_add(vf_set1(LOG_2PI), lv));
+}
+
 /* out[r] = 0.5 sum_c [log 2pi + lv[c] + (x-m)^2 e^-lv[c]] */
 void KERNEL(elbo_gauss_nll)(size_t rows, size_t cols, const float *m, const float *x, const float *lv,
                        float *out)
 {
     if (cols > 0 && flat_cols(cols)) {
         /* lv (and e^-lv) repeat with period cols: one block-sized copy of each */
-        float lvp[FLAT_FLOATS + VLEN], t[FLAT_FLOATS + VLEN];
-        size_t rb = flat_rows(cols), span = rb * cols;
-        for (size_t i = 0; i < span + VLEN; i++)
-            lvp[i] = lv[i % cols];
+        /* one period of cols*VLEN floats = cols vectors; blocks are whole periods */
+        float lvp[VLEN * VLEN / 2], ivp[VLEN * VLEN / 2], t[FLAT_FLOATS + VLEN];
+        size_t rb = flat_rows(cols), period = cols * VLEN;
+        flat_lv_pattern(period, cols, lv, lvp, ivp);
         for (size_t r0 = 0; r0 < rows; r0 += rb) {
-            size_t nr = rows - r0 < rb ? rows - r0 : rb, n = nr * cols, o = r0 * cols, i = 0;
-            for (; i + VLEN <= n; i += VLEN)
-                vf_store(t + i, gauss1(vf_load(m + o + i), vf_load(x + o + i), vf_load(lvp + i)));
+            size_t nr = rows - r0 < rb ? rows - r0 : rb, n = nr * cols, o = r0 * cols, i = 0, p = 0;
+            for (; i + VLEN <= n; i += VLEN, p = p + VLEN == period ? 0 : p + VLEN)
+                vf_store(t + i, gauss1_iv(vf_load(m + o + i), vf_load(x + o + i), vf_load(lvp + p), vf_load(ivp + p)));
             if (i < n)
-                vf_store(t + i, gauss1(vf_load_n(m + o + i, n - i), vf_load_n(x + o + i, n - i), vf_load(lvp + i)));
+                vf_store(t + i, gauss1_iv(vf_load_n(m + o + i, n - i), vf_load_n(x + o + i, n - i), vf_load(lvp + p),
+                                          vf_load(ivp + p)));
             flat_row_sums(nr, cols, t, 0.5f, out + r0);
         }
         return;
@@ -142,36 +180,40 @@ void KERNEL(elbo_gauss_nll_bwd)(size_t rows, size_t cols, const float *m, const 
                            const float *drow, float *dm, float *dlv)
 {
     if (cols > 0 && flat_cols(cols)) {
-        /* dm elementwise over the flat block; the dlv terms q = 1 - (x-m)^2 e^-lv
-         * go to a buffer and are added per column in row order, fused as in
-         * the row path: dlv[c] = fma(0.5 drow[r], q, dlv[c]) */
-        float lvp[FLAT_FLOATS + VLEN], de[FLAT_FLOATS + VLEN], q[FLAT_FLOATS + VLEN], acc[VLEN];
-        size_t rb = flat_rows(cols), span = rb * cols;
-        for (size_t i = 0; i < span + VLEN; i++)
-            lvp[i] = lv[i % cols];
-        for (size_t c = 0; c < cols; c++)
-            acc[c] = dlv ? dlv[c] : 0.0f;
+        /* dm elementwise over the flat block; the dlv terms 0.5 drow (1 - (x-m)^2 e^-lv)
+         * accumulate in one vector per position of the period (cols vectors),
+         * whose lanes are added per column in a fixed order at the end */
+        float lvp[VLEN * VLEN / 2], ivp[VLEN * VLEN / 2], de[FLAT_FLOATS + VLEN], he[FLAT_FLOATS + VLEN];
+        float lanes[VLEN * VLEN / 2];
+        vf accv[VLEN / 2];
+        size_t rb = flat_rows(cols), period = cols * VLEN;
+        flat_lv_pattern(period, cols, lv, lvp, ivp);
+        for (size_t v = 0; v < cols; v++)
+            accv[v] = vf_zero();
         for (size_t r0 = 0; r0 < rows; r0 += rb) {
-            size_t nr = rows - r0 < rb ? rows - r0 : rb, n = nr * cols, o = r0 * cols, i = 0;
+            size_t nr = rows - r0 < rb ? rows - r0 : rb, n = nr * cols, o = r0 * cols, p = 0;
             flat_expand(nr, cols, drow + r0, 1.0f, de);
-            for (; i < n; i += VLEN) {
+            if (dlv)
+                flat_expand(nr, cols, drow + r0, 0.5f, he);
+            for (size_t i = 0; i < n; i += VLEN, p = p + VLEN == period ? 0 : p + VLEN) {
                 size_t k = n - i < VLEN ? n - i : VLEN;
                 vf d = vf_sub(vf_load_n(m + o + i, k), vf_load_n(x + o + i, k));
-                vf di = vf_mul(d, vf_exp(vf_sub(vf_zero(), vf_load(lvp + i))));
+                vf di = vf_mul(d, vf_load(ivp + p));
                 vf_store_n(dm + o + i, vf_fmadd(vf_load(de + i), di, vf_load_n(dm + o + i, k)), k);
-                if (dlv)
-                    vf_store(q + i, vf_fnmadd(d, di, vf_set1(1.0f)));
+                if (dlv) /* lanes past n have he = 0 */
+                    accv[p / VLEN] = vf_fmadd(vf_load(he + i), vf_fnmadd(d, di, vf_set1(1.0f)), accv[p / VLEN]);
             }
-            if (dlv)
-                for (size_t r = 0; r < nr; r++) {
-                    float hd = 0.5f * drow[r0 + r];
-                    for (size_t c = 0; c < cols; c++)
-                        acc[c] = fmaf(hd, q[r * cols + c], acc[c]);
-                }
         }
-        if (dlv)
-            for (size_t c = 0; c < cols; c++)
-                dlv[c] = acc[c];
+        if (dlv) {
+            for (size_t v = 0; v < cols; v++)
+                vf_store(lanes + v * VLEN, accv[v]);
+            for (size_t c = 0; c < cols; c++) {
+                float s = 0.0f;
+                for (size_t q = c; q < period; q += cols)
+                    s += lanes[q];
+                dlv[c] += s;
+            }
+        }
         return;
     }
     for (size_t r = 0; r < rows; r++) {

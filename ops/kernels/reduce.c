@@ -66,30 +66,54 @@ void KERNEL(elbo_row_max)(size_t rows, size_t cols, const float *x, float *y)
         y[r] = max1(cols, x + r * cols);
 }
 
-/* sum_c e^(x[c] - m) of one row (x - m <= 0: vf_exp_neg); the tail is filled with -inf, e^-inf = 0 */
-static float sum_exp_shifted(size_t n, const float *x, float m)
+/* log sum_c e^x[c] of one row in one pass (online): per lane a running max M
+ * and a sum S of e^(x - M); each block of 4 vectors raises M to the block's
+ * max and rescales S once by e^(M_old - M_new) (1 when M is unchanged, which
+ * also keeps -inf - -inf out). At the end the lanes are brought to the row
+ * max m: log sum = m + log sum_l S_l e^(M_l - m). Terms are e^(<= 0): vf_exp_neg.
+ * Returns the row max in *mx (the caller handles m = +-inf). */
+static inline void lse_step(vf *M, vf *S, vf bm, const vf *xs, size_t nx)
 {
-    vf vm = vf_set1(m);
-    vf a0 = vf_zero(), a1 = vf_zero();
+    vf mn = vf_max(*M, bm);
+    vf scale = vf_select_gt(mn, *M, vf_exp_neg(vf_sub(*M, mn)), vf_set1(1.0f));
+    vf s = vf_mul(*S, scale);
+    vf ms = vf_max(mn, vf_set1(-FLT_MAX)); /* a lane still at -inf: e^(-inf - -FLT_MAX) = 0, not NaN */
+    for (size_t t = 0; t < nx; t++)
+        s = vf_add(s, vf_exp_neg(vf_sub(xs[t], ms)));
+    *M = mn;
+    *S = s;
+}
+
+static float lse1(size_t n, const float *x, float *mx)
+{
+    vf M = vf_set1(-INFINITY), S = vf_zero();
     size_t i = 0;
-    for (; i + 2 * VLEN <= n; i += 2 * VLEN) {
-        a0 = vf_add(a0, vf_exp_neg(vf_sub(vf_load(x + i), vm)));
-        a1 = vf_add(a1, vf_exp_neg(vf_sub(vf_load(x + i + VLEN), vm)));
+    for (; i + 4 * VLEN <= n; i += 4 * VLEN) {
+        vf xs[4] = {vf_load(x + i), vf_load(x + i + VLEN), vf_load(x + i + 2 * VLEN), vf_load(x + i + 3 * VLEN)};
+        lse_step(&M, &S, vf_max(vf_max(xs[0], xs[1]), vf_max(xs[2], xs[3])), xs, 4);
     }
-    for (; i + VLEN <= n; i += VLEN)
-        a0 = vf_add(a0, vf_exp_neg(vf_sub(vf_load(x + i), vm)));
-    if (i < n)
-        a1 = vf_add(a1, vf_exp_neg(vf_sub(vf_load_n_fill(x + i, n - i, -INFINITY), vm)));
-    return vf_hsum(vf_add(a0, a1));
+    for (; i + VLEN <= n; i += VLEN) {
+        vf xs[1] = {vf_load(x + i)};
+        lse_step(&M, &S, xs[0], xs, 1);
+    }
+    if (i < n) {
+        vf xs[1] = {vf_load_n_fill(x + i, n - i, -INFINITY)};
+        lse_step(&M, &S, xs[0], xs, 1);
+    }
+    float m = vf_hmax(M);
+    *mx = m;
+    if (isinf(m))
+        return 0.0f;
+    /* lanes whose M is -inf hold S = 0 and get e^-inf = 0 */
+    return vf_hsum(vf_mul(S, vf_exp_neg(vf_sub(M, vf_set1(m)))));
 }
 
 /* y[r] = m + log sum_c e^(x[r,c] - m), m = max_c x[r,c]; an all -inf row gives -inf,
- * a row with +inf gives +inf; the terms are in (0, 1] and one of them is 1 */
+ * a row with +inf gives +inf; a NaN in the row gives NaN */
 void KERNEL(elbo_row_logsumexp)(size_t rows, size_t cols, const float *x, float *y)
 {
     for (size_t r = 0; r < rows; r++) {
-        const float *xr = x + r * cols;
-        float m = max1(cols, xr);
-        y[r] = isinf(m) ? m : m + logf(sum_exp_shifted(cols, xr, m));
+        float m, s = lse1(cols, x + r * cols, &m);
+        y[r] = isinf(m) ? m : m + logf(s);
     }
 }

@@ -212,7 +212,7 @@ static void determinism_suite(const elbo_dataset *ds, const elbo_vae_config *cfg
     free(dir);
 }
 
-Test(determinism, toy_vae, .fini = restore_defaults, .timeout = 240)
+Test(determinism, toy_vae, .fini = restore_defaults)
 {
     elbo_dataset ds;
     toy_dataset(&ds);
@@ -243,7 +243,7 @@ Test(determinism, toy_vae, .fini = restore_defaults, .timeout = 240)
     elbo_dataset_free(&ds);
 }
 
-Test(determinism, short_vae_fashion_mnist, .fini = restore_defaults, .timeout = 280)
+Test(determinism, short_vae_fashion_mnist, .fini = restore_defaults)
 {
     char dir[4096];
     const char *root = getenv("ELBO_SOURCE_ROOT");
@@ -285,7 +285,7 @@ static void toy_run(int threads, int steps, toy_out *o)
     elbo_toy_vae_free(&m);
 }
 
-Test(determinism, toy_vae_of_core_issue, .fini = restore_defaults, .timeout = 120)
+Test(determinism, toy_vae_of_core_issue, .fini = restore_defaults)
 {
     for (int level = 0; level < ELBO_SIMD_COUNT; level++) {
         if (!elbo_simd_supported((elbo_simd)level))
@@ -305,7 +305,7 @@ Test(determinism, toy_vae_of_core_issue, .fini = restore_defaults, .timeout = 12
 }
 
 /* ---------------- EM for a mixture of Gaussians ---------------- */
-Test(determinism, mog_em_threads, .fini = restore_defaults, .timeout = 120)
+Test(determinism, mog_em_threads, .fini = restore_defaults)
 {
     size_t n = 20000, d = 3, k = 4;
     double *x = malloc(n * d * sizeof *x);

@@ -247,7 +247,7 @@ Test(drivers, listed_and_built)
                   driver_path(driver_names[i]));
 }
 
-Test(drivers, bad_flags_and_environment, .init = setup, .fini = teardown, .timeout = 120)
+Test(drivers, bad_flags_and_environment, .init = setup, .fini = teardown)
 {
     if (n_drivers == 0)
         cr_skip_test("no drivers yet");
@@ -282,7 +282,11 @@ static void mk_truncated(const char *p)
     put_idx(p, 3, (uint32_t[]){256, 28, 28}, 0);
     cr_assert_eq(truncate(p, 5000), 0);
 }
-static void mk_magic(const char *p) { put(p, "\x1f\x8b\x08\x00 gzip, not idx", 20); }
+static void mk_magic(const char *p)
+{
+    static const char gz[] = "\x1f\x8b\x08\x00 gzip, not idx";
+    put(p, gz, sizeof gz - 1);
+}
 static void mk_empty(const char *p) { put(p, "", 0); }
 static void mk_overflow(const char *p)
 {
@@ -304,7 +308,7 @@ static const data_case data_cases[] = {
     {"truncated test images", "t10k-images-idx3-ubyte", "truncated", mk_truncated},
 };
 
-Test(drivers, hostile_data, .init = setup, .fini = teardown, .timeout = 240)
+Test(drivers, hostile_data, .init = setup, .fini = teardown)
 {
     int tested = 0;
     for (int i = 0; i < n_drivers; i++) {
@@ -363,7 +367,7 @@ static const struct {
     {"header-only.csv", "a,b\n", "header"},
 };
 
-Test(drivers, hostile_csv_data, .init = setup, .fini = teardown, .timeout = 240)
+Test(drivers, hostile_csv_data, .init = setup, .fini = teardown)
 {
     int tested = 0;
     for (int i = 0; i < n_drivers; i++) {
@@ -407,7 +411,7 @@ static bool has_flag(const char *exe, const char *flag)
     return system(cmd) == 0;
 }
 
-Test(drivers, hostile_checkpoint_on_resume, .init = setup, .fini = teardown, .timeout = 280)
+Test(drivers, hostile_checkpoint_on_resume, .init = setup, .fini = teardown)
 {
     int tested = 0;
     for (int i = 0; i < n_drivers; i++) {
@@ -445,7 +449,10 @@ Test(drivers, hostile_checkpoint_on_resume, .init = setup, .fini = teardown, .ti
         EXPECT_CLEAN_FAILURE(&o, d, "truncated checkpoint", ck);
 
         /* garbage */
-        put(ck, "this is not a checkpoint at all, just some text\n", 48);
+        {
+            static const char junk[] = "this is not a checkpoint at all, just some text\n";
+            put(ck, junk, sizeof junk - 1);
+        }
         run(exe, resume, NULL, 60, false, &o);
         EXPECT_CLEAN_FAILURE(&o, d, "garbage checkpoint", ck, "magic");
 

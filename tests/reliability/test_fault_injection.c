@@ -227,7 +227,7 @@ Test(fault, killed_by_sigxfsz_mid_write, .init = setup, .fini = teardown)
 
 /* A process SIGKILLed at random moments while it saves checkpoint after
  * checkpoint: whatever is on disk is always one whole generation. */
-Test(fault, sigkill_during_saves_never_tears, .init = setup, .fini = teardown, .timeout = 120)
+Test(fault, sigkill_during_saves_never_tears, .init = setup, .fini = teardown)
 {
     /* time one save (fsync makes it disk-bound) to spread the kills over a few saves */
     struct timespec t0, t1;
