@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "autodiff/slab_kernels.h"
+#include "ops/ops.h"
 
 void elbo_params_zero_grad(elbo_params *p)
 {
@@ -28,7 +28,7 @@ double elbo_params_clip_grad(elbo_params *p, double max_norm)
     /* A non-finite norm is left for elbo_params_check_finite to report:
      * scaling by 0 or NaN would hide which parameter went bad. */
     if (isfinite(norm) && norm > max_norm && max_norm > 0.0)
-        slab_scale(p->n, (float)(max_norm / norm), p->g, p->g);
+        elbo_scale(p->n, (float)(max_norm / norm), p->g, p->g);
     return norm;
 }
 
@@ -46,7 +46,7 @@ elbo_status elbo_params_check_finite(const elbo_params *p)
     return ELBO_OK;
 }
 
-void elbo_adam_step(elbo_params *p, const elbo_adam *cfg)
+void elbo_adam_step(elbo_params *p, const elbo_adam_config *cfg)
 {
     p->step++;
     /* Bias correction folded into the step size and epsilon, so the kernel
@@ -58,11 +58,11 @@ void elbo_adam_step(elbo_params *p, const elbo_adam *cfg)
     float lr_t = (float)((double)cfg->lr * sqrt(c2) / c1);
     float eps_t = (float)((double)cfg->eps * sqrt(c2));
     if (cfg->weight_decay != 0.0f) /* L2 as PyTorch's Adam: g += wd w (g is rebuilt each step) */
-        slab_axpy(p->n, cfg->weight_decay, p->w, p->g);
-    slab_adam(p->n, lr_t, cfg->beta1, cfg->beta2, eps_t, p->g, p->m, p->v, p->w);
+        elbo_axpy(p->n, cfg->weight_decay, p->w, p->g);
+    elbo_adam(p->n, lr_t, cfg->beta1, cfg->beta2, eps_t, p->g, p->m, p->v, p->w);
 }
 
 void elbo_sgd_step(elbo_params *p, float lr, float momentum)
 {
-    slab_sgd_momentum(p->n, lr, momentum, p->g, p->m, p->w);
+    elbo_sgd_momentum(p->n, lr, momentum, p->g, p->m, p->w);
 }

@@ -57,13 +57,13 @@ double elbo_params_clip_grad(elbo_params *p, double max_norm);
 /* ELBO_ERR_NONFINITE naming the first parameter whose gradient holds NaN/Inf. */
 elbo_status elbo_params_check_finite(const elbo_params *p);
 
-typedef struct elbo_adam {
+typedef struct elbo_adam_config {
     float lr, beta1, beta2, eps, weight_decay; /* defaults: 1e-3, 0.9, 0.999, 1e-8, 0 */
-} elbo_adam;
-#define ELBO_ADAM_DEFAULT ((elbo_adam){.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f})
+} elbo_adam_config;
+#define ELBO_ADAM_DEFAULT ((elbo_adam_config){.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f})
 
 /* One bias-corrected Adam step over the whole slab; increments p->step. */
-void elbo_adam_step(elbo_params *p, const elbo_adam *cfg);
+void elbo_adam_step(elbo_params *p, const elbo_adam_config *cfg);
 /* One SGD-with-momentum step: u = mu u + g ; w -= lr u. */
 void elbo_sgd_step(elbo_params *p, float lr, float momentum);
 

@@ -54,10 +54,7 @@ typedef enum elbo_op {
 
 typedef struct elbo_node elbo_node;
 
-/* Declared, not included: params.h names its Adam settings `elbo_adam`, the
- * same identifier as the kernel front-end's elbo_adam() in ops/ops.h, so the
- * op files (which need ops.h) must not see params.h. Include
- * autodiff/params.h yourself to build parameters. */
+/* Declared here; include autodiff/params.h to build parameters. */
 typedef struct elbo_params elbo_params;
 
 /* Per-op saved arguments: one named struct per op that needs any. */

@@ -14,8 +14,7 @@ extern "C" {
 #include "ops/kernels.h"
 #include "ops/pool.h"
 #include "ops/simd_level.h"
-/* autodiff/params.h (via the two below) names its Adam settings `elbo_adam`,
- * as ops/ops.h names its Adam kernel: the shim cannot include ops/ops.h too. */
+#include "ops/ops.h"
 #include "autodiff/tape.h"
 #include "models/toy_vae.h"
 }

@@ -33,7 +33,7 @@ typedef struct elbo_toy_vae {
     int dec_w1, dec_b1, dec_w2, dec_b2, dec_out_w, dec_out_b;
     elbo_tape *tape;
     elbo_rng noise; /* the reparameterization's eps */
-    elbo_adam adam;
+    elbo_adam_config adam;
 } elbo_toy_vae;
 
 /* Parameters initialised like PyTorch's nn.Linear (U(+-1/sqrt(fan_in))) from

@@ -6,8 +6,6 @@
 //   elbo_bench --benchmark_filter='ops_|triad' --benchmark_repetitions=5
 //              --benchmark_enable_random_interleaving=true
 //              --benchmark_report_aggregates_only=true
-// (The table, not ops/ops.h: the shim includes autodiff/params.h, whose
-// `elbo_adam` type shares its name with the front-end's elbo_adam().)
 #include "../shim.h"
 
 namespace {

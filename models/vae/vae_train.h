@@ -28,7 +28,7 @@ typedef enum elbo_vae_warmup {
 
 typedef struct elbo_vae_train_config {
     int batch;                /* examples per step (the last of an epoch may be smaller) */
-    elbo_adam adam;
+    elbo_adam_config adam;
     float beta;               /* KL weight: 1 is the VAE, != 1 the beta-VAE (17.30) */
     float warmup_epochs;      /* KL warm-up length in epochs (0: none) */
     elbo_vae_warmup warmup;

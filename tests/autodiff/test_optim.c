@@ -35,7 +35,7 @@ Test(params, layout_is_aligned_and_padded)
 }
 
 /* Adam in double, textbook form: explicit m̂, v̂. */
-static void adam_ref(double *w, double *m, double *v, const double *g, size_t n, long t, const elbo_adam *c)
+static void adam_ref(double *w, double *m, double *v, const double *g, size_t n, long t, const elbo_adam_config *c)
 {
     for (size_t i = 0; i < n; i++) {
         double gi = g[i] + c->weight_decay * w[i];
@@ -46,7 +46,7 @@ static void adam_ref(double *w, double *m, double *v, const double *g, size_t n,
     }
 }
 
-static void check_adam(const elbo_adam *cfg)
+static void check_adam(const elbo_adam_config *cfg)
 {
     for (int lv = 0; lv < ELBO_SIMD_COUNT; lv++) {
         if (!elbo_simd_supported((elbo_simd)lv))
@@ -87,13 +87,13 @@ Test(optim, adam_default_matches_reference) { check_adam(&ELBO_ADAM_DEFAULT); }
 Test(optim, adam_large_eps_and_betas)
 {
     /* A large eps makes the folded eps_t = eps sqrt(1-b2^t) visible. */
-    elbo_adam c = {.lr = 0.05f, .beta1 = 0.8f, .beta2 = 0.99f, .eps = 0.1f, .weight_decay = 0.0f};
+    elbo_adam_config c = {.lr = 0.05f, .beta1 = 0.8f, .beta2 = 0.99f, .eps = 0.1f, .weight_decay = 0.0f};
     check_adam(&c);
 }
 
 Test(optim, adam_weight_decay)
 {
-    elbo_adam c = ELBO_ADAM_DEFAULT;
+    elbo_adam_config c = ELBO_ADAM_DEFAULT;
     c.lr = 0.01f;
     c.weight_decay = 0.1f;
     check_adam(&c);
