@@ -56,6 +56,7 @@ for d in "${drivers[@]}"; do
     args=(--quick --threads 2 --seed 1 --out "$work/out-$d" --data "$data")
     case "$d" in
     sweep) args=(--driver jensen --grid 'seed=1,2' --args '--quick' --jobs 1 --out "$work/out-$d") ;;
+    mog_em) args=(--quick --synthetic 400,2,3 --threads 2 --seed 1 --out "$work/out-$d") ;;
     esac
     log=$work/$d.log
     start=$(date +%s)

@@ -11,6 +11,12 @@
  * fits L1 in place; otherwise a tile spanning all rows packs its own B
  * panels just before use (hot in L1) instead of in phase 1.
  *
+ * Small shapes skip all of that (decided by the shape only): N <= 4 runs the
+ * ISA's narrow path (narrow.c: dot products along K, or column-broadcast FMAs
+ * along M for Aᵀ), and M*N*K <= 64^3 runs the direct path (small_direct: the
+ * micro-kernel on op(A) in place, op(B) in place or one packed panel at a
+ * time, on the calling thread).
+ *
  * Determinism: every element of C is produced by the same micro-kernel
  * arithmetic (zero accumulators, FMAs over k in order, then beta*C + acc,
  * K blocks in order) whichever task or thread computes it, and the task

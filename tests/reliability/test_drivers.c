@@ -9,7 +9,9 @@
  *   - drivers that read a CSV --data: missing, directory, empty, NaN, Inf,
  *     ragged, junk, header only, unreadable;
  *   - drivers with --resume: a checkpoint with a bad CRC, garbage, a
- *     directory, one from another configuration. */
+ *     directory, one from another configuration;
+ *   - the vae driver stopped (--max-steps, SIGTERM) and resumed ends with the
+ *     bits of the run never interrupted. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "models/io/checkpoint.h"
 #include "test_util.h"
 
 #define MAX_DRIVERS 64
@@ -482,4 +485,103 @@ Test(drivers, hostile_checkpoint_on_resume, .init = setup, .fini = teardown)
     }
     if (!tested)
         cr_skip_test("no driver with --resume yet");
+}
+
+/* ---------------- interruption and resume, end to end ---------------- */
+
+/* Sections, step and epoch of two checkpoints are the same bits (the
+ * caller's blob is not compared: it holds wall-clock seconds). */
+static void expect_same_checkpoint(const char *a, const char *b, const char *what)
+{
+    elbo_ckpt x, y;
+    cr_assert_eq(elbo_ckpt_read(a, &x), ELBO_OK, "%s: %s", what, elbo_last_error());
+    cr_assert_eq(elbo_ckpt_read(b, &y), ELBO_OK, "%s: %s", what, elbo_last_error());
+    cr_expect(x.step == y.step && x.epoch == y.epoch, "%s: step/epoch %llu/%llu vs %llu/%llu", what,
+              (unsigned long long)x.step, (unsigned long long)x.epoch, (unsigned long long)y.step,
+              (unsigned long long)y.epoch);
+    cr_expect_eq(x.nsections, y.nsections, "%s: section counts differ", what);
+    for (size_t i = 0; i < x.nsections; i++) {
+        const struct elbo_ckpt_entry *e = elbo_ckpt_find(&y, x.sections[i].name);
+        cr_expect(e && e->count == x.sections[i].count &&
+                      memcmp(e->data, x.sections[i].data, e->count * sizeof(float)) == 0,
+                  "%s: section '%s' differs from the uninterrupted run", what, x.sections[i].name);
+    }
+    elbo_ckpt_free(&x);
+    elbo_ckpt_free(&y);
+}
+
+Test(drivers, interrupted_runs_resume_exactly, .init = setup, .fini = teardown)
+{
+    int tested = 0;
+    for (int i = 0; i < n_drivers; i++) {
+        const char *d = driver_names[i], *exe = driver_path(d);
+        if (strcmp(d, "vae") != 0 || !has_flag(exe, "--max-steps"))
+            continue;
+        tested++;
+        const char *data = tpath("data-%s", d);
+        make_dataset(data);
+        const char *straight = tpath("straight"), *stepped = tpath("stepped"), *termed = tpath("termed");
+        char ck_straight[4200], ck_stepped[4200], ck_termed[4200];
+        snprintf(ck_straight, sizeof ck_straight, "%s/checkpoint.ckpt", straight);
+        snprintf(ck_stepped, sizeof ck_stepped, "%s/checkpoint.ckpt", stepped);
+        snprintf(ck_termed, sizeof ck_termed, "%s/checkpoint.ckpt", termed);
+#define VAE_ARGS(out, ...) (const char *[]){"--epochs", "3", "--batch", "32", "--hidden", "64", "--latent", "4", \
+                                            "--data", data, "--out", out, __VA_ARGS__ NULL}
+        run_out o;
+        run(exe, VAE_ARGS(straight, ), NULL, 240, false, &o);
+        cr_assert_eq(o.code, 0, "%s straight run failed (%d):\n%s", d, o.code, o.err);
+
+        /* stopped every 5 steps by --max-steps, resumed until done */
+        run(exe, VAE_ARGS(stepped, "--max-steps", "5", ), NULL, 240, false, &o);
+        cr_assert_eq(o.code, 0, "%s --max-steps 5 failed (%d):\n%s", d, o.code, o.err);
+        int rounds = 0;
+        do {
+            run(exe, VAE_ARGS(stepped, "--max-steps", "5", "--resume", ), NULL, 240, false, &o);
+            cr_assert_eq(o.code, 0, "%s --resume --max-steps 5 failed (%d):\n%s", d, o.code, o.err);
+        } while (strstr(o.err, "stopped at step") && ++rounds < 40);
+        expect_same_checkpoint(ck_straight, ck_stepped, "stopped every 5 steps and resumed");
+
+        /* SIGTERM once training has begun (the first checkpoint exists): the
+         * step finishes, a checkpoint is written, exit 128 + SIGTERM */
+        pid_t pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+            int devnull = open("/dev/null", O_RDWR);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            const char *const *argv = VAE_ARGS(termed, );
+            const char *full[32] = {exe};
+            for (int k = 0; argv[k]; k++)
+                full[k + 1] = argv[k];
+            execv(exe, (char *const *)full);
+            _exit(126);
+        }
+        struct timespec nap = {0, 2000000};
+        int ws, waited = 0;
+        bool exited = false;
+        while (access(ck_termed, F_OK) != 0 && waited < 60000) {
+            if (waitpid(pid, &ws, WNOHANG) == pid) {
+                exited = true;
+                break;
+            }
+            nanosleep(&nap, NULL);
+            waited += 2;
+        }
+        if (!exited) {
+            kill(pid, SIGTERM);
+            cr_assert_eq(waitpid(pid, &ws, 0), pid);
+        }
+        if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) {
+            cr_log_warn("%s finished before SIGTERM arrived: the signal path was not exercised", d);
+        } else {
+            cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 128 + SIGTERM,
+                      "%s on SIGTERM: expected exit code %d, got wait status 0x%x", d, 128 + SIGTERM, ws);
+            run(exe, VAE_ARGS(termed, "--resume", ), NULL, 240, false, &o);
+            cr_assert_eq(o.code, 0, "%s --resume after SIGTERM failed (%d):\n%s", d, o.code, o.err);
+        }
+        expect_same_checkpoint(ck_straight, ck_termed, "SIGTERM and resumed");
+#undef VAE_ARGS
+    }
+    if (!tested)
+        cr_skip_test("the vae driver (with --max-steps) is not built");
 }
