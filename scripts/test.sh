@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: install what is missing, build, and pass every test
-# in a release build, then again under AddressSanitizer + UBSan.
-#   scripts/test.sh            release + sanitizer builds (what CI runs)
+# in a release build, the NEON path cross-built for aarch64 and run under
+# qemu, then the whole suite again under AddressSanitizer + UBSan.
+#   scripts/test.sh            release + NEON + sanitizer builds (what CI runs)
 #   scripts/test.sh --fast     release build only
 #   ELBO_LONG_TESTS=1          also the slow tests (full trainings)
 set -euo pipefail
@@ -15,7 +16,7 @@ for a in "$@"; do
     esac
 done
 
-scripts/install-deps.sh build data check
+scripts/install-deps.sh build data check cross
 scripts/fetch-data.sh data/fashion-mnist >/dev/null
 
 long=false
@@ -36,12 +37,30 @@ echo "== release build =="
 setup build-test --buildtype=release -Dlong_tests=$long
 meson compile -C build-test
 meson test -C build-test --print-errorlogs
+ran=(build-test)
 
 if [ $fast = 0 ]; then
+    scripts/test-neon.sh
+    ran+=(build-rel-neon)
+
     echo "== address + undefined sanitizer build =="
     setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbench=disabled
     meson compile -C build-asan
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs --timeout-multiplier 4
+    ran+=(build-asan)
 fi
-echo "all test suites passed"
+# One closing line over every build's meson test log.
+python3 - "${ran[@]}" <<'PY'
+import json, os, sys
+ok = bad = 0
+for d in sys.argv[1:]:
+    log = os.path.join(d, "meson-logs", "testlog.json")
+    if not os.path.exists(log):
+        continue
+    for line in open(log):
+        r = json.loads(line)["result"]
+        ok += r == "OK"
+        bad += r not in ("OK", "SKIP", "EXPECTEDFAIL")
+print(f"{ok} passed, {bad} failed")
+PY

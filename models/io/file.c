@@ -205,7 +205,9 @@ elbo_status elbo_read_file(const char *path, size_t max_bytes, uint8_t **out, si
     *n = 0;
     if (max_bytes == 0)
         max_bytes = ELBO_IO_MAX_FILE_BYTES;
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer;
+     * such files are refused below, and O_NONBLOCK is cleared for the read. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return elbo_fail(ELBO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -221,6 +223,12 @@ elbo_status elbo_read_file(const char *path, size_t max_bytes, uint8_t **out, si
     if (!S_ISREG(sb.st_mode)) {
         close(fd);
         return elbo_fail(ELBO_ERR_IO, "%s: expected a regular file, got a special file", path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(fd);
+        return elbo_fail(ELBO_ERR_IO, "%s: fcntl: %s", path, strerror(e));
     }
     if ((unsigned long long)sb.st_size > max_bytes) {
         close(fd);
