@@ -55,7 +55,7 @@ elbo_status elbo_arena_init(elbo_arena *a, size_t initial_bytes)
     a->high_water = 0;
     a->head = block_new(initial_bytes ? initial_bytes : 4096, NULL);
     if (!a->head)
-        return elbo_fail(ELBO_ERR_NOMEM, "arena.c: init: could not allocate %zu bytes", initial_bytes);
+        return elbo_fail(ELBO_ERR_NOMEM, "arena init: could not allocate %zu bytes", initial_bytes);
     return ELBO_OK;
 }
 

@@ -16,7 +16,7 @@ static elbo_node *binary(elbo_tape *t, elbo_op op, elbo_node *a, elbo_node *b)
     bool same = a->rows == b->rows && a->cols == b->cols;
     bool row = b->rows == 1 && b->cols == a->cols;
     if (!same && !row)
-        return ad_error(t, ELBO_ERR_INVALID, "ops_elementwise.c: %s: expected b (%d,%d) or (1,%d), got (%d,%d)", name,
+        return ad_error(t, ELBO_ERR_INVALID, "%s: expected b (%d,%d) or (1,%d), got (%d,%d)", name,
                         a->rows, a->cols, a->cols, b->rows, b->cols);
     return ad_node(t, op, a->rows, a->cols, 2, in, NULL);
 }
@@ -163,10 +163,10 @@ elbo_node *elbo_ad_reparam(elbo_tape *t, elbo_node *mu, elbo_node *logvar, elbo_
     if (!ad_inputs_ok(t, "reparam", 2, in))
         return NULL;
     if (mu->rows != logvar->rows || mu->cols != logvar->cols)
-        return ad_error(t, ELBO_ERR_INVALID, "ops_elementwise.c: reparam: expected mu and logvar of one shape, got (%d,%d) and (%d,%d)",
+        return ad_error(t, ELBO_ERR_INVALID, "reparam: expected mu and logvar of one shape, got (%d,%d) and (%d,%d)",
                         mu->rows, mu->cols, logvar->rows, logvar->cols);
     if (!rng && !eps_given)
-        return ad_error(t, ELBO_ERR_INVALID, "ops_elementwise.c: reparam: expected an rng or eps_given, got neither");
+        return ad_error(t, ELBO_ERR_INVALID, "reparam: expected an rng or eps_given, got neither");
     size_t n = ad_size(mu);
     float *eps = ad_scratch(t, n); /* saved for backward */
     if (!eps)

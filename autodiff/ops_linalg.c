@@ -15,7 +15,7 @@ elbo_node *elbo_ad_matmul(elbo_tape *t, elbo_node *a, elbo_node *b)
     if (!ad_inputs_ok(t, "matmul", 2, in))
         return NULL;
     if (a->cols != b->rows)
-        return ad_error(t, ELBO_ERR_INVALID, "ops_linalg.c: matmul: expected a (M,K) and b (K,N), got (%d,%d) and (%d,%d)",
+        return ad_error(t, ELBO_ERR_INVALID, "matmul: expected a (M,K) and b (K,N), got (%d,%d) and (%d,%d)",
                         a->rows, a->cols, b->rows, b->cols);
     return ad_node(t, ELBO_OP_MATMUL, a->rows, b->cols, 2, in, NULL);
 }
@@ -51,10 +51,10 @@ elbo_node *elbo_ad_linear(elbo_tape *t, elbo_node *x, elbo_node *W, elbo_node *b
     if (!ad_inputs_ok(t, "linear", n_in, in))
         return NULL;
     if (x->cols != W->rows)
-        return ad_error(t, ELBO_ERR_INVALID, "ops_linalg.c: linear: expected x (B,I) and W (I,O), got (%d,%d) and (%d,%d)",
+        return ad_error(t, ELBO_ERR_INVALID, "linear: expected x (B,I) and W (I,O), got (%d,%d) and (%d,%d)",
                         x->rows, x->cols, W->rows, W->cols);
     if (b && (b->rows != 1 || b->cols != W->cols))
-        return ad_error(t, ELBO_ERR_INVALID, "ops_linalg.c: linear: expected b (1,%d), got (%d,%d)", W->cols, b->rows,
+        return ad_error(t, ELBO_ERR_INVALID, "linear: expected b (1,%d), got (%d,%d)", W->cols, b->rows,
                         b->cols);
     return ad_node(t, ELBO_OP_LINEAR, x->rows, W->cols, n_in, in, NULL);
 }
@@ -103,7 +103,7 @@ elbo_node *elbo_ad_concat_cols(elbo_tape *t, elbo_node *a, elbo_node *b)
     if (!ad_inputs_ok(t, "concat_cols", 2, in))
         return NULL;
     if (a->rows != b->rows)
-        return ad_error(t, ELBO_ERR_INVALID, "ops_linalg.c: concat_cols: expected equal rows, got (%d,%d) and (%d,%d)",
+        return ad_error(t, ELBO_ERR_INVALID, "concat_cols: expected equal rows, got (%d,%d) and (%d,%d)",
                         a->rows, a->cols, b->rows, b->cols);
     return ad_node(t, ELBO_OP_CONCAT_COLS, a->rows, a->cols + b->cols, 2, in, NULL);
 }
@@ -139,7 +139,7 @@ elbo_node *elbo_ad_slice_cols(elbo_tape *t, elbo_node *a, int start, int len)
         return NULL;
     if (start < 0 || len < 1 || start > a->cols - len)
         return ad_error(t, ELBO_ERR_INVALID,
-                        "ops_linalg.c: slice_cols: expected 0 <= start, 1 <= len, start+len <= %d, got start %d len %d",
+                        "slice_cols: expected 0 <= start, 1 <= len, start+len <= %d, got start %d len %d",
                         a->cols, start, len);
     elbo_op_args args = {.slice = {.start = start, .len = len}};
     return ad_node(t, ELBO_OP_SLICE_COLS, a->rows, len, 1, &a, &args);

@@ -24,7 +24,7 @@ elbo_node *elbo_ad_bernoulli_nll(elbo_tape *t, elbo_node *logits, elbo_node *tar
     if (!ad_inputs_ok(t, "bernoulli_nll", 2, in))
         return NULL;
     if (!same_shape(logits, target))
-        return ad_error(t, ELBO_ERR_INVALID, "ops_loss.c: bernoulli_nll: expected logits and target of one shape, got (%d,%d) and (%d,%d)",
+        return ad_error(t, ELBO_ERR_INVALID, "bernoulli_nll: expected logits and target of one shape, got (%d,%d) and (%d,%d)",
                         logits->rows, logits->cols, target->rows, target->cols);
     return ad_node(t, ELBO_OP_BERNOULLI_NLL, logits->rows, 1, 2, in, NULL);
 }
@@ -59,14 +59,14 @@ elbo_node *elbo_ad_gauss_nll(elbo_tape *t, elbo_node *mean, elbo_node *target, e
     if (!ad_inputs_ok(t, "gauss_nll", logvar ? 3 : 2, in))
         return NULL;
     if (!same_shape(mean, target))
-        return ad_error(t, ELBO_ERR_INVALID, "ops_loss.c: gauss_nll: expected mean and target of one shape, got (%d,%d) and (%d,%d)",
+        return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected mean and target of one shape, got (%d,%d) and (%d,%d)",
                         mean->rows, mean->cols, target->rows, target->cols);
     if (logvar && (logvar->rows != 1 || logvar->cols != mean->cols))
-        return ad_error(t, ELBO_ERR_INVALID, "ops_loss.c: gauss_nll: expected logvar (1,%d), got (%d,%d)", mean->cols,
+        return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected logvar (1,%d), got (%d,%d)", mean->cols,
                         logvar->rows, logvar->cols);
     if (!logvar) {
         if (!isfinite(fixed_logvar))
-            return ad_error(t, ELBO_ERR_INVALID, "ops_loss.c: gauss_nll: expected a finite fixed_logvar, got %g",
+            return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected a finite fixed_logvar, got %g",
                             (double)fixed_logvar);
         /* The kernel takes a log-variance row; a fixed one is a constant input. */
         float *row = ad_scratch(t, (size_t)mean->cols);
@@ -116,7 +116,7 @@ elbo_node *elbo_ad_kl_diag(elbo_tape *t, elbo_node *mu, elbo_node *logvar)
     if (!ad_inputs_ok(t, "kl_diag", 2, in))
         return NULL;
     if (!same_shape(mu, logvar))
-        return ad_error(t, ELBO_ERR_INVALID, "ops_loss.c: kl_diag: expected mu and logvar of one shape, got (%d,%d) and (%d,%d)",
+        return ad_error(t, ELBO_ERR_INVALID, "kl_diag: expected mu and logvar of one shape, got (%d,%d) and (%d,%d)",
                         mu->rows, mu->cols, logvar->rows, logvar->cols);
     return ad_node(t, ELBO_OP_KL_DIAG, mu->rows, 1, 2, in, NULL);
 }

@@ -39,7 +39,7 @@ elbo_status elbo_params_check_finite(const elbo_params *p)
         const float *g = elbo_param_g(p, id);
         for (size_t i = 0, n = (size_t)pi->rows * (size_t)pi->cols; i < n; i++)
             if (!isfinite(g[i]))
-                return elbo_fail(ELBO_ERR_NONFINITE, "params.c: gradient of '%s' (%d,%d) is %s at [%zu,%zu]",
+                return elbo_fail(ELBO_ERR_NONFINITE, "gradient of '%s' (%d,%d) is %s at [%zu,%zu]",
                                  pi->name, pi->rows, pi->cols, isnan(g[i]) ? "NaN" : "Inf", i / (size_t)pi->cols,
                                  i % (size_t)pi->cols);
     }

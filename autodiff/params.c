@@ -14,17 +14,17 @@ void elbo_params_init(elbo_params *p) { memset(p, 0, sizeof *p); }
 int elbo_params_add(elbo_params *p, const char *name, int rows, int cols)
 {
     if (p->w) {
-        elbo_fail(ELBO_ERR_INVALID, "params.c: add '%s': expected registration before finalize", name ? name : "");
+        elbo_fail(ELBO_ERR_INVALID, "params add '%s': expected registration before finalize", name ? name : "");
         return -1;
     }
     if (!name || strlen(name) >= ELBO_PARAM_NAME_MAX || rows < 1 || cols < 1) {
-        elbo_fail(ELBO_ERR_INVALID, "params.c: add: expected a name shorter than %d and a shape >= (1,1), got '%s' (%d,%d)",
+        elbo_fail(ELBO_ERR_INVALID, "params add: expected a name shorter than %d and a shape >= (1,1), got '%s' (%d,%d)",
                   ELBO_PARAM_NAME_MAX, name ? name : "(null)", rows, cols);
         return -1;
     }
     elbo_param_info *info = realloc(p->info, (size_t)(p->count + 1) * sizeof *info);
     if (!info) {
-        elbo_fail(ELBO_ERR_NOMEM, "params.c: add '%s': out of memory", name);
+        elbo_fail(ELBO_ERR_NOMEM, "params add '%s': out of memory", name);
         return -1;
     }
     p->info = info;
@@ -50,7 +50,7 @@ static float *slab_alloc(size_t n)
 elbo_status elbo_params_finalize(elbo_params *p)
 {
     if (p->w)
-        return elbo_fail(ELBO_ERR_INVALID, "params.c: finalize: already finalized");
+        return elbo_fail(ELBO_ERR_INVALID, "params finalize: already finalized");
     p->w = slab_alloc(p->n);
     p->g = slab_alloc(p->n);
     p->m = slab_alloc(p->n);
@@ -59,7 +59,7 @@ elbo_status elbo_params_finalize(elbo_params *p)
     if (!p->w || !p->g || !p->m || !p->v) {
         size_t n = p->n;
         elbo_params_free(p);
-        return elbo_fail(ELBO_ERR_NOMEM, "params.c: finalize: out of memory for 4 slabs of %zu floats", n);
+        return elbo_fail(ELBO_ERR_NOMEM, "params finalize: out of memory for 4 slabs of %zu floats", n);
     }
     return ELBO_OK;
 }

@@ -14,7 +14,7 @@ elbo_status elbo_tape_create(elbo_tape **out, size_t initial_bytes)
     *out = NULL;
     elbo_tape *t = calloc(1, sizeof *t);
     if (!t)
-        return elbo_fail(ELBO_ERR_NOMEM, "tape.c: create: out of memory");
+        return elbo_fail(ELBO_ERR_NOMEM, "tape create: out of memory");
     elbo_status st = elbo_arena_init(&t->arena, initial_bytes);
     if (st != ELBO_OK) {
         free(t);
@@ -79,7 +79,7 @@ bool ad_inputs_ok(elbo_tape *t, const char *op, int n_in, elbo_node *const *in)
         return false;
     for (int i = 0; i < n_in; i++)
         if (!in[i]) {
-            ad_error(t, ELBO_ERR_INVALID, "tape.c: %s: input %d is NULL", op, i);
+            ad_error(t, ELBO_ERR_INVALID, "tape %s: input %d is NULL", op, i);
             return false;
         }
     return true;
@@ -89,7 +89,7 @@ float *ad_scratch(elbo_tape *t, size_t n)
 {
     float *p = elbo_arena_alloc(&t->arena, n * sizeof(float));
     if (!p)
-        ad_error(t, ELBO_ERR_NOMEM, "tape.c: arena: out of memory for %zu floats", n);
+        ad_error(t, ELBO_ERR_NOMEM, "tape arena: out of memory for %zu floats", n);
     return p;
 }
 
@@ -97,7 +97,7 @@ float *ad_scratch_zero(elbo_tape *t, size_t n)
 {
     float *p = elbo_arena_calloc(&t->arena, n * sizeof(float));
     if (!p)
-        ad_error(t, ELBO_ERR_NOMEM, "tape.c: arena: out of memory for %zu floats", n);
+        ad_error(t, ELBO_ERR_NOMEM, "tape arena: out of memory for %zu floats", n);
     return p;
 }
 
@@ -116,7 +116,7 @@ static bool record(elbo_tape *t, elbo_node *n)
         int cap = t->cap_order ? 2 * t->cap_order : 256;
         elbo_node **order = realloc(t->order, (size_t)cap * sizeof *order);
         if (!order) {
-            ad_error(t, ELBO_ERR_NOMEM, "tape.c: out of memory for %d tape entries", cap);
+            ad_error(t, ELBO_ERR_NOMEM, "tape out of memory for %d tape entries", cap);
             return false;
         }
         t->order = order;
@@ -130,7 +130,7 @@ static elbo_node *node_alloc(elbo_tape *t, elbo_op op, int rows, int cols)
 {
     elbo_node *n = elbo_arena_alloc(&t->arena, sizeof *n);
     if (!n)
-        return ad_error(t, ELBO_ERR_NOMEM, "tape.c: %s: out of memory for a node", elbo_op_name(op));
+        return ad_error(t, ELBO_ERR_NOMEM, "tape %s: out of memory for a node", elbo_op_name(op));
     memset(n, 0, sizeof *n);
     n->rows = rows;
     n->cols = cols;
@@ -170,7 +170,7 @@ elbo_node *elbo_ad_input(elbo_tape *t, int rows, int cols, const float *data)
     if (t->status != ELBO_OK)
         return NULL;
     if (!data || rows < 1 || cols < 1)
-        return ad_error(t, ELBO_ERR_INVALID, "tape.c: input: expected data and a shape >= (1,1), got %s (%d,%d)",
+        return ad_error(t, ELBO_ERR_INVALID, "tape input: expected data and a shape >= (1,1), got %s (%d,%d)",
                         data ? "data" : "NULL", rows, cols);
     elbo_node *n = node_alloc(t, ELBO_OP_INPUT, rows, cols);
     if (n)
@@ -183,7 +183,7 @@ elbo_node *elbo_ad_param(elbo_tape *t, elbo_params *p, int id)
     if (t->status != ELBO_OK)
         return NULL;
     if (!p || !p->w || id < 0 || id >= p->count)
-        return ad_error(t, ELBO_ERR_INVALID, "tape.c: param: expected a finalized parameter id in [0,%d), got %d",
+        return ad_error(t, ELBO_ERR_INVALID, "tape param: expected a finalized parameter id in [0,%d), got %d",
                         p ? p->count : 0, id);
     const elbo_param_info *info = &p->info[id];
     elbo_node *n = node_alloc(t, ELBO_OP_PARAM, info->rows, info->cols);
@@ -204,9 +204,9 @@ elbo_status elbo_backward(elbo_tape *t, elbo_node *loss)
     if (t->status != ELBO_OK)
         return t->status;
     if (!loss)
-        return ad_error(t, ELBO_ERR_INVALID, "tape.c: backward: loss is NULL"), t->status;
+        return ad_error(t, ELBO_ERR_INVALID, "tape backward: loss is NULL"), t->status;
     if (loss->rows != 1 || loss->cols != 1)
-        return ad_error(t, ELBO_ERR_INVALID, "tape.c: backward: expected a (1,1) loss, got (%d,%d)", loss->rows,
+        return ad_error(t, ELBO_ERR_INVALID, "tape backward: expected a (1,1) loss, got (%d,%d)", loss->rows,
                         loss->cols), t->status;
     float *dloss = ad_grad(t, loss);
     if (!dloss) /* nothing upstream needs a gradient (or no-grad mode) */

@@ -1,10 +1,12 @@
 /* Small helpers the chapter-17 drivers share on top of experiments/common
  * (header-only): output paths, comma lists on the command line, and turning
- * a failed library call into the driver's exit code. */
+ * a failed library call into the driver's exit code (elbo_exit_code, cli.h). */
 #ifndef ELBO_EXPERIMENTS_DRIVER_H
 #define ELBO_EXPERIMENTS_DRIVER_H
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +24,37 @@ static inline const char *drv_path(const elbo_cli *cli, const char *name)
     return p;
 }
 
-/* A failed library call ends the run with exit 1 and the library's message. */
+/* A failed library call ends the run: one line "PROG: WHAT: message (status)"
+ * and the exit code of elbo_exit_code (cli.h). drv_check is for calls that
+ * compute or write; drv_check_input for calls that read one of the run's
+ * inputs (--data, a checkpoint), whose failures are the input's fault (3). */
+static inline void drv_fail(const elbo_cli *cli, elbo_status st, const char *what, bool input)
+{
+    fprintf(stderr, "%s: %s: %s (%s)\n", cli->prog, what, elbo_last_error(), elbo_status_name(st));
+    exit(elbo_exit_code(st, input));
+}
+
 static inline void drv_check(const elbo_cli *cli, elbo_status st, const char *what)
 {
-    if (st == ELBO_OK)
-        return;
-    fprintf(stderr, "%s: %s: %s (%s)\n", cli->prog, what, elbo_last_error(), elbo_status_name(st));
-    exit(ELBO_EXIT_RUNTIME);
+    if (st != ELBO_OK)
+        drv_fail(cli, st, what, false);
+}
+
+static inline void drv_check_input(const elbo_cli *cli, elbo_status st, const char *what)
+{
+    if (st != ELBO_OK)
+        drv_fail(cli, st, what, true);
+}
+
+/* A Fashion-MNIST split that failed to load (elbo_dataset_load): one line
+ * naming the file and the problem, with the fix folded in, and exit 3. */
+static inline void drv_data_error(const elbo_cli *cli, elbo_status st)
+{
+    const char *msg = elbo_last_error();
+    const char *hint = st == ELBO_ERR_NOMEM || strstr(msg, "fetch-data") ? ""
+                       : "; Fashion-MNIST IDX files (decompressed) expected in --data: run scripts/fetch-data.sh";
+    fprintf(stderr, "%s: %s (%s)%s\n", cli->prog, msg, elbo_status_name(st), hint);
+    exit(elbo_exit_code(st, true));
 }
 
 static inline void *drv_alloc(const elbo_cli *cli, size_t n, size_t size)
@@ -75,6 +101,20 @@ static inline void drv_usage_error(const elbo_cli *cli, const char *msg)
 {
     fprintf(stderr, "%s: %s\n", cli->prog, msg);
     exit(ELBO_EXIT_USAGE);
+}
+
+/* A bad input found by the driver itself (e.g. a checkpoint that does not fit
+ * the data): one line "PROG: message" (name the file in it), exit 3. */
+static inline void drv_input_error(const elbo_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void drv_input_error(const elbo_cli *cli, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", cli->prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(ELBO_EXIT_INPUT);
 }
 
 #endif

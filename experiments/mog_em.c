@@ -168,7 +168,7 @@ int main(int argc, char **argv)
         if (st != ELBO_OK) {
             fprintf(stderr, "mog_em: --data %s: %s (give --data FILE.csv or --synthetic n,d,k)\n", cli.data,
                     elbo_last_error());
-            return ELBO_EXIT_USAGE;
+            return elbo_exit_code(st, true);
         }
         if (k == 0)
             k = 3;
@@ -190,12 +190,15 @@ int main(int argc, char **argv)
         elbo_status st = elbo_csv_read(init_means_path, &means0, &mr, &mc);
         if (st != ELBO_OK) {
             fprintf(stderr, "mog_em: --init-means: %s\n", elbo_last_error());
-            return ELBO_EXIT_USAGE;
+            free(x);
+            return elbo_exit_code(st, true);
         }
         if (mr != k || mc != d) {
             fprintf(stderr, "mog_em: --init-means %s: expected %zu x %zu (k x d), got %zu x %zu\n", init_means_path,
                     k, d, mr, mc);
-            return ELBO_EXIT_USAGE;
+            free(x);
+            free(means0);
+            return ELBO_EXIT_INPUT;
         }
         cfg.init = MOG_INIT_MEANS;
         cfg.init_means = means0;

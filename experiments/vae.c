@@ -214,17 +214,24 @@ int main(int argc, char **argv)
     if (beta < 0)
         beta = model_kind == MODEL_BETA ? 4.0 : 1.0;
 
+    /* Everything the run owns, zeroed so the one cleanup path at the end can
+     * free it whatever was reached (failures below exit() from drv_check;
+     * the returns go through `done`). */
+    int rc = ELBO_EXIT_OK;
+    elbo_dataset train = {0}, test = {0};
+    elbo_vae model = {0};
+    elbo_vae_trainer tr = {0};
+    history hist = {0};
+    float *ytrain = NULL, *ytest = NULL;
+    double *secs = NULL;
+
     /* ---- data: float32 pixels only (the loader keeps no uint8 copy) ---- */
-    elbo_dataset train, test;
     elbo_status st = elbo_dataset_load(cli.data, "train", &train);
+    if (st == ELBO_OK)
+        st = elbo_dataset_load(cli.data, "t10k", &test);
     if (st != ELBO_OK) {
-        fprintf(stderr, "vae: %s (%s)\n  (decompressed IDX files expected: run scripts/fetch-data.sh)\n",
-                elbo_last_error(), elbo_status_name(st));
-        return ELBO_EXIT_USAGE;
-    }
-    if ((st = elbo_dataset_load(cli.data, "t10k", &test)) != ELBO_OK) {
-        fprintf(stderr, "vae: %s (%s)\n", elbo_last_error(), elbo_status_name(st));
-        return ELBO_EXIT_USAGE;
+        elbo_dataset_free(&train);
+        drv_data_error(&cli, st);
     }
     if (cli.quick) {
         drv_check(&cli, elbo_dataset_truncate(&train, 2048), "quick");
@@ -255,7 +262,6 @@ int main(int argc, char **argv)
 
     elbo_rng init_rng;
     elbo_rng_seed(&init_rng, cli.seed);
-    elbo_vae model;
     drv_check(&cli, elbo_vae_create(&model, &mc_cfg, &init_rng), "model");
 
     elbo_vae_train_config tc = ELBO_VAE_TRAIN_DEFAULT;
@@ -269,7 +275,6 @@ int main(int argc, char **argv)
     tc.iw_k = iwae_train;
     tc.dynamic_binarize = binarize == BIN_DYNAMIC;
     tc.seed = cli.seed;
-    elbo_vae_trainer tr;
     drv_check(&cli, elbo_vae_trainer_init(&tr, &model, &train, &tc), "trainer");
 
     /* What must match for --resume to continue the same run (not --epochs:
@@ -283,15 +288,17 @@ int main(int argc, char **argv)
              arch, batch, lr, beta, kl_warmup, warmup_shape, free_bits, binarize, mc, iwae_train,
              (unsigned long long)cli.seed, (int)cli.quick, train.n);
 
-    history hist = {0};
     char ckpt[1024]; /* a copy: drv_path's buffers rotate */
     snprintf(ckpt, sizeof ckpt, "%s", drv_path(&cli, "checkpoint.ckpt"));
     if (resume) {
         void *extra = NULL;
         size_t extra_len = 0;
-        drv_check(&cli, elbo_vae_trainer_load(&tr, ckpt, config, &extra, &extra_len), "resume");
-        if (extra_len % (H_COLS * sizeof(double)) != 0)
-            drv_check(&cli, elbo_fail(ELBO_ERR_FORMAT, "%s: history of %zu bytes", ckpt, extra_len), "resume");
+        drv_check_input(&cli, elbo_vae_trainer_load(&tr, ckpt, config, &extra, &extra_len), "resume");
+        if (extra_len % (H_COLS * sizeof(double)) != 0) {
+            free(extra);
+            drv_check_input(&cli, elbo_fail(ELBO_ERR_FORMAT, "%s: history of %zu bytes: expected whole rows of %d numbers",
+                                            ckpt, extra_len, H_COLS), "resume");
+        }
         for (size_t i = 0; i < extra_len / (H_COLS * sizeof(double)); i++)
             history_push(&cli, &hist, (const double *)extra + i * H_COLS);
         free(extra);
@@ -299,8 +306,10 @@ int main(int argc, char **argv)
                 model.params.step);
     }
 
-    float *ytrain = model_kind == MODEL_CVAE ? one_hot_all(&cli, &train, mc_cfg.n_classes) : NULL;
-    float *ytest = model_kind == MODEL_CVAE ? one_hot_all(&cli, &test, mc_cfg.n_classes) : NULL;
+    if (model_kind == MODEL_CVAE) {
+        ytrain = one_hot_all(&cli, &train, mc_cfg.n_classes);
+        ytest = one_hot_all(&cli, &test, mc_cfg.n_classes);
+    }
     /* Evaluation shares the trainer's tape: one arena, sized by the larger
      * of a training step and an evaluation chunk (peak RSS is a bar). */
     elbo_tape *etape = tr.tape;
@@ -330,7 +339,8 @@ int main(int argc, char **argv)
                           "checkpoint");
                 fprintf(stderr, "vae: stopped at step %ld (epoch %llu); checkpoint saved: rerun with --resume\n",
                         model.params.step, (unsigned long long)epoch + 1);
-                return stop_signal ? 128 + stop_signal : ELBO_EXIT_OK;
+                rc = stop_signal ? 128 + stop_signal : ELBO_EXIT_OK;
+                goto done;
             }
         }
         elbo_progress_end(&prog);
@@ -353,7 +363,8 @@ int main(int argc, char **argv)
         if (stop_signal && (int)elbo_vae_trainer_epoch(&tr) < epochs) {
             fprintf(stderr, "vae: stopped after epoch %llu; checkpoint saved: rerun with --resume\n",
                     (unsigned long long)epoch + 1);
-            return 128 + stop_signal;
+            rc = 128 + stop_signal;
+            goto done;
         }
     }
 
@@ -382,7 +393,7 @@ int main(int argc, char **argv)
 
     elbo_summary s;
     elbo_summary_begin(&s, &cli);
-    double *secs = drv_alloc(&cli, hist.n, sizeof(double));
+    secs = drv_alloc(&cli, hist.n, sizeof(double));
     for (size_t i = 0; i < hist.n; i++)
         secs[i] = hist.rows[i * H_COLS + H_SECONDS];
     elbo_json_numbers(&s.json, "epoch_seconds", secs, hist.n);
@@ -413,6 +424,7 @@ int main(int argc, char **argv)
     drv_check(&cli, elbo_summary_write(&s, cli.out), "summary.json");
     fprintf(stderr, "vae: wrote %s/summary.json\n", cli.out);
 
+done:
     free(secs);
     free(hist.rows);
     free(ytrain);
@@ -421,5 +433,5 @@ int main(int argc, char **argv)
     elbo_vae_free(&model);
     elbo_dataset_free(&train);
     elbo_dataset_free(&test);
-    return ELBO_EXIT_OK;
+    return rc;
 }

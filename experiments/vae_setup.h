@@ -57,16 +57,16 @@ typedef struct vs_objective {
 } vs_objective;
 
 /* Fashion-MNIST from --data; --quick keeps 2048 training and 512 test images.
- * Missing data is a usage error (exit 2) with the fix. */
+ * Missing or bad data ends the run with one line naming the file, the problem
+ * and the fix (exit 3). */
 static inline void vs_load_data(const elbo_cli *cli, vs_data *d)
 {
     elbo_status st = elbo_dataset_load(cli->data, "train", &d->train);
     if (st == ELBO_OK)
         st = elbo_dataset_load(cli->data, "t10k", &d->test);
     if (st != ELBO_OK) {
-        fprintf(stderr, "%s: %s (%s)\n  (Fashion-MNIST IDX files expected in --data: run scripts/fetch-data.sh)\n",
-                cli->prog, elbo_last_error(), elbo_status_name(st));
-        exit(ELBO_EXIT_USAGE);
+        elbo_dataset_free(&d->train);
+        drv_data_error(cli, st);
     }
     size_t ntr = (size_t)vs_train_n, nte = (size_t)vs_test_n;
     if (cli->quick) {
@@ -104,11 +104,13 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
                               const char *label)
 {
     if (vs_checkpoint && *vs_checkpoint) {
-        drv_check(cli, elbo_vae_load_model(vs_checkpoint, m), "checkpoint");
+        drv_check_input(cli, elbo_vae_load_model(vs_checkpoint, m), "--checkpoint");
         if (m->cfg.x_dim != (int)d->train.d)
-            drv_usage_error(cli, "--checkpoint: the model's input size does not match the data");
+            drv_input_error(cli, "--checkpoint %s: the model's input size %d does not match the data's %zu",
+                            vs_checkpoint, m->cfg.x_dim, d->train.d);
         if (m->cfg.n_classes > 0)
-            drv_usage_error(cli, "--checkpoint: a conditional VAE; these figures need an unconditional one");
+            drv_input_error(cli, "--checkpoint %s: a conditional VAE; these figures need an unconditional one",
+                            vs_checkpoint);
         printf("%s: loaded %s (z %d)\n", label, vs_checkpoint, m->cfg.z_dim);
         return NAN;
     }

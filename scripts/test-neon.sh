@@ -38,6 +38,6 @@ set +e
 "${qemu[@]}" "$dir/experiments/vae" --quick --data "$out/no-such-dir" --out "$out/vae" >/dev/null 2>&1
 rc=$?
 set -e
-[ $rc = 2 ] || { echo "test-neon: vae on a missing --data exited $rc under qemu, expected 2" >&2; exit 1; }
-echo "vae on a missing --data under qemu-aarch64: exit 2"
+[ $rc = 3 ] || { echo "test-neon: vae on a missing --data exited $rc under qemu, expected 3 (bad input)" >&2; exit 1; }
+echo "vae on a missing --data under qemu-aarch64: exit 3"
 echo "NEON checks passed"

@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "models/io/json.h"
+#include "ops/error.h"
 
 typedef enum elbo_opt_type {
     ELBO_OPT_INT,    /* int *        */
@@ -44,8 +45,32 @@ typedef struct elbo_opt {
 
 /* Exit codes. */
 #define ELBO_EXIT_OK 0
-#define ELBO_EXIT_RUNTIME 1 /* the run failed (I/O, non-finite loss, ...) */
-#define ELBO_EXIT_USAGE 2   /* bad flag or value, bad input data */
+#define ELBO_EXIT_RUNTIME 1 /* the run failed: writing an output, non-finite loss, out of memory, ... */
+#define ELBO_EXIT_USAGE 2   /* bad flag or value */
+#define ELBO_EXIT_INPUT 3   /* bad input data or checkpoint: format, I/O on an input, mismatch, non-finite data */
+
+/* The one mapping from a failed library call to a driver's exit code.
+ * input: the call read one of the run's inputs (--data, a checkpoint), so
+ * anything but running out of memory is the input's fault (3). Otherwise a
+ * format or mismatch error still means a bad file (3), an unsupported SIMD
+ * level is usage (2), and the rest (I/O on an output, a non-finite loss or
+ * gradient, ...) is a failed run (1). */
+static inline int elbo_exit_code(elbo_status st, bool input)
+{
+    switch (st) {
+    case ELBO_OK:
+        return ELBO_EXIT_OK;
+    case ELBO_ERR_NOMEM:
+        return ELBO_EXIT_RUNTIME;
+    case ELBO_ERR_FORMAT:
+    case ELBO_ERR_MISMATCH:
+        return ELBO_EXIT_INPUT;
+    case ELBO_ERR_UNSUPPORTED:
+        return input ? ELBO_EXIT_INPUT : ELBO_EXIT_USAGE;
+    default:
+        return input ? ELBO_EXIT_INPUT : ELBO_EXIT_RUNTIME;
+    }
+}
 
 #define ELBO_CLI_ERR_MAX 256
 

@@ -65,20 +65,20 @@ int elbo_vae_config_json(const elbo_vae_config *c, char *buf, size_t cap)
 static elbo_status check_config(const elbo_vae_config *c)
 {
     if (c->x_dim < 1 || c->z_dim < 1 || c->n_classes < 0)
-        return elbo_fail(ELBO_ERR_INVALID, "vae.c: config: expected x_dim, z_dim >= 1 and n_classes >= 0, got %d, %d, %d",
+        return elbo_fail(ELBO_ERR_INVALID, "vae config: expected x_dim, z_dim >= 1 and n_classes >= 0, got %d, %d, %d",
                          c->x_dim, c->z_dim, c->n_classes);
     if (c->n_hidden < 0 || c->n_hidden > ELBO_VAE_MAX_HIDDEN)
-        return elbo_fail(ELBO_ERR_INVALID, "vae.c: config: expected 0..%d hidden layers, got %d",
+        return elbo_fail(ELBO_ERR_INVALID, "vae config: expected 0..%d hidden layers, got %d",
                          ELBO_VAE_MAX_HIDDEN, c->n_hidden);
     for (int i = 0; i < c->n_hidden; i++)
         if (c->hidden[i] < 1)
-            return elbo_fail(ELBO_ERR_INVALID, "vae.c: config: hidden layer %d: expected width >= 1, got %d", i,
+            return elbo_fail(ELBO_ERR_INVALID, "vae config: hidden layer %d: expected width >= 1, got %d", i,
                              c->hidden[i]);
     if ((unsigned)c->act > ELBO_VAE_LEAKY || (unsigned)c->lik > ELBO_VAE_GAUSSIAN_LEARNED)
-        return elbo_fail(ELBO_ERR_INVALID, "vae.c: config: unknown activation %d or likelihood %d", (int)c->act,
+        return elbo_fail(ELBO_ERR_INVALID, "vae config: unknown activation %d or likelihood %d", (int)c->act,
                          (int)c->lik);
     if (!isfinite(c->gauss_logvar) || !isfinite(c->leaky_slope))
-        return elbo_fail(ELBO_ERR_INVALID, "vae.c: config: gauss_logvar and leaky_slope must be finite");
+        return elbo_fail(ELBO_ERR_INVALID, "vae config: gauss_logvar and leaky_slope must be finite");
     return ELBO_OK;
 }
 
@@ -91,7 +91,7 @@ static elbo_status add_layer(elbo_params *p, const char *name, int fan_in, int f
     snprintf(nm, sizeof nm, "%s.b", name);
     *b = elbo_params_add(p, nm, 1, fan_out);
     if (*w < 0 || *b < 0)
-        return elbo_fail(ELBO_ERR_INVALID, "vae.c: create: could not register layer %s (%d -> %d)", name, fan_in,
+        return elbo_fail(ELBO_ERR_INVALID, "vae create: could not register layer %s (%d -> %d)", name, fan_in,
                          fan_out);
     return ELBO_OK;
 }
@@ -133,7 +133,7 @@ elbo_status elbo_vae_create(elbo_vae *m, const elbo_vae_config *cfg, elbo_rng *r
     if (st == ELBO_OK && c->lik == ELBO_VAE_GAUSSIAN_LEARNED) {
         m->lik_logvar = elbo_params_add(p, "lik.logvar", 1, c->x_dim);
         if (m->lik_logvar < 0)
-            st = elbo_fail(ELBO_ERR_INVALID, "vae.c: create: could not register lik.logvar");
+            st = elbo_fail(ELBO_ERR_INVALID, "vae create: could not register lik.logvar");
     }
     if (st == ELBO_OK)
         st = elbo_params_finalize(p);
@@ -283,7 +283,7 @@ elbo_status elbo_vae_loss(elbo_vae *m, elbo_tape *t, const float *x, const float
     const elbo_vae_config *c = &m->cfg;
     const int Z = c->z_dim;
     if (!x || B < 1 || (c->n_classes > 0 && !y) || (!eps && !rng))
-        return elbo_fail(ELBO_ERR_INVALID, "vae.c: loss: expected x, B >= 1, labels for a conditional model and "
+        return elbo_fail(ELBO_ERR_INVALID, "vae loss: expected x, B >= 1, labels for a conditional model and "
                          "eps or rng; got B = %d", B);
     const bool iw = obj->iw_k > 1;
     const int S = iw ? obj->iw_k : (obj->mc_samples > 0 ? obj->mc_samples : 1);

@@ -40,9 +40,9 @@ static const float *row(const float *a, size_t i, int cols) { return a ? a + i *
 static elbo_status check_args(const elbo_vae *m, const float *x, const float *y, const char *what)
 {
     if (!x)
-        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: %s: x is NULL", what);
+        return elbo_fail(ELBO_ERR_INVALID, "vae %s: x is NULL", what);
     if (m->cfg.n_classes > 0 && !y)
-        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: %s: a conditional model needs labels", what);
+        return elbo_fail(ELBO_ERR_INVALID, "vae %s: a conditional model needs labels", what);
     return ELBO_OK;
 }
 
@@ -92,7 +92,7 @@ elbo_status elbo_vae_iw_nll(elbo_vae *m, elbo_tape *t, const float *x, const flo
     if (st != ELBO_OK)
         return st;
     if (K < 1 || !rng)
-        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: iw_nll: expected K >= 1 and an rng, got K = %d", K);
+        return elbo_fail(ELBO_ERR_INVALID, "vae iw_nll: expected K >= 1 and an rng, got K = %d", K);
     const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
     /* Each chunk decodes cb*K rows at once: one tall GEMM per layer. */
     size_t cb = chunk_rows(eval_batch) / (size_t)K;
@@ -202,7 +202,7 @@ elbo_status elbo_vae_decode(elbo_vae *m, elbo_tape *t, const float *z, const flo
                             float *xmean)
 {
     if (!z || (m->cfg.n_classes > 0 && !y))
-        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: decode: expected z and, for a conditional model, labels");
+        return elbo_fail(ELBO_ERR_INVALID, "vae decode: expected z and, for a conditional model, labels");
     const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
     const size_t cb = chunk_rows(eval_batch);
     nograd g = nograd_begin(t);
@@ -244,12 +244,12 @@ elbo_status elbo_vae_active_units(elbo_vae *m, elbo_tape *t, const float *x, con
     if (st != ELBO_OK)
         return st;
     if (N < 1)
-        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: active_units: expected N >= 1");
+        return elbo_fail(ELBO_ERR_INVALID, "vae active_units: expected N >= 1");
     const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
     const size_t cb = chunk_rows(eval_batch);
     double *sum = calloc(2 * (size_t)Z, sizeof(double)), *sq = sum + Z;
     if (!sum)
-        return elbo_fail(ELBO_ERR_NOMEM, "vae_eval.c: active_units: out of memory");
+        return elbo_fail(ELBO_ERR_NOMEM, "vae active_units: out of memory");
     nograd g = nograd_begin(t);
     for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
         size_t b = N - i < cb ? N - i : cb;
@@ -282,7 +282,7 @@ elbo_status elbo_vae_active_units(elbo_vae *m, elbo_tape *t, const float *x, con
 elbo_status elbo_vae_sample_prior(elbo_vae *m, elbo_tape *t, const float *y, size_t N, elbo_rng *rng, float *out)
 {
     if (!rng || (m->cfg.n_classes > 0 && !y))
-        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: sample_prior: expected an rng and, for a conditional "
+        return elbo_fail(ELBO_ERR_INVALID, "vae sample_prior: expected an rng and, for a conditional "
                          "model, labels");
     const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
     const size_t cb = DEFAULT_EVAL_BATCH;
@@ -307,7 +307,7 @@ elbo_status elbo_vae_sample_aggregate(elbo_vae *m, elbo_tape *t, const float *x,
     if (st != ELBO_OK)
         return st;
     if (Nx < 1 || !rng)
-        return elbo_fail(ELBO_ERR_INVALID, "vae_eval.c: sample_aggregate: expected data and an rng");
+        return elbo_fail(ELBO_ERR_INVALID, "vae sample_aggregate: expected data and an rng");
     const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
     const size_t cb = DEFAULT_EVAL_BATCH;
     nograd g = nograd_begin(t);

@@ -40,14 +40,14 @@ elbo_status elbo_vae_trainer_init(elbo_vae_trainer *tr, elbo_vae *m, const elbo_
     memset(tr, 0, sizeof *tr);
     const int D = m->cfg.x_dim, C = m->cfg.n_classes;
     if (!data || data->n == 0 || data->d != (size_t)D)
-        return elbo_fail(ELBO_ERR_INVALID, "vae_train.c: init: expected a non-empty data set of %d features, got %zu",
+        return elbo_fail(ELBO_ERR_INVALID, "vae trainer init: expected a non-empty data set of %d features, got %zu",
                          D, data ? data->d : 0);
     if (C > 0 && (!data->y || data->classes > C))
-        return elbo_fail(ELBO_ERR_INVALID, "vae_train.c: init: a conditional model of %d classes needs labels "
+        return elbo_fail(ELBO_ERR_INVALID, "vae trainer init: a conditional model of %d classes needs labels "
                          "below %d", C, C);
     if (cfg->batch < 1 || !(cfg->beta >= 0.0f) || !(cfg->free_bits >= 0.0f) || !(cfg->warmup_epochs >= 0.0f) ||
         cfg->mc_samples < 1 || cfg->iw_k < 0 || !(cfg->adam.lr > 0.0f))
-        return elbo_fail(ELBO_ERR_INVALID, "vae_train.c: init: expected batch >= 1, beta, free bits and warm-up "
+        return elbo_fail(ELBO_ERR_INVALID, "vae trainer init: expected batch >= 1, beta, free bits and warm-up "
                          ">= 0, mc_samples >= 1, iw_k >= 0 and lr > 0");
     tr->m = m;
     tr->data = data;
@@ -65,7 +65,7 @@ elbo_status elbo_vae_trainer_init(elbo_vae_trainer *tr, elbo_vae *m, const elbo_
     /* Room for one step's graph; the arena grows to the high-water mark once. */
     if (!tr->xb || (C && !tr->yb) || !tr->lb || elbo_tape_create(&tr->tape, (size_t)8 << 20) != ELBO_OK) {
         elbo_vae_trainer_free(tr);
-        return elbo_fail(ELBO_ERR_NOMEM, "vae_train.c: init: out of memory");
+        return elbo_fail(ELBO_ERR_NOMEM, "vae trainer init: out of memory");
     }
     tr->epoch_done = true; /* the first step starts an epoch */
     return ELBO_OK;
@@ -198,7 +198,7 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
     if (n == 0) /* the end-of-epoch marker: the next call starts the next epoch */
         n = elbo_batcher_next(&tr->batcher, &idx);
     if (n == 0)
-        return elbo_fail(ELBO_ERR_INVALID, "vae_train.c: step: the batcher gave no batch");
+        return elbo_fail(ELBO_ERR_INVALID, "vae trainer step: the batcher gave no batch");
     if (tr->epoch_done) {
         memset(&tr->acc, 0, sizeof tr->acc);
         tr->epoch_done = false;
@@ -238,7 +238,7 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
         st = elbo_params_check_finite(p);
         if (st == ELBO_OK)
             elbo_fail(ELBO_ERR_NONFINITE, "the gradient sum overflows");
-        return with_step(ELBO_ERR_NONFINITE, p->step + 1, "gradient: ");
+        return with_step(ELBO_ERR_NONFINITE, p->step + 1, ""); /* the message names the gradient */
     }
     elbo_adam_step(p, &tr->cfg.adam);
 
@@ -291,7 +291,7 @@ static void arch_encode(const elbo_vae_config *c, float *a)
 static elbo_status arch_decode(const float *a, size_t n, elbo_vae_config *c)
 {
     if (n != ARCH_LEN || a[0] != 1.0f)
-        return elbo_fail(ELBO_ERR_FORMAT, "vae_train.c: checkpoint: unknown architecture record");
+        return elbo_fail(ELBO_ERR_FORMAT, "vae trainer checkpoint: unknown architecture record");
     memset(c, 0, sizeof *c);
     c->x_dim = (int)a[1];
     c->z_dim = (int)a[2];
@@ -299,7 +299,7 @@ static elbo_status arch_decode(const float *a, size_t n, elbo_vae_config *c)
     c->n_hidden = (int)a[4];
     c->act = (elbo_vae_act)(int)a[5];
     if (c->n_hidden < 0 || c->n_hidden > ELBO_VAE_MAX_HIDDEN)
-        return elbo_fail(ELBO_ERR_FORMAT, "vae_train.c: checkpoint: %d hidden layers", c->n_hidden);
+        return elbo_fail(ELBO_ERR_FORMAT, "vae trainer checkpoint: %d hidden layers", c->n_hidden);
     for (int i = 0; i < c->n_hidden; i++)
         c->hidden[i] = (int)a[6 + i];
     c->leaky_slope = a[6 + ELBO_VAE_MAX_HIDDEN];
@@ -325,7 +325,7 @@ elbo_status elbo_vae_trainer_save(const elbo_vae_trainer *tr, const char *path, 
     uint8_t *blob = malloc(blob_len);
     if (!sec || !names || !blob) {
         free(sec), free(names), free(blob);
-        return elbo_fail(ELBO_ERR_NOMEM, "vae_train.c: save: out of memory");
+        return elbo_fail(ELBO_ERR_NOMEM, "vae trainer save: out of memory");
     }
     float arch[ARCH_LEN];
     arch_encode(&tr->m->cfg, arch);
@@ -376,7 +376,7 @@ static elbo_status load_slab(const elbo_ckpt *ck, const char *path, const elbo_p
         const struct elbo_ckpt_entry *e = elbo_ckpt_find(ck, name);
         size_t count = (size_t)p->info[i].rows * (size_t)p->info[i].cols;
         if (!e || e->count != count)
-            return elbo_fail(ELBO_ERR_MISMATCH, "vae_train.c: %s: section %s: expected %zu floats, got %s%zu", path,
+            return elbo_fail(ELBO_ERR_MISMATCH, "%s: section %s: expected %zu floats, got %s%zu", path,
                              name, count, e ? "" : "none ", e ? e->count : 0);
         memcpy(dst + p->info[i].offset, e->data, count * sizeof(float));
     }
@@ -387,7 +387,7 @@ static elbo_status read_arch(const elbo_ckpt *ck, const char *path, elbo_vae_con
 {
     const struct elbo_ckpt_entry *e = elbo_ckpt_find(ck, "vae.arch");
     if (!e)
-        return elbo_fail(ELBO_ERR_FORMAT, "vae_train.c: %s: no vae.arch section: not a VAE checkpoint", path);
+        return elbo_fail(ELBO_ERR_FORMAT, "%s: no vae.arch section: not a VAE checkpoint", path);
     return arch_decode(e->data, e->count, c);
 }
 
@@ -408,25 +408,25 @@ elbo_status elbo_vae_trainer_load(elbo_vae_trainer *tr, const char *path, const 
     if ((st = read_arch(&ck, path, &arch)) != ELBO_OK)
         goto done;
     if (!elbo_vae_config_equal(&arch, &tr->m->cfg)) {
-        st = elbo_fail(ELBO_ERR_MISMATCH, "vae_train.c: %s: the checkpoint holds another architecture", path);
+        st = elbo_fail(ELBO_ERR_MISMATCH, "%s: the checkpoint holds another architecture", path);
         goto done;
     }
     if (config && strcmp(config, ck.config) != 0) {
         size_t i = 0;
         while (config[i] && config[i] == ck.config[i])
             i++;
-        st = elbo_fail(ELBO_ERR_MISMATCH, "vae_train.c: %s: configuration differs at byte %zu: expected \"%.40s\", "
+        st = elbo_fail(ELBO_ERR_MISMATCH, "%s: configuration differs at byte %zu: expected \"%.40s\", "
                        "got \"%.40s\"", path, i, config + i, ck.config + i);
         goto done;
     }
     if (ck.blob_len < sizeof b) {
-        st = elbo_fail(ELBO_ERR_FORMAT, "vae_train.c: %s: trainer state of %zu bytes, expected >= %zu", path,
+        st = elbo_fail(ELBO_ERR_FORMAT, "%s: trainer state of %zu bytes, expected >= %zu", path,
                        ck.blob_len, sizeof b);
         goto done;
     }
     memcpy(&b, ck.blob, sizeof b);
     if (b.magic != BLOB_MAGIC || b.version != BLOB_VERSION || b.extra_len != ck.blob_len - sizeof b) {
-        st = elbo_fail(ELBO_ERR_FORMAT, "vae_train.c: %s: unknown trainer state (magic %08x, version %u)", path,
+        st = elbo_fail(ELBO_ERR_FORMAT, "%s: unknown trainer state (magic %08x, version %u)", path,
                        b.magic, b.version);
         goto done;
     }
@@ -443,7 +443,7 @@ elbo_status elbo_vae_trainer_load(elbo_vae_trainer *tr, const char *path, const 
     if (extra && b.extra_len) {
         *extra = malloc(b.extra_len);
         if (!*extra) {
-            st = elbo_fail(ELBO_ERR_NOMEM, "vae_train.c: load: out of memory");
+            st = elbo_fail(ELBO_ERR_NOMEM, "vae trainer load: out of memory");
             goto done;
         }
         memcpy(*extra, ck.blob + sizeof b, b.extra_len);

@@ -69,14 +69,15 @@ void KERNEL(elbo_row_max)(size_t rows, size_t cols, const float *x, float *y)
 /* log sum_c e^x[c] of one row in one pass (online): per lane a running max M
  * and a sum S of e^(x - M); each block of 4 vectors raises M to the block's
  * max and rescales S once by e^(M_old - M_new) (1 when M is unchanged, which
- * also keeps -inf - -inf out). At the end the lanes are brought to the row
+ * also keeps -inf - -inf out; skipped when no lane's max rose). At the end the lanes are brought to the row
  * max m: log sum = m + log sum_l S_l e^(M_l - m). Terms are e^(<= 0): vf_exp_neg.
  * Returns the row max in *mx (the caller handles m = +-inf). */
 static inline void lse_step(vf *M, vf *S, vf bm, const vf *xs, size_t nx)
 {
     vf mn = vf_max(*M, bm);
-    vf scale = vf_select_gt(mn, *M, vf_exp_neg(vf_sub(*M, mn)), vf_set1(1.0f));
-    vf s = vf_mul(*S, scale);
+    vf s = *S;
+    if (vf_any_gt(mn, *M)) /* the max rose in some lane (rare after the first blocks) */
+        s = vf_mul(s, vf_select_gt(mn, *M, vf_exp_neg(vf_sub(*M, mn)), vf_set1(1.0f)));
     vf ms = vf_max(mn, vf_set1(-FLT_MAX)); /* a lane still at -inf: e^(-inf - -FLT_MAX) = 0, not NaN */
     for (size_t t = 0; t < nx; t++)
         s = vf_add(s, vf_exp_neg(vf_sub(xs[t], ms)));

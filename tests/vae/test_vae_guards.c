@@ -1,0 +1,216 @@
+/* Training guards (issue 8): a non-finite loss or gradient stops training
+ * with one line naming the step and the term (reconstruction, KL) or the
+ * parameter whose gradient went bad; the step changes neither the weights nor
+ * the Adam state, and the last good checkpoint stays in place, byte for byte,
+ * and still resumes.
+ *
+ * Each case trains one good epoch on the synthetic 8x8 fixture and
+ * checkpoints it, as a driver does at the end of an epoch, then makes the next
+ * step diverge in a controlled way:
+ *   - reconstruction: a NaN in the output bias (the encoder, hence KL, is fine);
+ *   - KL: the encoder's mean head pushed to 1e20, so mu^2 overflows, while the
+ *     decoder ignores z (zero first-layer weights) and reconstructs finitely;
+ *   - gradient: a finite loss whose gradient overflows: all-zero pixels, a
+ *     decoder hidden layer at 1e38 and zero output weights, so the output
+ *     logits are the (finite) bias, but dL/dout.W = sum over the batch of
+ *     1e38 * (sigmoid(30) - 0) = 32e38, which is Inf in float32. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/vae/vae_train.h"
+#include "test_util.h"
+#include "vae_fixture.h"
+
+#define CONFIG "{\"guard\":1}"
+#define BATCH 32
+#define N_TRAIN 128 /* 4 steps per epoch */
+
+typedef struct guard_run {
+    char *dir;
+    char ckpt[4200];
+    elbo_dataset ds;
+    elbo_vae m;
+    elbo_vae_trainer tr;
+    uint8_t *good;   /* the checkpoint file after the good epoch */
+    size_t good_len;
+    long good_step;  /* optimizer steps in the good checkpoint */
+    float *w_good;   /* weights in the good checkpoint */
+} guard_run;
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "cannot open %s", path);
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    long len = ftell(f);
+    cr_assert(len > 0);
+    rewind(f);
+    uint8_t *b = malloc((size_t)len);
+    cr_assert(b);
+    cr_assert_eq(fread(b, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+/* One good epoch, checkpointed. */
+static void start(guard_run *g)
+{
+    memset(g, 0, sizeof *g);
+    g->dir = tu_tempdir();
+    cr_assert(g->dir);
+    snprintf(g->ckpt, sizeof g->ckpt, "%s/checkpoint.ckpt", g->dir);
+    cr_assert_eq(fx_dataset(N_TRAIN, 0.1f, 1, 1, &g->ds), ELBO_OK);
+    elbo_vae_config c = fx_config(16, 3, 0, ELBO_VAE_RELU, ELBO_VAE_BERNOULLI);
+    elbo_rng r;
+    elbo_rng_seed(&r, 5);
+    cr_assert_eq(elbo_vae_create(&g->m, &c, &r), ELBO_OK, "%s", elbo_last_error());
+    elbo_vae_train_config tc = ELBO_VAE_TRAIN_DEFAULT;
+    tc.batch = BATCH;
+    cr_assert_eq(elbo_vae_trainer_init(&g->tr, &g->m, &g->ds, &tc), ELBO_OK, "%s", elbo_last_error());
+    bool end = false;
+    while (!end)
+        cr_assert_eq(elbo_vae_trainer_step(&g->tr, &end), ELBO_OK, "%s", elbo_last_error());
+    cr_assert_eq(elbo_vae_trainer_save(&g->tr, g->ckpt, CONFIG, NULL, 0), ELBO_OK, "%s", elbo_last_error());
+    g->good = slurp(g->ckpt, &g->good_len);
+    g->good_step = g->m.params.step;
+    cr_assert_eq(g->good_step, N_TRAIN / BATCH);
+    g->w_good = malloc(g->m.params.n * sizeof(float));
+    memcpy(g->w_good, g->m.params.w, g->m.params.n * sizeof(float));
+}
+
+/* The next step must fail as non-finite, say `step N` and every word of
+ * `says` on one line, and change nothing; the checkpoint must be the good
+ * one and must still resume to the good weights and train on. */
+static void expect_guarded(guard_run *g, const char *const *says, const char *must_not_say)
+{
+    elbo_params *p = &g->m.params;
+    float *w = malloc(p->n * sizeof(float)), *m1 = malloc(p->n * sizeof(float)), *v = malloc(p->n * sizeof(float));
+    memcpy(w, p->w, p->n * sizeof(float));
+    memcpy(m1, p->m, p->n * sizeof(float));
+    memcpy(v, p->v, p->n * sizeof(float));
+
+    bool end = false;
+    elbo_status st = elbo_vae_trainer_step(&g->tr, &end);
+    const char *msg = elbo_last_error();
+    cr_log_info("guard: %s", msg);
+    cr_expect_eq(st, ELBO_ERR_NONFINITE, "status: expected nonfinite, got %s (%s)", elbo_status_name(st), msg);
+    char step[32];
+    snprintf(step, sizeof step, "step %ld", g->good_step + 1);
+    cr_expect(strstr(msg, step) != NULL, "message does not name %s: '%s'", step, msg);
+    for (const char *const *s = says; *s; s++)
+        cr_expect(strstr(msg, *s) != NULL, "message does not say '%s': '%s'", *s, msg);
+    if (must_not_say)
+        cr_expect(strstr(msg, must_not_say) == NULL, "message blames '%s': '%s'", must_not_say, msg);
+    cr_expect(strchr(msg, '\n') == NULL, "message is not one line: '%s'", msg);
+    cr_expect(strstr(msg, ".c:") == NULL, "message names a source file: '%s'", msg);
+
+    /* The failed step left the parameters and the optimizer alone. */
+    cr_expect_eq(p->step, g->good_step, "the step counter moved");
+    cr_expect(memcmp(w, p->w, p->n * sizeof(float)) == 0, "weights changed by the failed step");
+    cr_expect(memcmp(m1, p->m, p->n * sizeof(float)) == 0, "Adam m changed by the failed step");
+    cr_expect(memcmp(v, p->v, p->n * sizeof(float)) == 0, "Adam v changed by the failed step");
+    free(w);
+    free(m1);
+    free(v);
+
+    /* The last good checkpoint is in place, byte for byte ... */
+    size_t n;
+    uint8_t *now = slurp(g->ckpt, &n);
+    cr_expect(n == g->good_len && memcmp(now, g->good, n) == 0, "the checkpoint changed");
+    free(now);
+
+    /* ... and resumes: the good weights, and training goes on. The data is
+     * reset to the fixture (the gradient case zeroed it). */
+    elbo_dataset ds;
+    cr_assert_eq(fx_dataset(N_TRAIN, 0.1f, 1, 1, &ds), ELBO_OK);
+    elbo_vae b;
+    elbo_rng r;
+    elbo_rng_seed(&r, 99);
+    cr_assert_eq(elbo_vae_create(&b, &g->m.cfg, &r), ELBO_OK);
+    elbo_vae_train_config tc = ELBO_VAE_TRAIN_DEFAULT;
+    tc.batch = BATCH;
+    elbo_vae_trainer tb;
+    cr_assert_eq(elbo_vae_trainer_init(&tb, &b, &ds, &tc), ELBO_OK);
+    cr_assert_eq(elbo_vae_trainer_load(&tb, g->ckpt, CONFIG, NULL, NULL), ELBO_OK, "%s", elbo_last_error());
+    cr_expect_eq(b.params.step, g->good_step);
+    cr_expect(memcmp(b.params.w, g->w_good, b.params.n * sizeof(float)) == 0,
+              "the checkpoint does not hold the last good weights");
+    cr_expect_eq(elbo_vae_trainer_step(&tb, &end), ELBO_OK, "resumed training failed: %s", elbo_last_error());
+    cr_expect_eq(b.params.step, g->good_step + 1);
+    elbo_vae_trainer_free(&tb);
+    elbo_vae_free(&b);
+    elbo_dataset_free(&ds);
+}
+
+static void finish(guard_run *g)
+{
+    elbo_vae_trainer_free(&g->tr);
+    elbo_vae_free(&g->m);
+    elbo_dataset_free(&g->ds);
+    free(g->good);
+    free(g->w_good);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", g->dir);
+    free(g->dir);
+}
+
+static void fill(float *x, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = v;
+}
+
+Test(vae_guards, nonfinite_reconstruction_term)
+{
+    guard_run g;
+    start(&g);
+    elbo_param_w(&g.m.params, g.m.out_b)[7] = NAN;
+    expect_guarded(&g, (const char *[]){"reconstruction", "nan", NULL}, "KL");
+    finish(&g);
+}
+
+Test(vae_guards, nonfinite_kl_term)
+{
+    guard_run g;
+    start(&g);
+    const int Z = g.m.cfg.z_dim, H = g.m.cfg.hidden[0];
+    /* mu = h W + b with b = 1e20: mu^2 overflows float32. */
+    fill(elbo_param_w(&g.m.params, g.m.head_b), (size_t)Z, 1e20f);
+    /* The decoder ignores z: its reconstruction stays finite. */
+    fill(elbo_param_w(&g.m.params, g.m.dec_w[0]), (size_t)Z * (size_t)H, 0.0f);
+    expect_guarded(&g, (const char *[]){"KL", "inf", NULL}, "reconstruction");
+    finish(&g);
+}
+
+Test(vae_guards, nonfinite_gradient_names_the_parameter)
+{
+    guard_run g;
+    start(&g);
+    const int Z = g.m.cfg.z_dim, H = g.m.cfg.hidden[0];
+    memset(g.ds.x, 0, g.ds.n * g.ds.d * sizeof(float)); /* behind the loader's back */
+    fill(elbo_param_w(&g.m.params, g.m.dec_w[0]), (size_t)Z * (size_t)H, 0.0f);
+    fill(elbo_param_w(&g.m.params, g.m.dec_b[0]), (size_t)H, 1e38f);
+    fill(elbo_param_w(&g.m.params, g.m.out_w), (size_t)H * FX_D, 0.0f);
+    fill(elbo_param_w(&g.m.params, g.m.out_b), FX_D, 30.0f);
+    /* The loss itself is finite: about 30 nats per pixel. */
+    elbo_tape *t;
+    cr_assert_eq(elbo_tape_create(&t, 1 << 20), ELBO_OK);
+    elbo_rng r;
+    elbo_rng_seed(&r, 3);
+    elbo_vae_objective o = ELBO_VAE_OBJECTIVE_DEFAULT;
+    elbo_node *loss;
+    cr_assert_eq(elbo_vae_loss(&g.m, t, g.ds.x, NULL, BATCH, &o, &r, NULL, &loss, NULL), ELBO_OK, "%s",
+                 elbo_last_error());
+    cr_assert(isfinite(loss->x[0]));
+    elbo_tape_destroy(t);
+
+    const char *name = g.m.params.info[g.m.out_w].name;
+    expect_guarded(&g, (const char *[]){"gradient", name, NULL}, NULL);
+    finish(&g);
+}
