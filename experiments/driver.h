@@ -117,4 +117,25 @@ static inline void drv_input_error(const elbo_cli *cli, const char *fmt, ...)
     exit(ELBO_EXIT_INPUT);
 }
 
+/* The 1-D mixture given by --weights, --means and --sds (comma lists of the
+ * same length, weights and sds positive): fills w (normalised to sum to one),
+ * mu and sd, each of at most max entries, and returns the component count.
+ * Any inconsistency is a usage error. */
+static inline int drv_mixture_1d(const elbo_cli *cli, const char *w_text, const char *mu_text, const char *sd_text,
+                                 double *w, double *mu, double *sd, int max)
+{
+    int k = drv_list(cli, "weights", w_text, w, max);
+    if (drv_list(cli, "means", mu_text, mu, max) != k || drv_list(cli, "sds", sd_text, sd, max) != k)
+        drv_usage_error(cli, "--weights, --means and --sds need the same number of components");
+    double wsum = 0;
+    for (int i = 0; i < k; i++) {
+        if (!(w[i] > 0) || !(sd[i] > 0))
+            drv_usage_error(cli, "weights and standard deviations must be positive");
+        wsum += w[i];
+    }
+    for (int i = 0; i < k; i++)
+        w[i] /= wsum;
+    return k;
+}
+
 #endif

@@ -87,15 +87,7 @@ int main(int argc, char **argv)
                   sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
     double w[MAX_K], mu[MAX_K], sd[MAX_K];
-    int k = drv_list(&cli, "weights", w_text, w, MAX_K);
-    if (drv_list(&cli, "means", mu_text, mu, MAX_K) != k || drv_list(&cli, "sds", sd_text, sd, MAX_K) != k)
-        drv_usage_error(&cli, "--weights, --means and --sds need the same number of components");
-    double wsum = 0;
-    for (int i = 0; i < k; i++) {
-        if (!(w[i] > 0) || !(sd[i] > 0))
-            drv_usage_error(&cli, "weights and standard deviations must be positive");
-        wsum += w[i];
-    }
+    int k = drv_mixture_1d(&cli, w_text, mu_text, sd_text, w, mu, sd, MAX_K);
     if (fit_k > n_data)
         drv_usage_error(&cli, "--k must not exceed --n");
     if (cli.quick && n_data > 300)
@@ -104,7 +96,7 @@ int main(int argc, char **argv)
     mog_params p;
     drv_check(&cli, mog_params_alloc(&p, (size_t)k, 1, MOG_COV_SPHERICAL), "mixture");
     for (int i = 0; i < k; i++)
-        p.weights[i] = w[i] / wsum, p.means[i] = mu[i], p.covars[i] = sd[i] * sd[i];
+        p.weights[i] = w[i], p.means[i] = mu[i], p.covars[i] = sd[i] * sd[i];
     drv_check(&cli, mog_params_update(&p), "mixture");
     double *x = drv_alloc(&cli, (size_t)n_data, sizeof(double));
     elbo_rng rng;
