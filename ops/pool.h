@@ -1,9 +1,11 @@
 /* The thread pool: a fixed set of persistent workers that run the tasks of
  * one parallel loop at a time.
  *
- * Work is split into tasks whose boundaries never depend on the thread count,
- * so every result is bit-identical for 1 and N threads. With one thread the
- * loop runs inline on the caller: no locks, no pool traffic. */
+ * Callers keep every result bit-identical for 1 and N threads: either the
+ * task boundaries do not depend on the thread count (kernels, E-steps), or,
+ * as in GEMM, each output element gets the same arithmetic wherever the
+ * split falls. With one thread the loop runs inline on the caller: no locks,
+ * no pool traffic. */
 #ifndef ELBO_POOL_H
 #define ELBO_POOL_H
 

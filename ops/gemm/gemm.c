@@ -25,6 +25,8 @@
 #include "ops/gemm.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -39,9 +41,10 @@
 // Split into at least this many tiles when the shape allows (load balance for
 // 2+ threads with tile boundaries fixed by the shape only).
 #define GEMM_MIN_TILES 16
-// Below this many flops (~10 us) a GEMM runs on the calling thread: waking the
-// pool would cost more than it saves.
-#define GEMM_PAR_FLOPS 2.0e6
+// Below this many flops (~40 us at one thread) a GEMM runs on the calling
+// thread: waking the pool and splitting the packing would cost more than it
+// saves (measured: 128x40x400, 4 MFLOP, was slower on 2 threads than on 1).
+#define GEMM_PAR_FLOPS 8.0e6
 // Read op(B) in place (no B packing) when M has at most this many A panels
 // (or rows): each B panel would be used too few times to pay for its copy.
 #define GEMM_DIRECT_B_PANELS 2
@@ -292,6 +295,93 @@ static bool small_direct(const struct elbo_gemm_isa *isa, bool ta, bool tb, size
     return true;
 }
 
+/* ---- the parallel path: one task per thread, C split by columns ----
+ * Task t owns columns [col[t], col[t+1]) of C (whole vectors, balanced to the
+ * thread count): it packs its own B panels (in its own buffer, or inside its
+ * tiles), computes its tiles with no barrier between them, and shares only the
+ * packed A, whose panel groups every task claims from an atomic counter before
+ * waiting for the groups the others claimed. One pool dispatch per call; a
+ * task never waits for a group nobody has claimed, so an inline (sequential)
+ * run cannot deadlock. Each element of C sees the same micro-kernel arithmetic
+ * as on one thread (tails use the same code, see ukernel.c), so the bits do
+ * not depend on the split. */
+#define SPLIT_MAX 64
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+static inline void split_relax(void) { _mm_pause(); }
+#elif defined(__aarch64__)
+static inline void split_relax(void) { __asm__ __volatile__("yield"); }
+#else
+static inline void split_relax(void) {}
+#endif
+struct split {
+    struct plan p;         /* the whole call: shape, K blocks, shared packed A */
+    int ntasks;
+    size_t col[SPLIT_MAX + 1];
+    size_t boff[SPLIT_MAX];   /* task t's packed B at p.bp + boff[t] */
+    size_t a_group, a_groups;
+    atomic_size_t a_claim, a_done;
+};
+
+static void split_task(void *ctx, int t)
+{
+    struct split *s = ctx;
+    const struct plan *p = &s->p;
+    // 1. claim and pack groups of A panels (all K blocks)
+    size_t g;
+    while ((g = atomic_fetch_add_explicit(&s->a_claim, 1, memory_order_relaxed)) < s->a_groups) {
+        size_t first = g * s->a_group, last = min_sz(first + s->a_group, p->mp);
+        for (size_t kb = 0; kb < p->nkb; kb++) {
+            size_t k0 = kb * p->kc, kcb = min_sz(p->kc, p->K - k0);
+            for (size_t q = first; q < last; q++) {
+                size_t i0 = q * p->mr;
+                p->isa->pack_a(p->ta, min_sz(p->mr, p->M - i0), kcb, a_at(p, i0, k0), p->lda, ap_at(p, kb, q));
+            }
+        }
+        atomic_fetch_add_explicit(&s->a_done, 1, memory_order_release);
+    }
+    // 2. this task's columns as a GEMM of its own: same A, K blocks and kernel
+    size_t c0 = s->col[t], c1 = s->col[t + 1];
+    struct plan q = *p;
+    q.N = c1 - c0;
+    q.B = b_at(p, 0, c0);
+    q.C = p->C + c0;
+    q.np = cdiv(q.N, q.nr);
+    q.b_direct = !q.tb && (q.mp <= GEMM_DIRECT_B_PANELS || q.M <= GEMM_DIRECT_B_ROWS);
+    q.tile_mp = min_sz(q.mp, GEMM_MC / q.mr ? GEMM_MC / q.mr : 1);
+    q.tile_np = min_sz(q.np, GEMM_NC / q.nr ? GEMM_NC / q.nr : 1);
+    for (;;) {
+        q.tiles_m = cdiv(q.mp, q.tile_mp);
+        q.tiles_n = cdiv(q.np, q.tile_np);
+        if (q.tiles_m * q.tiles_n >= (size_t)(GEMM_MIN_TILES / s->ntasks) || q.tile_np == 1)
+            break;
+        q.tile_np = cdiv(q.tile_np, 2);
+    }
+    if (q.tiles_m == 1 && !q.b_direct && !q.tb && b_panel_fits_l1(q.B, q.ldb, q.nr, q.kc))
+        q.b_direct = true;
+    q.b_in_tile = q.tiles_m == 1 && !q.b_direct;
+    q.np_first = q.b_in_tile ? q.np : q.b_direct ? q.N / q.nr : 0;
+    q.bp = p->bp + s->boff[t]; /* this task's B panels (and in-tile fallback slots) */
+    if (!q.b_in_tile) {
+        for (size_t kb = 0; kb < q.nkb; kb++) {
+            size_t k0 = kb * q.kc, kcb = min_sz(q.kc, q.K - k0);
+            for (size_t jp = q.np_first; jp < q.np; jp++) {
+                size_t j0 = jp * q.nr;
+                q.isa->pack_b(q.tb, min_sz(q.nr, q.N - j0), kcb, b_at(&q, k0, j0), q.ldb, bp_at(&q, kb, jp));
+            }
+        }
+    }
+    // 3. wait for the A groups the other tasks claimed, then compute
+    for (unsigned spin = 0; atomic_load_explicit(&s->a_done, memory_order_acquire) < s->a_groups; spin++) {
+        if (spin < 20000)
+            split_relax();
+        else
+            sched_yield();
+    }
+    for (size_t tile = 0; tile < q.tiles_m * q.tiles_n; tile++)
+        tile_task(&q, (int)tile);
+}
+
 void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
                   const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
                   size_t ldc)
@@ -315,6 +405,51 @@ void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t 
         return;
     if (mnk <= GEMM_SMALL_MNK && small_direct(isa, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc))
         return;
+
+    // 2+ threads and enough work: one task per thread, C split by columns
+    int threads = elbo_threads();
+    if (threads > SPLIT_MAX)
+        threads = SPLIT_MAX;
+    size_t vl = (size_t)isa->vlen, nvec = cdiv(N, vl);
+    if (threads > 1 && 2.0 * mnk >= GEMM_PAR_FLOPS && nvec >= (size_t)threads * (size_t)isa->nr / vl) {
+        static _Thread_local struct split s; /* one GEMM at a time per calling thread */
+        s.p = (struct plan){
+            .isa = isa, .ta = trans_a, .tb = trans_b, .M = M, .N = N, .K = K,
+            .A = A, .B = B, .lda = lda, .ldb = ldb, .ldc = ldc, .beta = beta, .C = C,
+            .mr = (size_t)isa->mr, .nr = (size_t)isa->nr,
+        };
+        struct plan *p = &s.p;
+        p->nkb = cdiv(K, (size_t)isa->kc);
+        p->kc = cdiv(K, p->nkb);
+        p->mp = cdiv(M, p->mr);
+        p->np = cdiv(N, p->nr);
+        p->a_direct = p->np <= GEMM_DIRECT_A_PANELS;
+        s.ntasks = threads;
+        size_t b_floats = 0;
+        for (int t = 0; t <= threads; t++) {
+            s.col[t] = min_sz(N, nvec * (size_t)t / (size_t)threads * vl);
+            if (t > 0) {
+                s.boff[t - 1] = b_floats;
+                b_floats += cdiv(s.col[t] - s.col[t - 1], p->nr) * p->nr * K;
+            }
+        }
+        size_t a_floats = p->a_direct ? 0 : p->mp * p->mr * K;
+        float *ws = workspace(WS_PACK, a_floats + b_floats);
+        if (ws) {
+            p->ap = ws;
+            p->bp = ws + a_floats;
+            // A panel groups: about 4 per task, at least 2 panels each
+            p->pa_group = 0;
+            s.a_group = cdiv(p->mp, 4 * (size_t)threads);
+            if (s.a_group < 2)
+                s.a_group = 2;
+            s.a_groups = p->a_direct ? 0 : cdiv(p->mp, s.a_group);
+            atomic_store_explicit(&s.a_claim, 0, memory_order_relaxed);
+            atomic_store_explicit(&s.a_done, 0, memory_order_relaxed);
+            elbo_parallel_for(threads, split_task, &s);
+            return;
+        }
+    }
 
     struct plan p = {
         .isa = isa, .ta = trans_a, .tb = trans_b, .M = M, .N = N, .K = K,
