@@ -119,7 +119,7 @@ void BM_ops_adam(benchmark::State &state)
     set_bytes(state, int64_t(n), 7);
 }
 
-// y[r] = logsumexp of row r of (n/784, 784): one pass over x (online max and sum)
+// y[r] = logsumexp of row r of (n/784, 784): x read from memory once (max, then sum in L1)
 void BM_ops_row_logsumexp(benchmark::State &state)
 {
     elbo_bench_setup();

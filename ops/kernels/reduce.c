@@ -109,12 +109,36 @@ static float lse1(size_t n, const float *x, float *mx)
     return vf_hsum(vf_mul(S, vf_exp_neg(vf_sub(M, vf_set1(m)))));
 }
 
+/* The same in two passes, for a row that stays in L1 between them: the max,
+ * then sum e^(x - m) with no rescaling (about 1.4x the online rate; the row is
+ * read from memory once either way). */
+#define LSE_TWO_PASS_MAX 4096 /* floats: 16 KiB, half of a 32 KiB L1d */
+
+static float lse2(size_t n, const float *x, float *mx)
+{
+    float m = max1(n, x);
+    *mx = m;
+    if (isinf(m) || isnan(m))
+        return 0.0f; /* the caller returns m; a NaN max is NaN */
+    vf ms = vf_set1(m), a0 = vf_zero(), a1 = vf_zero();
+    size_t i = 0;
+    for (; i + 2 * VLEN <= n; i += 2 * VLEN) {
+        a0 = vf_add(a0, vf_exp_neg(vf_sub(vf_load(x + i), ms)));
+        a1 = vf_add(a1, vf_exp_neg(vf_sub(vf_load(x + i + VLEN), ms)));
+    }
+    for (; i + VLEN <= n; i += VLEN)
+        a0 = vf_add(a0, vf_exp_neg(vf_sub(vf_load(x + i), ms)));
+    if (i < n)
+        a1 = vf_add(a1, vf_exp_neg(vf_sub(vf_load_n_fill(x + i, n - i, -INFINITY), ms)));
+    return vf_hsum(vf_add(a0, a1));
+}
+
 /* y[r] = m + log sum_c e^(x[r,c] - m), m = max_c x[r,c]; an all -inf row gives -inf,
  * a row with +inf gives +inf; a NaN in the row gives NaN */
 void KERNEL(elbo_row_logsumexp)(size_t rows, size_t cols, const float *x, float *y)
 {
     for (size_t r = 0; r < rows; r++) {
-        float m, s = lse1(cols, x + r * cols, &m);
+        float m, s = cols <= LSE_TWO_PASS_MAX ? lse2(cols, x + r * cols, &m) : lse1(cols, x + r * cols, &m);
         y[r] = isinf(m) ? m : m + logf(s);
     }
 }

@@ -207,7 +207,9 @@ static void check_case(const struct kcase *c, K *got, K *want, size_t R, size_t 
 static const size_t lengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 1000};
 static const size_t shapes[][2] = {{3, 17}, {5, 33}, {1, 1000}, {1, 1}, {2, 8}, {7, 15}, {4, 16}, {0, 5}, {64, 9},
                                          /* narrow rows: the flat paths of add_bias and the losses */
-                                         {64, 1}, {64, 2}, {300, 3}, {1000, 1}, {130, 5}, {9, 8}, {33, 16}};
+                                         {64, 1}, {64, 2}, {300, 3}, {1000, 1}, {130, 5}, {9, 8}, {33, 16},
+                                         /* rows past L1: the one-pass log-sum-exp */
+                                         {2, 5003}};
 
 static void check_all_shapes(const struct kcase *c, K *got, K *want)
 {
