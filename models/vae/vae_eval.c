@@ -37,6 +37,14 @@ static size_t chunk_rows(int eval_batch) { return eval_batch > 0 ? (size_t)eval_
 
 static const float *row(const float *a, size_t i, int cols) { return a ? a + i * (size_t)cols : NULL; }
 
+/* Encoder mean (returned) and log-variance (*lv) of b rows x (b, D) with
+ * labels y (b, C) for a conditional model. */
+static elbo_node *encode_rows(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t b, elbo_node **lv)
+{
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes;
+    return vae_encoder(m, t, elbo_ad_input(t, (int)b, D, x), C ? elbo_ad_input(t, (int)b, C, y) : NULL, lv);
+}
+
 static elbo_status check_args(const elbo_vae *m, const float *x, const float *y, const char *what)
 {
     if (!x)
@@ -106,8 +114,7 @@ elbo_status elbo_vae_iw_nll(elbo_vae *m, elbo_tape *t, const float *x, const flo
         size_t bk = b * (size_t)K;
         elbo_tape_reset(t);
         elbo_node *lv, *mu;
-        mu = vae_encoder(m, t, elbo_ad_input(t, (int)b, D, row(x, i, D)),
-                         C ? elbo_ad_input(t, (int)b, C, row(y, i, C)) : NULL, &lv);
+        mu = encode_rows(m, t, row(x, i, D), row(y, i, C), b, &lv);
         float *z = elbo_tape_alloc(t, bk * (size_t)Z);
         float *eps = elbo_tape_alloc(t, bk * (size_t)Z);
         float *xr = elbo_tape_alloc(t, bk * (size_t)D);
@@ -174,8 +181,7 @@ elbo_status elbo_vae_encode(elbo_vae *m, elbo_tape *t, const float *x, const flo
     for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
         size_t b = N - i < cb ? N - i : cb;
         elbo_tape_reset(t);
-        elbo_node *lv, *mu = vae_encoder(m, t, elbo_ad_input(t, (int)b, D, row(x, i, D)),
-                                         C ? elbo_ad_input(t, (int)b, C, row(y, i, C)) : NULL, &lv);
+        elbo_node *lv, *mu = encode_rows(m, t, row(x, i, D), row(y, i, C), b, &lv);
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
         memcpy(mu_out + i * (size_t)Z, mu->x, b * (size_t)Z * sizeof(float));
@@ -227,8 +233,7 @@ elbo_status elbo_vae_reconstruct(elbo_vae *m, elbo_tape *t, const float *x, cons
     for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
         size_t b = N - i < cb ? N - i : cb;
         elbo_tape_reset(t);
-        elbo_node *lv, *mu = vae_encoder(m, t, elbo_ad_input(t, (int)b, D, row(x, i, D)),
-                                         C ? elbo_ad_input(t, (int)b, C, row(y, i, C)) : NULL, &lv);
+        elbo_node *lv, *mu = encode_rows(m, t, row(x, i, D), row(y, i, C), b, &lv);
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
         st = decode_rows(m, t, mu->x, row(y, i, C), b, out + i * (size_t)D);
@@ -254,8 +259,7 @@ elbo_status elbo_vae_active_units(elbo_vae *m, elbo_tape *t, const float *x, con
     for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
         size_t b = N - i < cb ? N - i : cb;
         elbo_tape_reset(t);
-        elbo_node *lv, *mu = vae_encoder(m, t, elbo_ad_input(t, (int)b, D, row(x, i, D)),
-                                         C ? elbo_ad_input(t, (int)b, C, row(y, i, C)) : NULL, &lv);
+        elbo_node *lv, *mu = encode_rows(m, t, row(x, i, D), row(y, i, C), b, &lv);
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
         /* E_q[z_j | x] is the encoder mean; its variance over the data set. */
@@ -329,8 +333,7 @@ elbo_status elbo_vae_sample_aggregate(elbo_vae *m, elbo_tape *t, const float *x,
             if (C)
                 memcpy(yb + r * (size_t)C, y + k * (size_t)C, (size_t)C * sizeof(float));
         }
-        elbo_node *lv, *mu = vae_encoder(m, t, elbo_ad_input(t, (int)b, D, xb),
-                                         C ? elbo_ad_input(t, (int)b, C, yb) : NULL, &lv);
+        elbo_node *lv, *mu = encode_rows(m, t, xb, yb, b, &lv);
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
         elbo_rng_normal_f32(rng, z, b * (size_t)Z);
