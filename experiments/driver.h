@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "models/mog/mog.h"
 #include "ops/error.h"
 
 /* DIR/NAME in one of a few rotating buffers (several may be live in one call). */
@@ -119,10 +120,11 @@ static inline void drv_input_error(const elbo_cli *cli, const char *fmt, ...)
 
 /* The 1-D mixture given by --weights, --means and --sds (comma lists of the
  * same length, weights and sds positive): fills w (normalised to sum to one),
- * mu and sd, each of at most max entries, and returns the component count.
+ * mu and sd, each of at most max entries, builds it as spherical mog_params
+ * in *p (free with mog_params_free), and returns the component count.
  * Any inconsistency is a usage error. */
 static inline int drv_mixture_1d(const elbo_cli *cli, const char *w_text, const char *mu_text, const char *sd_text,
-                                 double *w, double *mu, double *sd, int max)
+                                 double *w, double *mu, double *sd, int max, mog_params *p)
 {
     int k = drv_list(cli, "weights", w_text, w, max);
     if (drv_list(cli, "means", mu_text, mu, max) != k || drv_list(cli, "sds", sd_text, sd, max) != k)
@@ -135,6 +137,10 @@ static inline int drv_mixture_1d(const elbo_cli *cli, const char *w_text, const 
     }
     for (int i = 0; i < k; i++)
         w[i] /= wsum;
+    drv_check(cli, mog_params_alloc(p, (size_t)k, 1, MOG_COV_SPHERICAL), "mixture");
+    for (int i = 0; i < k; i++)
+        p->weights[i] = w[i], p->means[i] = mu[i], p->covars[i] = sd[i] * sd[i];
+    drv_check(cli, mog_params_update(p), "mixture");
     return k;
 }
 

@@ -87,17 +87,13 @@ int main(int argc, char **argv)
                   sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
     double w[MAX_K], mu[MAX_K], sd[MAX_K];
-    int k = drv_mixture_1d(&cli, w_text, mu_text, sd_text, w, mu, sd, MAX_K);
+    mog_params p;
+    int k = drv_mixture_1d(&cli, w_text, mu_text, sd_text, w, mu, sd, MAX_K, &p);
     if (fit_k > n_data)
         drv_usage_error(&cli, "--k must not exceed --n");
     if (cli.quick && n_data > 300)
         n_data = 300;
 
-    mog_params p;
-    drv_check(&cli, mog_params_alloc(&p, (size_t)k, 1, MOG_COV_SPHERICAL), "mixture");
-    for (int i = 0; i < k; i++)
-        p.weights[i] = w[i], p.means[i] = mu[i], p.covars[i] = sd[i] * sd[i];
-    drv_check(&cli, mog_params_update(&p), "mixture");
     double *x = drv_alloc(&cli, (size_t)n_data, sizeof(double));
     elbo_rng rng;
     mc_rng(&rng, cli.seed, 1, 0);

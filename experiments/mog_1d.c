@@ -47,17 +47,12 @@ int main(int argc, char **argv)
                   sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
     double w[MAX_K], mu[MAX_K], sd[MAX_K];
-    int k = drv_mixture_1d(&cli, w_text, mu_text, sd_text, w, mu, sd, MAX_K);
+    mog_params p;
+    int k = drv_mixture_1d(&cli, w_text, mu_text, sd_text, w, mu, sd, MAX_K, &p);
     if (!(x_hi > x_lo))
         drv_usage_error(&cli, "--x-max must exceed --x-min");
     if (cli.quick && n_samples > 2000)
         n_samples = 2000;
-
-    mog_params p;
-    drv_check(&cli, mog_params_alloc(&p, (size_t)k, 1, MOG_COV_SPHERICAL), "mixture");
-    for (int i = 0; i < k; i++)
-        p.weights[i] = w[i], p.means[i] = mu[i], p.covars[i] = sd[i] * sd[i];
-    drv_check(&cli, mog_params_update(&p), "mixture");
 
     elbo_summary sum;
     elbo_summary_begin(&sum, &cli);
