@@ -6,6 +6,7 @@
 
 #include "ops/gemm.h"
 #include "ops/ops.h"
+#include "ops/pool.h"
 
 /* ---- matmul: y = a·b ; da += dy·bᵀ ; db += aᵀ·dy ---- */
 
@@ -29,15 +30,45 @@ void ad_matmul_forward(elbo_tape *t, elbo_node *n)
     elbo_gemm(false, false, M, N, K, a->x, K, b->x, N, 0.0f, n->x, N);
 }
 
+/* The two gradients of a product, dA = dY·Bᵀ and dB = Aᵀ·dY, read dY and write
+ * different arrays: with threads they run as two tasks side by side, each
+ * GEMM on one thread (no split, no shared packing), and for the VAE's layers
+ * the two have the same flops. Same bits either way (see ops/gemm/gemm.c). */
+struct product_grads {
+    const float *a, *b, *dy; /* a (M,K), b (K,N), dy (M,N) */
+    float *da, *db;          /* (M,K), (K,N); either may be NULL */
+    size_t M, K, N;
+    float *dbias;            /* linear only: dbias += col_sum(dy), on the dB task */
+};
+
+static void product_grad_task(void *ctx, int task)
+{
+    const struct product_grads *g = ctx;
+    if (task == 0 && g->da) // dy (M,N) · bᵀ (N,K) -> da (M,K)
+        elbo_gemm(false, true, g->M, g->K, g->N, g->dy, g->N, g->b, g->N, 1.0f, g->da, g->K);
+    if (task == 1 && g->db) // aᵀ (K,M) · dy (M,N) -> db (K,N)
+        elbo_gemm(true, false, g->K, g->N, g->M, g->a, g->K, g->dy, g->N, 1.0f, g->db, g->N);
+    if (task == 1 && g->dbias) // dy (M,N) summed over rows -> dbias (N)
+        elbo_col_sum(g->M, g->N, g->dy, g->dbias);
+}
+
+static void product_grads_run(struct product_grads *g)
+{
+    if (g->da && (g->db || g->dbias))
+        elbo_parallel_for(2, product_grad_task, g);
+    else
+        for (int task = 0; task < 2; task++)
+            product_grad_task(g, task);
+}
+
 void ad_matmul_backward(elbo_tape *t, elbo_node *n)
 {
     elbo_node *a = n->in[0], *b = n->in[1];
-    size_t M = (size_t)a->rows, K = (size_t)a->cols, N = (size_t)b->cols;
-    float *da = ad_grad(t, a), *db = ad_grad(t, b);
-    if (da) // dy (M,N) · bᵀ (N,K) -> da (M,K)
-        elbo_gemm(false, true, M, K, N, n->dx, N, b->x, N, 1.0f, da, K);
-    if (db) // aᵀ (K,M) · dy (M,N) -> db (K,N)
-        elbo_gemm(true, false, K, N, M, a->x, K, n->dx, N, 1.0f, db, N);
+    struct product_grads g = {
+        .a = a->x, .b = b->x, .dy = n->dx, .da = ad_grad(t, a), .db = ad_grad(t, b),
+        .M = (size_t)a->rows, .K = (size_t)a->cols, .N = (size_t)b->cols,
+    };
+    product_grads_run(&g);
 }
 
 /* ---- linear: y = x·W + b ; dx += dy·Wᵀ ; dW += xᵀ·dy ; db += col_sum(dy) ---- */
@@ -74,15 +105,15 @@ void ad_linear_backward(elbo_tape *t, elbo_node *n)
 {
     elbo_node *x = n->in[0], *W = n->in[1];
     size_t B = (size_t)x->rows, I = (size_t)x->cols, O = (size_t)W->cols;
-    float *dx = ad_grad(t, x); /* NULL for the data: the first layer skips dX */
-    float *dW = ad_grad(t, W);
-    float *db = n->n_in == 3 ? ad_grad(t, n->in[2]) : NULL;
-    if (dx) // dy (B,O) · Wᵀ (O,I) -> dx (B,I)
-        elbo_gemm(false, true, B, I, O, n->dx, O, W->x, O, 1.0f, dx, I);
-    if (dW) // xᵀ (I,B) · dy (B,O) -> dW (I,O)
-        elbo_gemm(true, false, I, O, B, x->x, I, n->dx, O, 1.0f, dW, O);
-    if (db) // dy (B,O) summed over rows -> db (O)
-        elbo_col_sum(B, O, n->dx, db);
+    // x (B,I), W (I,O), dy (B,O): dx += dy·Wᵀ, dW += xᵀ·dy, db += col_sum(dy)
+    struct product_grads g = {
+        .a = x->x, .b = W->x, .dy = n->dx,
+        .da = ad_grad(t, x), /* NULL for the data: the first layer skips dX */
+        .db = ad_grad(t, W),
+        .M = B, .K = I, .N = O,
+        .dbias = n->n_in == 3 ? ad_grad(t, n->in[2]) : NULL,
+    };
+    product_grads_run(&g);
 }
 
 /* dst[r, :cols] += src[r, :cols] over R rows with row strides ld_src, ld_dst.

@@ -9,6 +9,8 @@
 #ifndef ELBO_POOL_H
 #define ELBO_POOL_H
 
+#include <stdbool.h>
+
 #include "error.h"
 
 /* One task of a parallel loop: fn(ctx, task) for task in [0, ntasks). */
@@ -17,6 +19,11 @@ typedef void (*elbo_task_fn)(void *ctx, int task);
 /* Run fn(ctx, 0..ntasks-1) across the pool and return when all are done.
  * Tasks must be independent; the caller's thread takes part. */
 void elbo_parallel_for(int ntasks, elbo_task_fn fn, void *ctx);
+
+/* True on a thread that is running a task of a parallel loop: a loop started
+ * there runs inline, so a kernel called from a task should take its
+ * one-thread plan. */
+bool elbo_in_task(void);
 
 /* Threads used by parallel loops (default: ELBO_THREADS if set, else 1). */
 int elbo_threads(void);

@@ -66,8 +66,8 @@ void run_elbo(benchmark::State &st, Form f)
 void BM_sgemm(benchmark::State &st) { run_elbo(st, vae_form(st.range(0), st.range(1), st.range(2))); }
 void BM_sgemm_nt(benchmark::State &st) { run_elbo(st, NT); }
 void BM_sgemm_tn(benchmark::State &st) { run_elbo(st, TN); }
-// sgemm_threads/M/N/K/T: the VAE form at T threads (1 vs 2 in one run)
-void BM_sgemm_threads(benchmark::State &st)
+// sgemm{,_nt,_tn}_threads/M/N/K/T: that form at T threads (1 vs 2 in one run)
+void run_elbo_threads(benchmark::State &st, Form f)
 {
     elbo_bench_setup();
     int saved = elbo_threads();
@@ -75,9 +75,12 @@ void BM_sgemm_threads(benchmark::State &st)
         st.SkipWithError(elbo_last_error());
         return;
     }
-    run_elbo(st, vae_form(st.range(0), st.range(1), st.range(2)));
+    run_elbo(st, f);
     elbo_set_threads(saved);
 }
+void BM_sgemm_threads(benchmark::State &st) { run_elbo_threads(st, vae_form(st.range(0), st.range(1), st.range(2))); }
+void BM_sgemm_nt_threads(benchmark::State &st) { run_elbo_threads(st, NT); }
+void BM_sgemm_tn_threads(benchmark::State &st) { run_elbo_threads(st, TN); }
 
 // sgemm_toy/M/N/K/F: one GEMM call of the toy VAE step (batch 64, widths 32,
 // latent 1, output 2) in form F (0 A·B, 1 A·Bᵀ with beta 1, 2 Aᵀ·B with beta 1)
@@ -164,11 +167,14 @@ const Shape shapes[] = {
     {"sgemm", BM_sgemm, BLAS(BM_openblas_sgemm), 1024, 1024, 1024},
     {"sgemm", BM_sgemm, BLAS(BM_openblas_sgemm), 16, 400, 784},
     {"sgemm", BM_sgemm, BLAS(BM_openblas_sgemm), 1, 400, 784},
+    {"sgemm", BM_sgemm, BLAS(BM_openblas_sgemm), 128, 400, 20},
     {"sgemm_nt", BM_sgemm_nt, BLAS(BM_openblas_sgemm_nt), 128, 784, 400},
     {"sgemm_nt", BM_sgemm_nt, BLAS(BM_openblas_sgemm_nt), 128, 400, 784},
     {"sgemm_nt", BM_sgemm_nt, BLAS(BM_openblas_sgemm_nt), 128, 400, 40},
     {"sgemm_tn", BM_sgemm_tn, BLAS(BM_openblas_sgemm_tn), 400, 784, 128},
     {"sgemm_tn", BM_sgemm_tn, BLAS(BM_openblas_sgemm_tn), 400, 40, 128},
+    {"sgemm_nt", BM_sgemm_nt, BLAS(BM_openblas_sgemm_nt), 128, 20, 400},
+    {"sgemm_tn", BM_sgemm_tn, BLAS(BM_openblas_sgemm_tn), 20, 400, 128},
 };
 
 int register_all()
@@ -186,15 +192,19 @@ int register_all()
     for (const auto &t : toy)
         benchmark::RegisterBenchmark("sgemm_toy", BM_sgemm_toy)->Args({t[0], t[1], t[2], t[3]});
     benchmark::RegisterBenchmark("toy_gemm_calls", BM_toy_gemm_calls);
+    // 1 vs 2 threads at the VAE's batch of 128 (not the batch-16 and -1 rows)
     for (const Shape &s : shapes) {
-        if (std::string(s.name) != "sgemm" || s.M < 128)
+        std::string name(s.name);
+        if (name == "sgemm" && s.M < 128)
             continue;
+        auto fn = name == "sgemm" ? BM_sgemm_threads : name == "sgemm_nt" ? BM_sgemm_nt_threads : BM_sgemm_tn_threads;
         for (int64_t t : {1, 2}) {
-            benchmark::RegisterBenchmark("sgemm_threads", BM_sgemm_threads)->Args({s.M, s.N, s.K, t})->UseRealTime();
+            benchmark::RegisterBenchmark((name + "_threads").c_str(), fn)->Args({s.M, s.N, s.K, t})->UseRealTime();
 #ifdef ELBO_HAVE_OPENBLAS
-            benchmark::RegisterBenchmark("openblas_sgemm_threads", BM_openblas_sgemm_threads)
-                ->Args({s.M, s.N, s.K, t})
-                ->UseRealTime();
+            if (name == "sgemm")
+                benchmark::RegisterBenchmark("openblas_sgemm_threads", BM_openblas_sgemm_threads)
+                    ->Args({s.M, s.N, s.K, t})
+                    ->UseRealTime();
 #endif
         }
     }

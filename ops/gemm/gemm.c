@@ -45,6 +45,8 @@
 // thread: waking the pool and splitting the packing would cost more than it
 // saves (measured: 128x40x400, 4 MFLOP, was slower on 2 threads than on 1).
 #define GEMM_PAR_FLOPS 8.0e6
+// A split by rows gives each thread at least this many A panels.
+#define GEMM_SPLIT_MIN_PANELS 2
 // Read op(B) in place (no B packing) when M has at most this many A panels
 // (or rows): each B panel would be used too few times to pay for its copy.
 #define GEMM_DIRECT_B_PANELS 2
@@ -295,16 +297,18 @@ static bool small_direct(const struct elbo_gemm_isa *isa, bool ta, bool tb, size
     return true;
 }
 
-/* ---- the parallel path: one task per thread, C split by columns ----
- * Task t owns columns [col[t], col[t+1]) of C (whole vectors, balanced to the
- * thread count): it packs its own B panels (in its own buffer, or inside its
- * tiles), computes its tiles with no barrier between them, and shares only the
- * packed A, whose panel groups every task claims from an atomic counter before
- * waiting for the groups the others claimed. One pool dispatch per call; a
- * task never waits for a group nobody has claimed, so an inline (sequential)
- * run cannot deadlock. Each element of C sees the same micro-kernel arithmetic
- * as on one thread (tails use the same code, see ukernel.c), so the bits do
- * not depend on the split. */
+/* ---- the parallel path: one task per thread, C split by columns or rows ----
+ * By columns (N has a whole B panel per thread): task t owns columns
+ * [part[t], part[t+1]) of C, packs its own B panels (in its own buffer, or
+ * inside its tiles) and shares the packed A. By rows (N too narrow, as the
+ * latent heads' 40 columns): task t owns rows [part[t], part[t+1]) in whole A
+ * panels, packs its own A panels and shares the packed B. The shared operand's
+ * panel groups are claimed from an atomic counter by whichever task comes
+ * first, and each task waits for all groups before computing; a task never
+ * waits for a group nobody has claimed, so an inline (sequential) run cannot
+ * deadlock. One pool dispatch per call. Each element of C sees the same
+ * micro-kernel arithmetic as on one thread (tails use the same code, see
+ * ukernel.c), so the bits do not depend on the split. */
 #define SPLIT_MAX 64
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -315,64 +319,114 @@ static inline void split_relax(void) { __asm__ __volatile__("yield"); }
 static inline void split_relax(void) {}
 #endif
 struct split {
-    struct plan p;         /* the whole call: shape, K blocks, shared packed A */
+    struct plan p;            /* the whole call: shape, K blocks, the shared packed operand */
+    bool by_rows;             /* tasks own rows of C (share B) instead of columns (share A) */
     int ntasks;
-    size_t col[SPLIT_MAX + 1];
-    size_t boff[SPLIT_MAX];   /* task t's packed B at p.bp + boff[t] */
-    size_t a_group, a_groups;
-    atomic_size_t a_claim, a_done;
+    size_t part[SPLIT_MAX + 1]; /* task t owns columns (or rows) [part[t], part[t+1]) */
+    size_t off[SPLIT_MAX];    /* task t's own packed operand at p.bp (or p.ap) + off[t] */
+    size_t group, groups;     /* the shared operand's panels, claimed in groups */
+    atomic_size_t claim, done;
 };
 
-static void split_task(void *ctx, int t)
+// Pack group g of the shared operand's panels (A by columns, B by rows), all K blocks.
+static void pack_shared_group(const struct split *s, size_t g)
 {
-    struct split *s = ctx;
     const struct plan *p = &s->p;
-    // 1. claim and pack groups of A panels (all K blocks)
-    size_t g;
-    while ((g = atomic_fetch_add_explicit(&s->a_claim, 1, memory_order_relaxed)) < s->a_groups) {
-        size_t first = g * s->a_group, last = min_sz(first + s->a_group, p->mp);
-        for (size_t kb = 0; kb < p->nkb; kb++) {
-            size_t k0 = kb * p->kc, kcb = min_sz(p->kc, p->K - k0);
-            for (size_t q = first; q < last; q++) {
+    size_t panels = s->by_rows ? p->np : p->mp;
+    size_t first = (s->by_rows ? p->np_first : 0) + g * s->group, last = min_sz(first + s->group, panels);
+    for (size_t kb = 0; kb < p->nkb; kb++) {
+        size_t k0 = kb * p->kc, kcb = min_sz(p->kc, p->K - k0);
+        for (size_t q = first; q < last; q++) {
+            if (s->by_rows) {
+                size_t j0 = q * p->nr;
+                p->isa->pack_b(p->tb, min_sz(p->nr, p->N - j0), kcb, b_at(p, k0, j0), p->ldb, bp_at(p, kb, q));
+            } else {
                 size_t i0 = q * p->mr;
                 p->isa->pack_a(p->ta, min_sz(p->mr, p->M - i0), kcb, a_at(p, i0, k0), p->lda, ap_at(p, kb, q));
             }
         }
-        atomic_fetch_add_explicit(&s->a_done, 1, memory_order_release);
     }
-    // 2. this task's columns as a GEMM of its own: same A, K blocks and kernel
-    size_t c0 = s->col[t], c1 = s->col[t + 1];
-    struct plan q = *p;
-    q.N = c1 - c0;
-    q.B = b_at(p, 0, c0);
-    q.C = p->C + c0;
-    q.np = cdiv(q.N, q.nr);
-    q.b_direct = !q.tb && (q.mp <= GEMM_DIRECT_B_PANELS || q.M <= GEMM_DIRECT_B_ROWS);
-    q.tile_mp = min_sz(q.mp, GEMM_MC / q.mr ? GEMM_MC / q.mr : 1);
-    q.tile_np = min_sz(q.np, GEMM_NC / q.nr ? GEMM_NC / q.nr : 1);
+}
+
+// Task t's columns as a GEMM of its own: same A (shared), its own B panels.
+static void col_part(const struct split *s, int t, struct plan *q)
+{
+    const struct plan *p = &s->p;
+    size_t c0 = s->part[t], c1 = s->part[t + 1];
+    *q = *p;
+    q->N = c1 - c0;
+    q->B = b_at(p, 0, c0);
+    q->C = p->C + c0;
+    q->np = cdiv(q->N, q->nr);
+    q->b_direct = !q->tb && (q->mp <= GEMM_DIRECT_B_PANELS || q->M <= GEMM_DIRECT_B_ROWS);
+    q->tile_mp = min_sz(q->mp, GEMM_MC / q->mr ? GEMM_MC / q->mr : 1);
+    q->tile_np = min_sz(q->np, GEMM_NC / q->nr ? GEMM_NC / q->nr : 1);
     for (;;) {
-        q.tiles_m = cdiv(q.mp, q.tile_mp);
-        q.tiles_n = cdiv(q.np, q.tile_np);
-        if (q.tiles_m * q.tiles_n >= (size_t)(GEMM_MIN_TILES / s->ntasks) || q.tile_np == 1)
+        q->tiles_m = cdiv(q->mp, q->tile_mp);
+        q->tiles_n = cdiv(q->np, q->tile_np);
+        if (q->tiles_m * q->tiles_n >= (size_t)(GEMM_MIN_TILES / s->ntasks) || q->tile_np == 1)
             break;
-        q.tile_np = cdiv(q.tile_np, 2);
+        q->tile_np = cdiv(q->tile_np, 2);
     }
-    if (q.tiles_m == 1 && !q.b_direct && !q.tb && b_panel_fits_l1(q.B, q.ldb, q.nr, q.kc))
-        q.b_direct = true;
-    q.b_in_tile = q.tiles_m == 1 && !q.b_direct;
-    q.np_first = q.b_in_tile ? q.np : q.b_direct ? q.N / q.nr : 0;
-    q.bp = p->bp + s->boff[t]; /* this task's B panels (and in-tile fallback slots) */
-    if (!q.b_in_tile) {
-        for (size_t kb = 0; kb < q.nkb; kb++) {
-            size_t k0 = kb * q.kc, kcb = min_sz(q.kc, q.K - k0);
-            for (size_t jp = q.np_first; jp < q.np; jp++) {
-                size_t j0 = jp * q.nr;
-                q.isa->pack_b(q.tb, min_sz(q.nr, q.N - j0), kcb, b_at(&q, k0, j0), q.ldb, bp_at(&q, kb, jp));
-            }
+    if (q->tiles_m == 1 && !q->b_direct && !q->tb && b_panel_fits_l1(q->B, q->ldb, q->nr, q->kc))
+        q->b_direct = true;
+    q->b_in_tile = q->tiles_m == 1 && !q->b_direct;
+    q->np_first = q->b_in_tile ? q->np : q->b_direct ? q->N / q->nr : 0;
+    q->bp = p->bp + s->off[t]; /* this task's B panels (and in-tile fallback slots) */
+    if (q->b_in_tile)
+        return;
+    for (size_t kb = 0; kb < q->nkb; kb++) {
+        size_t k0 = kb * q->kc, kcb = min_sz(q->kc, q->K - k0);
+        for (size_t jp = q->np_first; jp < q->np; jp++) {
+            size_t j0 = jp * q->nr;
+            q->isa->pack_b(q->tb, min_sz(q->nr, q->N - j0), kcb, b_at(q, k0, j0), q->ldb, bp_at(q, kb, jp));
         }
     }
-    // 3. wait for the A groups the other tasks claimed, then compute
-    for (unsigned spin = 0; atomic_load_explicit(&s->a_done, memory_order_acquire) < s->a_groups; spin++) {
+}
+
+// Task t's rows as a GEMM of its own: same B (shared, as planned), its own A panels.
+static void row_part(const struct split *s, int t, struct plan *q)
+{
+    const struct plan *p = &s->p;
+    size_t r0 = s->part[t], r1 = s->part[t + 1];
+    *q = *p;
+    q->M = r1 - r0;
+    q->A = a_at(p, r0, 0);
+    q->C = p->C + r0 * p->ldc;
+    q->mp = cdiv(q->M, q->mr);
+    q->tile_mp = min_sz(q->mp, GEMM_MC / q->mr ? GEMM_MC / q->mr : 1);
+    q->tile_np = min_sz(q->np, GEMM_NC / q->nr ? GEMM_NC / q->nr : 1);
+    q->tiles_m = cdiv(q->mp, q->tile_mp);
+    q->tiles_n = cdiv(q->np, q->tile_np);
+    q->ap = p->ap + s->off[t];
+    if (q->a_direct)
+        return;
+    for (size_t kb = 0; kb < q->nkb; kb++) {
+        size_t k0 = kb * q->kc, kcb = min_sz(q->kc, q->K - k0);
+        for (size_t ip = 0; ip < q->mp; ip++) {
+            size_t i0 = ip * q->mr;
+            q->isa->pack_a(q->ta, min_sz(q->mr, q->M - i0), kcb, a_at(q, i0, k0), q->lda, ap_at(q, kb, ip));
+        }
+    }
+}
+
+static void split_task(void *ctx, int t)
+{
+    struct split *s = ctx;
+    // 1. claim and pack groups of the shared operand's panels
+    size_t g;
+    while ((g = atomic_fetch_add_explicit(&s->claim, 1, memory_order_relaxed)) < s->groups) {
+        pack_shared_group(s, g);
+        atomic_fetch_add_explicit(&s->done, 1, memory_order_release);
+    }
+    // 2. this task's part of C as a GEMM of its own, packing its own operand
+    struct plan q;
+    if (s->by_rows)
+        row_part(s, t, &q);
+    else
+        col_part(s, t, &q);
+    // 3. wait for the groups the other tasks claimed, then compute
+    for (unsigned spin = 0; atomic_load_explicit(&s->done, memory_order_acquire) < s->groups; spin++) {
         if (spin < 20000)
             split_relax();
         else
@@ -380,6 +434,77 @@ static void split_task(void *ctx, int t)
     }
     for (size_t tile = 0; tile < q.tiles_m * q.tiles_n; tile++)
         tile_task(&q, (int)tile);
+}
+
+// Plan a split of C over `threads` tasks into s (by columns if each task gets
+// a whole B panel, else by rows if each gets GEMM_SPLIT_MIN_PANELS A panels);
+// false if the shape allows neither or the workspace is short.
+static bool plan_split(struct split *s, const struct elbo_gemm_isa *isa, int threads, bool ta, bool tb, size_t M,
+                       size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                       float *C, size_t ldc)
+{
+    s->p = (struct plan){
+        .isa = isa, .ta = ta, .tb = tb, .M = M, .N = N, .K = K,
+        .A = A, .B = B, .lda = lda, .ldb = ldb, .ldc = ldc, .beta = beta, .C = C,
+        .mr = (size_t)isa->mr, .nr = (size_t)isa->nr,
+    };
+    struct plan *p = &s->p;
+    size_t T = (size_t)threads, vl = (size_t)isa->vlen, nvec = cdiv(N, vl);
+    p->nkb = cdiv(K, (size_t)isa->kc);
+    p->kc = cdiv(K, p->nkb);
+    p->mp = cdiv(M, p->mr);
+    p->np = cdiv(N, p->nr);
+    p->a_direct = p->np <= GEMM_DIRECT_A_PANELS;
+    s->ntasks = threads;
+    if (nvec >= T * p->nr / vl) {
+        s->by_rows = false;
+    } else if (p->mp >= T * GEMM_SPLIT_MIN_PANELS) {
+        s->by_rows = true;
+    } else {
+        return false;
+    }
+    // parts: whole vectors of columns, or whole A panels of rows, balanced
+    size_t units = s->by_rows ? p->mp : nvec, unit = s->by_rows ? p->mr : vl, dim = s->by_rows ? M : N;
+    size_t own = 0; /* floats of the tasks' own packed operands */
+    for (size_t t = 0; t <= T; t++) {
+        s->part[t] = min_sz(dim, units * t / T * unit);
+        if (t == 0)
+            continue;
+        s->off[t - 1] = own;
+        size_t len = s->part[t] - s->part[t - 1];
+        if (s->by_rows)
+            own += p->a_direct ? 0 : cdiv(len, p->mr) * p->mr * K;
+        else
+            own += cdiv(len, p->nr) * p->nr * K;
+    }
+    size_t shared_panels;
+    if (s->by_rows) { /* B read in place when each task's rows are too few to pay for packing */
+        size_t rows = s->part[1] - s->part[0];
+        p->b_direct = !tb && (cdiv(rows, p->mr) <= GEMM_DIRECT_B_PANELS || rows <= GEMM_DIRECT_B_ROWS);
+        p->np_first = p->b_direct ? N / p->nr : 0;
+        shared_panels = p->np - p->np_first;
+    } else {
+        shared_panels = p->a_direct ? 0 : p->mp;
+    }
+    size_t shared = s->by_rows ? p->np * p->nr * K : (p->a_direct ? 0 : p->mp * p->mr * K);
+    float *ws = workspace(WS_PACK, shared + own);
+    if (!ws)
+        return false;
+    if (s->by_rows) {
+        p->bp = ws;
+        p->ap = ws + shared;
+    } else {
+        p->ap = ws;
+        p->bp = ws + shared;
+    }
+    // shared panel groups: about 4 per task, at least 2 panels each
+    s->group = cdiv(shared_panels, 4 * T);
+    if (s->group < 2)
+        s->group = 2;
+    s->groups = cdiv(shared_panels, s->group);
+    atomic_store_explicit(&s->claim, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->done, 0, memory_order_relaxed);
+    return true;
 }
 
 void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
@@ -406,46 +531,13 @@ void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t 
     if (mnk <= GEMM_SMALL_MNK && small_direct(isa, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc))
         return;
 
-    // 2+ threads and enough work: one task per thread, C split by columns
-    int threads = elbo_threads();
+    // 2+ threads and enough work: one task per thread, C split by columns or rows
+    int threads = elbo_in_task() ? 1 : elbo_threads();
     if (threads > SPLIT_MAX)
         threads = SPLIT_MAX;
-    size_t vl = (size_t)isa->vlen, nvec = cdiv(N, vl);
-    if (threads > 1 && 2.0 * mnk >= GEMM_PAR_FLOPS && nvec >= (size_t)threads * (size_t)isa->nr / vl) {
+    if (threads > 1 && 2.0 * mnk >= GEMM_PAR_FLOPS) {
         static _Thread_local struct split s; /* one GEMM at a time per calling thread */
-        s.p = (struct plan){
-            .isa = isa, .ta = trans_a, .tb = trans_b, .M = M, .N = N, .K = K,
-            .A = A, .B = B, .lda = lda, .ldb = ldb, .ldc = ldc, .beta = beta, .C = C,
-            .mr = (size_t)isa->mr, .nr = (size_t)isa->nr,
-        };
-        struct plan *p = &s.p;
-        p->nkb = cdiv(K, (size_t)isa->kc);
-        p->kc = cdiv(K, p->nkb);
-        p->mp = cdiv(M, p->mr);
-        p->np = cdiv(N, p->nr);
-        p->a_direct = p->np <= GEMM_DIRECT_A_PANELS;
-        s.ntasks = threads;
-        size_t b_floats = 0;
-        for (int t = 0; t <= threads; t++) {
-            s.col[t] = min_sz(N, nvec * (size_t)t / (size_t)threads * vl);
-            if (t > 0) {
-                s.boff[t - 1] = b_floats;
-                b_floats += cdiv(s.col[t] - s.col[t - 1], p->nr) * p->nr * K;
-            }
-        }
-        size_t a_floats = p->a_direct ? 0 : p->mp * p->mr * K;
-        float *ws = workspace(WS_PACK, a_floats + b_floats);
-        if (ws) {
-            p->ap = ws;
-            p->bp = ws + a_floats;
-            // A panel groups: about 4 per task, at least 2 panels each
-            p->pa_group = 0;
-            s.a_group = cdiv(p->mp, 4 * (size_t)threads);
-            if (s.a_group < 2)
-                s.a_group = 2;
-            s.a_groups = p->a_direct ? 0 : cdiv(p->mp, s.a_group);
-            atomic_store_explicit(&s.a_claim, 0, memory_order_relaxed);
-            atomic_store_explicit(&s.a_done, 0, memory_order_relaxed);
+        if (plan_split(&s, isa, threads, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc)) {
             elbo_parallel_for(threads, split_task, &s);
             return;
         }
@@ -506,7 +598,7 @@ void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t 
     p.pb_group = nb_pack ? cdiv(nb_pack, 8) : 1;
     p.npack_b = nb_pack ? cdiv(nb_pack, p.pb_group) : 0;
 
-    bool parallel = 2.0 * (double)M * (double)N * (double)K >= GEMM_PAR_FLOPS && elbo_threads() > 1;
+    bool parallel = 2.0 * (double)M * (double)N * (double)K >= GEMM_PAR_FLOPS && threads > 1;
     run((int)(p.npack_a + p.npack_b), pack_task, &p, parallel);
     run((int)(p.tiles_m * p.tiles_n), tile_task, &p, parallel);
 }

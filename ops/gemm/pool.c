@@ -169,6 +169,8 @@ void elbo_pool_shutdown(void)
     pthread_mutex_unlock(&P.submit);
 }
 
+bool elbo_in_task(void) { return in_task; }
+
 void elbo_parallel_for(int ntasks, elbo_task_fn fn, void *ctx)
 {
     if (ntasks <= 0)

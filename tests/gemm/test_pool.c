@@ -49,7 +49,9 @@ Test(pool, every_task_exactly_once)
 static void nested_task(void *ctx, int t)
 {
     (void)t;
+    cr_assert(elbo_in_task(), "a task's thread reports it is in a task");
     run_and_check(9); /* inside a task: runs inline, still exactly once each */
+    cr_assert(elbo_in_task(), "still in the task after a nested loop");
     atomic_fetch_add((atomic_int *)ctx, 1);
 }
 
@@ -58,7 +60,9 @@ Test(pool, nested_loops_run_inline)
     cr_assert(elbo_set_threads(2) == ELBO_OK);
     atomic_int done;
     atomic_init(&done, 0);
+    cr_assert(!elbo_in_task());
     elbo_parallel_for(12, nested_task, &done);
+    cr_assert(!elbo_in_task(), "the caller is out of the task once the loop returns");
     cr_assert_eq(atomic_load(&done), 12);
     elbo_set_threads(1);
 }
