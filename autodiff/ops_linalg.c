@@ -8,7 +8,8 @@
 #include "ops/ops.h"
 #include "ops/pool.h"
 
-/* ---- matmul: y = a·b ; da += dy·bᵀ ; db += aᵀ·dy ---- */
+/* ---- matmul: y = a·b ; da += dy·bᵀ ; db += aᵀ·dy ----
+ * (a first contribution overwrites instead: beta 0, see ad_grad_overwrite) */
 
 elbo_node *elbo_ad_matmul(elbo_tape *t, elbo_node *a, elbo_node *b)
 {
@@ -37,6 +38,7 @@ void ad_matmul_forward(elbo_tape *t, elbo_node *n)
 struct product_grads {
     const float *a, *b, *dy; /* a (M,K), b (K,N), dy (M,N) */
     float *da, *db;          /* (M,K), (K,N); either may be NULL */
+    float beta_a, beta_b;    /* 0: da (db) holds nothing yet, overwrite it */
     size_t M, K, N;
     float *dbias;            /* linear only: dbias += col_sum(dy), on the dB task */
 };
@@ -45,16 +47,16 @@ static void product_grad_task(void *ctx, int task)
 {
     const struct product_grads *g = ctx;
     if (task == 0 && g->da) // dy (M,N) · bᵀ (N,K) -> da (M,K)
-        elbo_gemm(false, true, g->M, g->K, g->N, g->dy, g->N, g->b, g->N, 1.0f, g->da, g->K);
+        elbo_gemm(false, true, g->M, g->K, g->N, g->dy, g->N, g->b, g->N, g->beta_a, g->da, g->K);
     if (task == 1 && g->db) // aᵀ (K,M) · dy (M,N) -> db (K,N)
-        elbo_gemm(true, false, g->K, g->N, g->M, g->a, g->K, g->dy, g->N, 1.0f, g->db, g->N);
+        elbo_gemm(true, false, g->K, g->N, g->M, g->a, g->K, g->dy, g->N, g->beta_b, g->db, g->N);
     if (task == 1 && g->dbias) // dy (M,N) summed over rows -> dbias (N)
         elbo_col_sum(g->M, g->N, g->dy, g->dbias);
 }
 
 static void product_grads_run(struct product_grads *g)
 {
-    if (g->da && (g->db || g->dbias))
+    if (g->da && (g->db || g->dbias) && g->da != g->db) /* a·a: both land in one buffer, in turn */
         elbo_parallel_for(2, product_grad_task, g);
     else
         for (int task = 0; task < 2; task++)
@@ -65,9 +67,11 @@ void ad_matmul_backward(elbo_tape *t, elbo_node *n)
 {
     elbo_node *a = n->in[0], *b = n->in[1];
     struct product_grads g = {
-        .a = a->x, .b = b->x, .dy = n->dx, .da = ad_grad(t, a), .db = ad_grad(t, b),
+        .a = a->x, .b = b->x, .dy = n->dx,
         .M = (size_t)a->rows, .K = (size_t)a->cols, .N = (size_t)b->cols,
     };
+    g.da = ad_grad_overwrite(t, a, &g.beta_a);
+    g.db = ad_grad_overwrite(t, b, &g.beta_b);
     product_grads_run(&g);
 }
 
@@ -108,11 +112,11 @@ void ad_linear_backward(elbo_tape *t, elbo_node *n)
     // x (B,I), W (I,O), dy (B,O): dx += dy·Wᵀ, dW += xᵀ·dy, db += col_sum(dy)
     struct product_grads g = {
         .a = x->x, .b = W->x, .dy = n->dx,
-        .da = ad_grad(t, x), /* NULL for the data: the first layer skips dX */
-        .db = ad_grad(t, W),
         .M = B, .K = I, .N = O,
         .dbias = n->n_in == 3 ? ad_grad(t, n->in[2]) : NULL,
     };
+    g.da = ad_grad_overwrite(t, x, &g.beta_a); /* NULL for the data: the first layer skips dX */
+    g.db = ad_grad_overwrite(t, W, &g.beta_b);
     product_grads_run(&g);
 }
 

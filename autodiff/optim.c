@@ -9,8 +9,17 @@
 
 void elbo_params_zero_grad(elbo_params *p)
 {
+    if (!p->g)
+        return;
+    memset(p->g, 0, p->n * sizeof(float));
+    memset(p->g_stale, 0, (size_t)p->count * sizeof *p->g_stale);
+}
+
+void elbo_params_clear_grad(elbo_params *p)
+{
     if (p->g)
-        memset(p->g, 0, p->n * sizeof(float));
+        for (int id = 0; id < p->count; id++)
+            p->g_stale[id] = true;
 }
 
 double elbo_params_grad_norm(const elbo_params *p)

@@ -55,8 +55,9 @@ elbo_status elbo_params_finalize(elbo_params *p)
     p->g = slab_alloc(p->n);
     p->m = slab_alloc(p->n);
     p->v = slab_alloc(p->n);
+    p->g_stale = calloc((size_t)(p->count ? p->count : 1), sizeof *p->g_stale);
     p->step = 0;
-    if (!p->w || !p->g || !p->m || !p->v) {
+    if (!p->w || !p->g || !p->m || !p->v || !p->g_stale) {
         size_t n = p->n;
         elbo_params_free(p);
         return elbo_fail(ELBO_ERR_NOMEM, "params finalize: out of memory for 4 slabs of %zu floats", n);
@@ -70,6 +71,7 @@ void elbo_params_free(elbo_params *p)
     free(p->g);
     free(p->m);
     free(p->v);
+    free(p->g_stale);
     free(p->info);
     elbo_params_init(p);
 }

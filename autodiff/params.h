@@ -30,6 +30,10 @@ typedef struct elbo_params {
     int count;
     elbo_param_info *info;
     long step; /* optimizer steps taken: Adam's bias correction t */
+    /* Per parameter: its gradient was cleared (elbo_params_clear_grad) and
+     * nothing has been written to it since, so its part of g holds stale
+     * values for backward to overwrite. */
+    bool *g_stale;
 } elbo_params;
 
 void elbo_params_init(elbo_params *p);
@@ -49,7 +53,14 @@ void elbo_params_init_he(elbo_params *p, int id, elbo_rng *rng);     /* N(0, 2/i
 void elbo_params_init_uniform_fan_in(elbo_params *p, int id, int fan_in, elbo_rng *rng);
 void elbo_params_fill(elbo_params *p, int id, float value);
 
+/* Zero the gradient slab: a pass over n floats. */
 void elbo_params_zero_grad(elbo_params *p);
+/* The same for a training step, without the pass: every gradient is marked
+ * stale; backward overwrites a stale gradient where it would accumulate
+ * (GEMM with beta 0: no zeroing and no read of the old values), zeroes it
+ * before any other first contribution, and zeroes those it never reaches at
+ * the end. So p->g is valid once elbo_backward has returned. */
+void elbo_params_clear_grad(elbo_params *p);
 /* Global L2 norm of the gradient slab (accumulated in double). */
 double elbo_params_grad_norm(const elbo_params *p);
 /* Scale gradients so the global norm is at most max_norm; returns the norm before. */

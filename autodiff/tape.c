@@ -39,6 +39,7 @@ void elbo_tape_reset(elbo_tape *t)
 {
     elbo_arena_reset(&t->arena);
     t->n_order = 0;
+    t->n_param_sets = 0;
     t->status = ELBO_OK;
 }
 
@@ -101,12 +102,48 @@ float *ad_scratch_zero(elbo_tape *t, size_t n)
     return p;
 }
 
+/* A stale parameter gradient (see elbo_params_clear_grad) becomes zero. */
+static void param_unstale(elbo_params *p, int id)
+{
+    if (!p->g_stale[id])
+        return;
+    const elbo_param_info *pi = &p->info[id];
+    memset(elbo_param_g(p, id), 0, (size_t)pi->rows * (size_t)pi->cols * sizeof(float));
+    p->g_stale[id] = false;
+}
+
+static void params_unstale(elbo_params *p)
+{
+    for (int id = 0; id < p->count; id++)
+        param_unstale(p, id);
+}
+
 float *ad_grad(elbo_tape *t, elbo_node *n)
 {
     if (!n->requires_grad)
         return NULL;
-    if (!n->dx)
+    if (n->op == ELBO_OP_PARAM)
+        param_unstale(n->args.param.p, n->args.param.id);
+    else if (!n->dx)
         n->dx = ad_scratch_zero(t, ad_size(n));
+    return n->dx;
+}
+
+float *ad_grad_overwrite(elbo_tape *t, elbo_node *n, float *beta)
+{
+    *beta = 1.0f;
+    if (!n->requires_grad)
+        return NULL;
+    if (n->op == ELBO_OP_PARAM) {
+        elbo_params *p = n->args.param.p;
+        if (p->g_stale[n->args.param.id]) {
+            p->g_stale[n->args.param.id] = false;
+            *beta = 0.0f;
+        }
+    } else if (!n->dx) {
+        n->dx = ad_scratch(t, ad_size(n));
+        *beta = 0.0f;
+    }
     return n->dx;
 }
 
@@ -178,6 +215,19 @@ elbo_node *elbo_ad_input(elbo_tape *t, int rows, int cols, const float *data)
     return n;
 }
 
+/* Remember p for the end of the sweep (zeroing stale gradients nobody
+ * reached); with no room left, zero p's stale gradients now instead. */
+static void track_param_set(elbo_tape *t, elbo_params *p)
+{
+    for (int i = 0; i < t->n_param_sets; i++)
+        if (t->param_sets[i] == p)
+            return;
+    if (t->n_param_sets < AD_PARAM_SETS)
+        t->param_sets[t->n_param_sets++] = p;
+    else
+        params_unstale(p);
+}
+
 elbo_node *elbo_ad_param(elbo_tape *t, elbo_params *p, int id)
 {
     if (t->status != ELBO_OK)
@@ -190,16 +240,19 @@ elbo_node *elbo_ad_param(elbo_tape *t, elbo_params *p, int id)
     if (!n)
         return NULL;
     n->x = elbo_param_w(p, id);
+    n->args.param.p = p;
+    n->args.param.id = id;
     if (t->grad_enabled) {
         n->requires_grad = true;
         n->dx = elbo_param_g(p, id); /* backward accumulates straight into the slab */
+        track_param_set(t, p);
     }
     return n;
 }
 
 /* ---- reverse sweep ---- */
 
-elbo_status elbo_backward(elbo_tape *t, elbo_node *loss)
+static elbo_status sweep(elbo_tape *t, elbo_node *loss)
 {
     if (t->status != ELBO_OK)
         return t->status;
@@ -218,4 +271,12 @@ elbo_status elbo_backward(elbo_tape *t, elbo_node *loss)
             elbo_op_table[n->op].backward(t, n);
     }
     return t->status;
+}
+
+elbo_status elbo_backward(elbo_tape *t, elbo_node *loss)
+{
+    elbo_status st = sweep(t, loss);
+    for (int i = 0; i < t->n_param_sets; i++) /* gradients the sweep never reached are zero */
+        params_unstale(t->param_sets[i]);
+    return st;
 }

@@ -64,6 +64,7 @@ typedef union elbo_op_args {
     struct { int start, len; } slice;
     struct { float fixed_logvar; } gauss; /* used when the logvar input is absent */
     struct { float *eps; } reparam;       /* the noise drawn in forward */
+    struct { elbo_params *p; int id; } param; /* the parameter a leaf views */
 } elbo_op_args;
 
 #define ELBO_MAX_INPUTS 3
@@ -102,7 +103,9 @@ const char *elbo_op_name(elbo_op op);
 
 /* Reverse sweep from a (1,1) loss: dloss = 1, then each node's backward in
  * reverse order; parameter gradients are accumulated into the params' g slab
- * (zero them first with elbo_params_zero_grad). Nodes no gradient reached are
+ * (zero them first with elbo_params_zero_grad, or mark them stale with
+ * elbo_params_clear_grad: then the first contribution overwrites, and the
+ * sweep zeroes those it never reached). Nodes no gradient reached are
  * skipped, as is every input that needs none (e.g. dX of the first layer).
  * Call once per graph: a second sweep would accumulate intermediate
  * gradients twice. */

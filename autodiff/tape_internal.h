@@ -8,10 +8,16 @@
 /* Internal symbols stay out of libelbo's exported interface. */
 #define AD_INTERNAL __attribute__((visibility("hidden")))
 
+/* Parameter sets a tape tracks for stale gradients (see elbo_params_clear_grad);
+ * a further set has its stale gradients zeroed when its first leaf is made. */
+#define AD_PARAM_SETS 4
+
 struct elbo_tape {
     elbo_arena arena;     /* nodes, values, gradients, scratch */
     elbo_node **order;    /* recorded nodes in creation order (malloc, grows, kept across resets) */
     int n_order, cap_order;
+    elbo_params *param_sets[AD_PARAM_SETS]; /* with leaves on this tape, since reset */
+    int n_param_sets;
     bool grad_enabled;
     elbo_status status;   /* first error since reset */
 };
@@ -45,6 +51,11 @@ AD_INTERNAL elbo_node *ad_node(elbo_tape *t, elbo_op op, int rows, int cols, int
 /* The zero-initialised gradient of n, allocated on first use; NULL when n
  * needs no gradient (or on out-of-memory, which is recorded). */
 AD_INTERNAL float *ad_grad(elbo_tape *t, elbo_node *n);
+
+/* The same for a kernel that can overwrite (a GEMM's beta): *beta = 0 when
+ * nothing has been accumulated into it yet, and then the buffer is neither
+ * zeroed nor read, so the caller must write every element; else *beta = 1. */
+AD_INTERNAL float *ad_grad_overwrite(elbo_tape *t, elbo_node *n, float *beta);
 
 /* Scratch floats for a backward (uninitialised / zeroed); out-of-memory is recorded. */
 AD_INTERNAL float *ad_scratch(elbo_tape *t, size_t n);

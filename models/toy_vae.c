@@ -92,7 +92,7 @@ elbo_node *elbo_toy_vae_loss(elbo_toy_vae *m, const float *x, int batch)
 elbo_status elbo_toy_vae_step(elbo_toy_vae *m, const float *x, int batch, float *loss)
 {
     elbo_tape_reset(m->tape);
-    elbo_params_zero_grad(&m->params);
+    elbo_params_clear_grad(&m->params);
     elbo_node *l = elbo_toy_vae_loss(m, x, batch);
     elbo_status st = elbo_backward(m->tape, l);
     if (st != ELBO_OK)

@@ -115,20 +115,17 @@ float elbo_vae_kl_weight(const elbo_vae_train_config *cfg, long step, size_t ste
 #define MAX_SLAB_TASKS 64
 
 typedef struct slab_task {
-    float *g;
+    const float *g;
     size_t n, chunk;
-    bool zero;          /* zero the chunk, else test it */
     unsigned char *bad; /* per chunk: 1 if its sum is not finite */
 } slab_task;
 
+/* A chunk's sum is finite iff all its values are (or it overflows: also worth stopping for). */
 static void slab_chunk(void *ctx, int task)
 {
     slab_task *s = ctx;
     size_t lo = (size_t)task * s->chunk, len = s->n - lo < s->chunk ? s->n - lo : s->chunk;
-    if (s->zero)
-        memset(s->g + lo, 0, len * sizeof(float));
-    else /* a chunk's sum is finite iff all its values are (or it overflows: also worth stopping for) */
-        s->bad[task] = !isfinite(elbo_k()->sum(len, s->g + lo));
+    s->bad[task] = !isfinite(elbo_k()->sum(len, s->g + lo));
 }
 
 static int slab_tasks(slab_task *s)
@@ -139,16 +136,10 @@ static int slab_tasks(slab_task *s)
     return (int)((s->n + s->chunk - 1) / s->chunk);
 }
 
-static void zero_grad(elbo_params *p)
-{
-    slab_task s = {.g = p->g, .n = p->n, .zero = true};
-    elbo_parallel_for(slab_tasks(&s), slab_chunk, &s);
-}
-
 static bool grad_finite(elbo_params *p)
 {
     unsigned char bad[MAX_SLAB_TASKS] = {0};
-    slab_task s = {.g = p->g, .n = p->n, .zero = false, .bad = bad};
+    slab_task s = {.g = p->g, .n = p->n, .bad = bad};
     int tasks = slab_tasks(&s);
     elbo_parallel_for(tasks, slab_chunk, &s);
     for (int i = 0; i < tasks; i++)
@@ -223,7 +214,7 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
     elbo_tape *t = tr->tape;
     elbo_tape_reset(t);
     elbo_tape_set_grad(t, true);
-    zero_grad(p);
+    elbo_params_clear_grad(p); /* backward overwrites: no pass to zero the slab */
     elbo_node *loss;
     elbo_vae_batch_stats s;
     elbo_status st = elbo_vae_loss(m, t, tr->xb, C ? tr->yb : NULL, (int)n, &obj, &tr->noise, NULL, &loss, &s);

@@ -138,6 +138,11 @@ static float lse2(size_t n, const float *x, float *mx)
 void KERNEL(elbo_row_logsumexp)(size_t rows, size_t cols, const float *x, float *y)
 {
     for (size_t r = 0; r < rows; r++) {
+        /* The two-pass row reads memory in its max pass and then computes from
+         * L1: fetch the next row now, so its reads overlap this row's exps. */
+        if (cols <= LSE_TWO_PASS_MAX && r + 1 < rows)
+            for (size_t c = 0; c < cols; c += 64 / sizeof(float))
+                __builtin_prefetch(x + (r + 1) * cols + c, 0, 3);
         float m, s = cols <= LSE_TWO_PASS_MAX ? lse2(cols, x + r * cols, &m) : lse1(cols, x + r * cols, &m);
         y[r] = isinf(m) ? m : m + logf(s);
     }

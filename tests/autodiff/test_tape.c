@@ -3,12 +3,15 @@
  * and skipping gradients nobody needs. */
 #include <criterion/criterion.h>
 
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "autodiff/arena.h"
 #include "autodiff/params.h"
 #include "autodiff/tape.h"
+#include "ops/pool.h"
 #include "test_util.h"
 
 /* ---- arena ---- */
@@ -169,6 +172,54 @@ Test(tape, reset_reuses_memory_without_growth)
             cr_expect_eq(a->high_water, hw, "step %d raised the high-water mark", step);
         }
     }
+    elbo_tape_destroy(t);
+    elbo_params_free(&n.p);
+}
+
+/* clear_grad instead of zero_grad: stale (here NaN) gradients are
+ * overwritten by the first contribution, zeroed before any other, and
+ * zeroed at the end for parameters the sweep never reached; the gradients
+ * equal the zero_grad ones, on 1 and 2 threads. */
+Test(tape, clear_grad_equals_zero_grad)
+{
+    net n;
+    net_init(&n);
+    int unused = -1; /* a parameter the loss never touches */
+    {
+        elbo_params q;
+        elbo_params_init(&q);
+        cr_assert(elbo_params_add(&q, "w1", 3, 4) >= 0 && elbo_params_add(&q, "b1", 1, 4) >= 0 &&
+                  elbo_params_add(&q, "w2", 4, 2) >= 0);
+        unused = elbo_params_add(&q, "unused", 2, 3);
+        cr_assert(elbo_params_finalize(&q) == ELBO_OK);
+        memcpy(q.w, n.p.w, n.p.n * sizeof(float)); /* same values for the three used */
+        elbo_params_free(&n.p);
+        n.p = q;
+    }
+    elbo_tape *t;
+    cr_assert(elbo_tape_create(&t, 4096) == ELBO_OK);
+    elbo_node *x;
+    elbo_params_zero_grad(&n.p);
+    cr_assert(elbo_backward(t, net_loss(t, &n, &x)) == ELBO_OK);
+    float *want = malloc(n.p.n * sizeof(float));
+    memcpy(want, n.p.g, n.p.n * sizeof(float));
+    for (int threads = 1; threads <= 2; threads++) {
+        cr_assert(elbo_set_threads(threads) == ELBO_OK);
+        for (int step = 0; step < 2; step++) {
+            for (int id = 0; id < n.p.count; id++) /* stale values, NaN where a tensor lives */
+                for (int i = 0; i < n.p.info[id].rows * n.p.info[id].cols; i++)
+                    elbo_param_g(&n.p, id)[i] = NAN;
+            elbo_params_clear_grad(&n.p);
+            elbo_tape_reset(t);
+            cr_assert(elbo_backward(t, net_loss(t, &n, &x)) == ELBO_OK);
+            for (size_t i = 0; i < n.p.n; i++)
+                cr_expect(n.p.g[i] == want[i], "threads %d step %d: g[%zu] = %g, zero_grad gave %g", threads, step, i,
+                          n.p.g[i], want[i]);
+            cr_expect(elbo_param_g(&n.p, unused)[0] == 0.0f, "a gradient the sweep never reached is zero");
+        }
+    }
+    elbo_set_threads(1);
+    free(want);
     elbo_tape_destroy(t);
     elbo_params_free(&n.p);
 }
