@@ -293,6 +293,12 @@ void elbo_dataset_gather(const elbo_dataset *ds, const uint32_t *idx, size_t n, 
     }
 }
 
+void elbo_dataset_prefetch(const elbo_dataset *ds, const uint32_t *idx, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        prefetch_bytes(ds->x + (size_t)idx[i] * ds->d, ds->d * sizeof(float));
+}
+
 /* splitmix64 finalizer: spreads the epoch number over all bits. */
 static uint64_t mix64(uint64_t z)
 {

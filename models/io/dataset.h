@@ -58,6 +58,9 @@ void elbo_binarize(elbo_rng *r, const float *x, float *out, size_t n);
 void elbo_one_hot(const uint8_t *y, size_t n, int classes, float *out);
 /* Gather rows idx (n) into x (n, d) and, if y_out and ds->y, labels y_out (n). */
 void elbo_dataset_gather(const elbo_dataset *ds, const uint32_t *idx, size_t n, float *x_out, uint8_t *y_out);
+/* Ask the cache for the rows idx[0..n) of x ahead of their gather (a hint:
+ * no effect on results); a training step issues it for the next batch. */
+void elbo_dataset_prefetch(const elbo_dataset *ds, const uint32_t *idx, size_t n);
 
 /* Minibatches over a dataset. Epoch e visits a permutation produced by
  * elbo_rng_shuffle from a stream seeded by (seed, e), so the position

@@ -197,6 +197,10 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
 
     gather_task gt = {tr->data, idx, n, tr->xb, C ? tr->lb : NULL};
     elbo_parallel_for((int)((n + GATHER_ROWS - 1) / GATHER_ROWS), gather_chunk, &gt);
+    /* The next batch's rows are scattered cache misses: start them now, to
+     * arrive while this step computes (the order is known a whole epoch ahead). */
+    size_t ahead = tr->data->n - tr->batcher.next;
+    elbo_dataset_prefetch(tr->data, tr->batcher.perm + tr->batcher.next, ahead < n ? ahead : n);
     if (tr->cfg.dynamic_binarize)
         elbo_binarize(&tr->binarize, tr->xb, tr->xb, n * (size_t)D);
     if (C) {
