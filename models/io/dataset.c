@@ -267,11 +267,13 @@ void elbo_one_hot(const uint8_t *y, size_t n, int classes, float *out)
 /* Rows of look-ahead in elbo_dataset_gather. */
 #define GATHER_AHEAD 4
 
-static void prefetch_bytes(const void *p, size_t bytes)
+void elbo_dataset_prefetch(const elbo_dataset *ds, const uint32_t *idx, size_t n)
 {
-    const char *c = p;
-    for (size_t o = 0; o < bytes; o += 64)
-        __builtin_prefetch(c + o, 0, 3);
+    for (size_t i = 0; i < n; i++) {
+        const char *row = (const char *)(ds->x + (size_t)idx[i] * ds->d);
+        for (size_t o = 0; o < ds->d * sizeof(float); o += 64)
+            __builtin_prefetch(row + o, 0, 3);
+    }
 }
 
 void elbo_dataset_gather(const elbo_dataset *ds, const uint32_t *idx, size_t n, float *x_out, uint8_t *y_out)
@@ -280,23 +282,16 @@ void elbo_dataset_gather(const elbo_dataset *ds, const uint32_t *idx, size_t n, 
      * hardware prefetcher only starts to follow after its first lines: ask
      * for the whole row GATHER_AHEAD rows ahead, so that many rows' lines
      * are in flight at once instead of one row's. */
-    const size_t row_bytes = ds->d * sizeof(float);
-    for (size_t i = 0; x_out && i < n && i < GATHER_AHEAD; i++)
-        prefetch_bytes(ds->x + (size_t)idx[i] * ds->d, row_bytes);
+    if (x_out)
+        elbo_dataset_prefetch(ds, idx, n < GATHER_AHEAD ? n : GATHER_AHEAD);
     for (size_t i = 0; i < n; i++) {
         if (x_out && i + GATHER_AHEAD < n)
-            prefetch_bytes(ds->x + (size_t)idx[i + GATHER_AHEAD] * ds->d, row_bytes);
+            elbo_dataset_prefetch(ds, idx + i + GATHER_AHEAD, 1);
         if (x_out)
             memcpy(x_out + i * ds->d, ds->x + (size_t)idx[i] * ds->d, ds->d * sizeof(float));
         if (y_out && ds->y)
             y_out[i] = ds->y[idx[i]];
     }
-}
-
-void elbo_dataset_prefetch(const elbo_dataset *ds, const uint32_t *idx, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        prefetch_bytes(ds->x + (size_t)idx[i] * ds->d, ds->d * sizeof(float));
 }
 
 /* splitmix64 finalizer: spreads the epoch number over all bits. */

@@ -108,9 +108,9 @@ float elbo_vae_kl_weight(const elbo_vae_train_config *cfg, long step, size_t ste
     return (float)(cfg->beta * f);
 }
 
-/* Passes over the gradient slab, split into chunks fixed by its size alone
- * (the same bits and the same verdict for any thread count), so that two
- * threads share them. At most MAX_SLAB_TASKS chunks of >= 64K floats. */
+/* The finite check of the gradient slab, split into chunks fixed by its size
+ * alone (the same verdict for any thread count), so that two threads share
+ * it. At most MAX_SLAB_TASKS chunks of >= 64K floats. */
 #define MIN_SLAB_CHUNK 65536
 #define MAX_SLAB_TASKS 64
 
