@@ -167,6 +167,23 @@ static float *bp_at(const struct plan *p, size_t kb, size_t jp)
     return p->bp + kb * p->kc * p->np * p->nr + jp * kcb * p->nr;
 }
 
+// Pack panels [first, last) of op(B) (or of op(A)) into p->bp (p->ap), all K blocks.
+static void pack_panels(const struct plan *p, bool b_side, size_t first, size_t last)
+{
+    for (size_t kb = 0; kb < p->nkb; kb++) {
+        size_t k0 = kb * p->kc, kcb = min_sz(p->kc, p->K - k0);
+        for (size_t q = first; q < last; q++) {
+            if (b_side) {
+                size_t j0 = q * p->nr;
+                p->isa->pack_b(p->tb, min_sz(p->nr, p->N - j0), kcb, b_at(p, k0, j0), p->ldb, bp_at(p, kb, q));
+            } else {
+                size_t i0 = q * p->mr;
+                p->isa->pack_a(p->ta, min_sz(p->mr, p->M - i0), kcb, a_at(p, i0, k0), p->lda, ap_at(p, kb, q));
+            }
+        }
+    }
+}
+
 // Phase 1, task t: pack a group of A panels or of B panels, all K blocks.
 static void pack_task(void *ctx, int t)
 {
@@ -175,19 +192,7 @@ static void pack_task(void *ctx, int t)
     bool is_a = task < p->npack_a;
     size_t g = is_a ? p->pa_group : p->pb_group;
     size_t first = is_a ? task * g : p->np_first + (task - p->npack_a) * g;
-    size_t last = min_sz(first + g, is_a ? p->mp : p->np);
-    for (size_t kb = 0; kb < p->nkb; kb++) {
-        size_t k0 = kb * p->kc, kcb = min_sz(p->kc, p->K - k0);
-        for (size_t q = first; q < last; q++) {
-            if (is_a) {
-                size_t i0 = q * p->mr;
-                p->isa->pack_a(p->ta, min_sz(p->mr, p->M - i0), kcb, a_at(p, i0, k0), p->lda, ap_at(p, kb, q));
-            } else {
-                size_t j0 = q * p->nr;
-                p->isa->pack_b(p->tb, min_sz(p->nr, p->N - j0), kcb, b_at(p, k0, j0), p->ldb, bp_at(p, kb, q));
-            }
-        }
-    }
+    pack_panels(p, !is_a, first, min_sz(first + g, is_a ? p->mp : p->np));
 }
 
 // Phase 2, task t: one tile of C, rows [ip0, ip1) x cols [jp0, jp1) in panels.
@@ -333,19 +338,8 @@ static void pack_shared_group(const struct split *s, size_t g)
 {
     const struct plan *p = &s->p;
     size_t panels = s->by_rows ? p->np : p->mp;
-    size_t first = (s->by_rows ? p->np_first : 0) + g * s->group, last = min_sz(first + s->group, panels);
-    for (size_t kb = 0; kb < p->nkb; kb++) {
-        size_t k0 = kb * p->kc, kcb = min_sz(p->kc, p->K - k0);
-        for (size_t q = first; q < last; q++) {
-            if (s->by_rows) {
-                size_t j0 = q * p->nr;
-                p->isa->pack_b(p->tb, min_sz(p->nr, p->N - j0), kcb, b_at(p, k0, j0), p->ldb, bp_at(p, kb, q));
-            } else {
-                size_t i0 = q * p->mr;
-                p->isa->pack_a(p->ta, min_sz(p->mr, p->M - i0), kcb, a_at(p, i0, k0), p->lda, ap_at(p, kb, q));
-            }
-        }
-    }
+    size_t first = (s->by_rows ? p->np_first : 0) + g * s->group;
+    pack_panels(p, s->by_rows, first, min_sz(first + s->group, panels));
 }
 
 // Task t's columns as a GEMM of its own: same A (shared), its own B panels.
@@ -373,15 +367,8 @@ static void col_part(const struct split *s, int t, struct plan *q)
     q->b_in_tile = q->tiles_m == 1 && !q->b_direct;
     q->np_first = q->b_in_tile ? q->np : q->b_direct ? q->N / q->nr : 0;
     q->bp = p->bp + s->off[t]; /* this task's B panels (and in-tile fallback slots) */
-    if (q->b_in_tile)
-        return;
-    for (size_t kb = 0; kb < q->nkb; kb++) {
-        size_t k0 = kb * q->kc, kcb = min_sz(q->kc, q->K - k0);
-        for (size_t jp = q->np_first; jp < q->np; jp++) {
-            size_t j0 = jp * q->nr;
-            q->isa->pack_b(q->tb, min_sz(q->nr, q->N - j0), kcb, b_at(q, k0, j0), q->ldb, bp_at(q, kb, jp));
-        }
-    }
+    if (!q->b_in_tile)
+        pack_panels(q, true, q->np_first, q->np);
 }
 
 // Task t's rows as a GEMM of its own: same B (shared, as planned), its own A panels.
@@ -399,15 +386,8 @@ static void row_part(const struct split *s, int t, struct plan *q)
     q->tiles_m = cdiv(q->mp, q->tile_mp);
     q->tiles_n = cdiv(q->np, q->tile_np);
     q->ap = p->ap + s->off[t];
-    if (q->a_direct)
-        return;
-    for (size_t kb = 0; kb < q->nkb; kb++) {
-        size_t k0 = kb * q->kc, kcb = min_sz(q->kc, q->K - k0);
-        for (size_t ip = 0; ip < q->mp; ip++) {
-            size_t i0 = ip * q->mr;
-            q->isa->pack_a(q->ta, min_sz(q->mr, q->M - i0), kcb, a_at(q, i0, k0), q->lda, ap_at(q, kb, ip));
-        }
-    }
+    if (!q->a_direct)
+        pack_panels(q, false, 0, q->mp);
 }
 
 static void split_task(void *ctx, int t)
