@@ -73,22 +73,60 @@ static inline void flat_expand(size_t rows, size_t cols, const float *d, float s
 
 /* ---- Bernoulli NLL from logits l, targets t ---- */
 
-/* softplus(l) - t l: max(l,0) - t l + log1p(e^-|l|), exact cancellation for |l| large */
-static inline vf bern1(vf l, vf t) { return vf_fnmadd(t, l, vf_softplus(l)); }
+/* the first m floats of p (all VLEN when m >= VLEN, none when m = 0), zeros after */
+static inline vf load_upto(const float *p, size_t m)
+{
+    return m >= VLEN ? vf_load(p) : vf_load_n(p, m);
+}
 
-/* out[r] = sum_c softplus(l) - t l */
+/* sum of softplus(l) - t l over the first n <= VF_BATCH*VLEN floats of l, t,
+ * added to acc vector by vector (lanes past n add 0). softplus(l) - t l =
+ * max(l,0) - t l + log1p(e^-|l|): exact cancellation for |l| large. Always a
+ * whole batch, also for a row's last few vectors: one lone chain at each row
+ * end costs 15% from memory. */
+static inline vf bern_batch(vf acc, const float *l, const float *t, size_t n)
+{
+    vf lv[VF_BATCH], sp[VF_BATCH];
+    for (size_t j = 0; j < VF_BATCH; j++) {
+        size_t m = n > j * VLEN ? n - j * VLEN : 0;
+        lv[j] = sp[j] = load_upto(l + j * VLEN, m);
+    }
+    vf_softplus_k(VF_BATCH, sp);
+    for (size_t j = 0; j < VF_BATCH; j++) {
+        size_t m = n > j * VLEN ? n - j * VLEN : 0;
+        vf term = vf_fnmadd(load_upto(t + j * VLEN, m), lv[j], sp[j]);
+        acc = vf_add(acc, m >= VLEN ? term : vf_keep_n(term, m, 0.0f));
+    }
+    return acc;
+}
+
+/* Read-ahead for a loss that computes long per byte: at its rate the hardware
+ * prefetcher alone leaves DRAM idle between requests. Touching the lines
+ * 8 KiB ahead raised the Bernoulli loss from memory from 22 to 27 GB/s. */
+#define READ_AHEAD_FLOATS 2048
+
+/* prefetch (for one read) the lines of [p, p + n) moved READ_AHEAD_FLOATS on */
+static inline void read_ahead(const float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i += 64 / sizeof(float))
+        __builtin_prefetch(p + READ_AHEAD_FLOATS + i, 0, 0);
+}
+
+/* out[r] = sum_c softplus(l) - t l, c in order */
 void KERNEL(elbo_bernoulli_nll)(size_t rows, size_t cols, const float *l, const float *t, float *out)
 {
+    const size_t step = VF_BATCH * VLEN;
     for (size_t r = 0; r < rows; r++) {
         const float *lr = l + r * cols, *tr = t + r * cols;
         vf acc = vf_zero();
         size_t c = 0;
-        for (; c + VLEN <= cols; c += VLEN)
-            acc = vf_add(acc, bern1(vf_load(lr + c), vf_load(tr + c)));
-        if (c < cols) {
-            size_t k = cols - c;
-            acc = vf_add(acc, vf_keep_n(bern1(vf_load_n(lr + c, k), vf_load_n(tr + c, k)), k, 0.0f));
+        for (; c + step <= cols; c += step) {
+            read_ahead(lr + c, step);
+            read_ahead(tr + c, step);
+            acc = bern_batch(acc, lr + c, tr + c, step);
         }
+        if (c < cols)
+            acc = bern_batch(acc, lr + c, tr + c, cols - c);
         out[r] = vf_hsum(acc);
     }
 }

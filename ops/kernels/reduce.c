@@ -122,6 +122,17 @@ static float lse2(size_t n, const float *x, float *mx)
         return 0.0f; /* the caller returns m; a NaN max is NaN */
     vf ms = vf_set1(m), a0 = vf_zero(), a1 = vf_zero();
     size_t i = 0;
+    /* a batch of four (see VF_BATCH), added to a0, a1 as two pairs would be */
+    for (; i + VF_BATCH * VLEN <= n; i += VF_BATCH * VLEN) {
+        vf e[VF_BATCH];
+        for (size_t j = 0; j < VF_BATCH; j++)
+            e[j] = vf_sub(vf_load(x + i + j * VLEN), ms);
+        vf_exp_neg_k(VF_BATCH, e);
+        for (size_t j = 0; j < VF_BATCH; j += 2) {
+            a0 = vf_add(a0, e[j]);
+            a1 = vf_add(a1, e[j + 1]);
+        }
+    }
     for (; i + 2 * VLEN <= n; i += 2 * VLEN) {
         a0 = vf_add(a0, vf_exp_neg(vf_sub(vf_load(x + i), ms)));
         a1 = vf_add(a1, vf_exp_neg(vf_sub(vf_load(x + i + VLEN), ms)));

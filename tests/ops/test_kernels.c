@@ -208,6 +208,9 @@ static const size_t lengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 1000};
 static const size_t shapes[][2] = {{3, 17}, {5, 33}, {1, 1000}, {1, 1}, {2, 8}, {7, 15}, {4, 16}, {0, 5}, {64, 9},
                                          /* narrow rows: the flat paths of add_bias and the losses */
                                          {64, 1}, {64, 2}, {300, 3}, {1000, 1}, {130, 5}, {9, 8}, {33, 16},
+                                         /* whole batches of 4 vectors only; Fashion-MNIST rows (a batch
+                                          * tail of one vector) */
+                                         {2, 128}, {3, 784},
                                          /* rows past L1: the one-pass log-sum-exp */
                                          {2, 5003}};
 
