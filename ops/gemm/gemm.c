@@ -45,6 +45,11 @@
 // thread: waking the pool and splitting the packing would cost more than it
 // saves (measured: 128x40x400, 4 MFLOP, was slower on 2 threads than on 1).
 #define GEMM_PAR_FLOPS 8.0e6
+// In a 2+ thread split, each task packs its own copy of the shared operand
+// when a copy is at most this many floats (512 KB, half an L2): packing it
+// together costs more in cross-core cache traffic (each call rewrites lines
+// the other core read) than packing it twice (128x784x400: 18 -> 7 us, 1.1x).
+#define GEMM_COPY_MAX_FLOATS (128 * 1024)
 // A split by rows gives each thread at least this many A panels.
 #define GEMM_SPLIT_MIN_PANELS 2
 // Read op(B) in place (no B packing) when M has at most this many A panels
@@ -307,11 +312,12 @@ static bool small_direct(const struct elbo_gemm_isa *isa, bool ta, bool tb, size
  * panels (in its own buffer, or inside its tiles) and shares the packed A. By
  * rows (M the longer side, or N too narrow for a B panel per thread, as the
  * latent heads' 40 columns): task t owns rows [part[t], part[t+1]) in whole A
- * panels, packs its own A panels and shares the packed B. The shared operand's
- * panel groups are claimed from an atomic counter by whichever task comes
- * first, and each task waits for all groups before computing; a task never
- * waits for a group nobody has claimed, so an inline (sequential) run cannot
- * deadlock. One pool dispatch per call. Each element of C sees the same
+ * panels, packs its own A panels and shares the packed B. A small shared
+ * operand is packed by every task into its own copy (GEMM_COPY_MAX_FLOATS).
+ * A large one is packed once: its panel groups are claimed from an atomic
+ * counter by whichever task comes first, and each task waits for all groups
+ * before computing; a task never waits for a group nobody has claimed, so an
+ * inline (sequential) run cannot deadlock. One pool dispatch per call. Each element of C sees the same
  * micro-kernel arithmetic as on one thread (tails use the same code, see
  * ukernel.c), so the bits do not depend on the split. */
 #define SPLIT_MAX 64
@@ -329,6 +335,8 @@ struct split {
     int ntasks;
     size_t part[SPLIT_MAX + 1]; /* task t owns columns (or rows) [part[t], part[t+1]) */
     size_t off[SPLIT_MAX];    /* task t's own packed operand at p.bp (or p.ap) + off[t] */
+    bool copies;              /* each task packs the shared operand into its own copy */
+    size_t shared;            /* floats of one packed copy of the shared operand */
     size_t group, groups;     /* the shared operand's panels, claimed in groups */
     atomic_size_t claim, done;
 };
@@ -366,6 +374,11 @@ static void col_part(const struct split *s, int t, struct plan *q)
         q->b_direct = true;
     q->b_in_tile = q->tiles_m == 1 && !q->b_direct;
     q->np_first = q->b_in_tile ? q->np : q->b_direct ? q->N / q->nr : 0;
+    if (s->copies) {
+        q->ap = p->ap + (size_t)t * s->shared;
+        if (!q->a_direct)
+            pack_panels(q, false, 0, q->mp);
+    }
     q->bp = p->bp + s->off[t]; /* this task's B panels (and in-tile fallback slots) */
     if (!q->b_in_tile)
         pack_panels(q, true, q->np_first, q->np);
@@ -385,6 +398,10 @@ static void row_part(const struct split *s, int t, struct plan *q)
     q->tile_np = min_sz(q->np, GEMM_NC / q->nr ? GEMM_NC / q->nr : 1);
     q->tiles_m = cdiv(q->mp, q->tile_mp);
     q->tiles_n = cdiv(q->np, q->tile_np);
+    if (s->copies) {
+        q->bp = p->bp + (size_t)t * s->shared;
+        pack_panels(q, true, q->np_first, q->np);
+    }
     q->ap = p->ap + s->off[t];
     if (!q->a_direct)
         pack_panels(q, false, 0, q->mp);
@@ -471,21 +488,24 @@ static bool plan_split(struct split *s, const struct elbo_gemm_isa *isa, int thr
         shared_panels = p->a_direct ? 0 : p->mp;
     }
     size_t shared = s->by_rows ? p->np * p->nr * K : (p->a_direct ? 0 : p->mp * p->mr * K);
-    float *ws = workspace(WS_PACK, shared + own);
+    s->shared = shared;
+    s->copies = shared <= GEMM_COPY_MAX_FLOATS;
+    size_t shared_all = s->copies ? shared * T : shared;
+    float *ws = workspace(WS_PACK, shared_all + own);
     if (!ws)
         return false;
     if (s->by_rows) {
         p->bp = ws;
-        p->ap = ws + shared;
+        p->ap = ws + shared_all;
     } else {
         p->ap = ws;
-        p->bp = ws + shared;
+        p->bp = ws + shared_all;
     }
     // shared panel groups: about 4 per task, at least 2 panels each
     s->group = cdiv(shared_panels, 4 * T);
     if (s->group < 2)
         s->group = 2;
-    s->groups = cdiv(shared_panels, s->group);
+    s->groups = s->copies ? 0 : cdiv(shared_panels, s->group);
     atomic_store_explicit(&s->claim, 0, memory_order_relaxed);
     atomic_store_explicit(&s->done, 0, memory_order_relaxed);
     return true;

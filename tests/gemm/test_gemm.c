@@ -180,7 +180,9 @@ Test(gemm, thread_count_does_not_change_bits)
         {128, 784, 400}, {128, 40, 400}, {784, 400, 128}, {300, 300, 300}, {257, 129, 517}, {16, 400, 784},
         {64, 2, 32},    {32, 2, 64},   {64, 1, 32},    {64, 32, 2},    {64, 32, 32},   {1000, 3, 1000},
         /* split by rows (N narrower than a B panel per thread), rows not a multiple of the tile */
-        {400, 40, 128}, {128, 20, 400}, {131, 40, 400}, {401, 17, 300}, {20, 400, 128}, {128, 400, 20}};
+        {400, 40, 128}, {128, 20, 400}, {131, 40, 400}, {401, 17, 300}, {20, 400, 128}, {128, 400, 20},
+        /* a shared operand too large for per-task copies: packed once, in groups */
+        {600, 600, 300}, {700, 500, 300}};
     for (int l = 0; l < ELBO_SIMD_COUNT; l++) {
         if (!elbo_simd_supported((elbo_simd)l) || l == ELBO_SIMD_SCALAR)
             continue;
