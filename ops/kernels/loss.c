@@ -73,10 +73,12 @@ static inline void flat_expand(size_t rows, size_t cols, const float *d, float s
 
 /* ---- Bernoulli NLL from logits l, targets t ---- */
 
-/* the first m floats of p (all VLEN when m >= VLEN, none when m = 0), zeros after */
-static inline vf load_upto(const float *p, size_t m)
+/* floats [j VLEN, n) of p, at most VLEN of them, zeros after; no address past
+ * p + n is formed */
+static inline vf load_upto(const float *p, size_t j, size_t n)
 {
-    return m >= VLEN ? vf_load(p) : vf_load_n(p, m);
+    size_t m = n > j * VLEN ? n - j * VLEN : 0;
+    return m >= VLEN ? vf_load(p + j * VLEN) : m ? vf_load_n(p + j * VLEN, m) : vf_zero();
 }
 
 /* sum of softplus(l) - t l over the first n <= VF_BATCH*VLEN floats of l, t,
@@ -87,14 +89,12 @@ static inline vf load_upto(const float *p, size_t m)
 static inline vf bern_batch(vf acc, const float *l, const float *t, size_t n)
 {
     vf lv[VF_BATCH], sp[VF_BATCH];
-    for (size_t j = 0; j < VF_BATCH; j++) {
-        size_t m = n > j * VLEN ? n - j * VLEN : 0;
-        lv[j] = sp[j] = load_upto(l + j * VLEN, m);
-    }
+    for (size_t j = 0; j < VF_BATCH; j++)
+        lv[j] = sp[j] = load_upto(l, j, n);
     vf_softplus_k(VF_BATCH, sp);
     for (size_t j = 0; j < VF_BATCH; j++) {
         size_t m = n > j * VLEN ? n - j * VLEN : 0;
-        vf term = vf_fnmadd(load_upto(t + j * VLEN, m), lv[j], sp[j]);
+        vf term = vf_fnmadd(load_upto(t, j, n), lv[j], sp[j]);
         acc = vf_add(acc, m >= VLEN ? term : vf_keep_n(term, m, 0.0f));
     }
     return acc;
