@@ -12,6 +12,10 @@
 # (robust on a shared machine: time spent preempted is not counted); the
 # threads table always uses real time.
 set -eu
+# OpenBLAS's idle threads spin for 2^28 cycles (~80 ms) after each call by
+# default, taking the second core from whichever benchmark the interleaving
+# runs next; 2^18 cycles (~80 us) matches the elbo pool's spin.
+export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-18}
 BENCH=${1:-build/bench/elbo_bench}
 REPS=${REPS:-7}
 MIN_TIME=${MIN_TIME:-0.1}
