@@ -13,9 +13,7 @@
  *   vf_any_gt    a > b in any lane (a branch on a whole vector)
  *   vf_load_n    load the first n < VLEN floats, zero the rest (tails)
  *   vf_store_n   store the first n < VLEN floats
- *   vf_ldexp     x 2^n for integral n in [VF_LDEXP_ZERO_N, 127]; one instruction
- *                on AVX-512, exact there down to the subnormals; for x in (0, 1]
- *                and n = VF_LDEXP_ZERO_N the result is 0
+ *   vf_scalef    x 2^n for integral n, rounded once (AVX-512 only: VF_HAS_SCALEF)
  * Transcendentals built on these live in ops/simd_math.h. */
 #ifndef ELBO_SIMD_H
 #define ELBO_SIMD_H
@@ -78,8 +76,8 @@ static inline vi vi_or(vi a, vi b) { return _mm512_or_si512(a, b); }
 static inline vi vi_shl(vi a, int k) { return _mm512_slli_epi32(a, (unsigned)k); }
 static inline vi vi_shr(vi a, int k) { return _mm512_srli_epi32(a, (unsigned)k); }
 static inline vf vf_round(vf a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-static inline vf vf_ldexp(vf x, vf n) { return _mm512_scalef_ps(x, n); }
-#define VF_LDEXP_ZERO_N (-150) /* x 2^-150 < 2^-149 / 2 rounds to 0 */
+#define VF_HAS_SCALEF 1
+static inline vf vf_scalef(vf x, vf n) { return _mm512_scalef_ps(x, n); }
 
 #elif defined(ELBO_ISA_AVX2)
 #include <immintrin.h>
@@ -139,13 +137,6 @@ static inline vi vi_or(vi a, vi b) { return _mm256_or_si256(a, b); }
 static inline vi vi_shl(vi a, int k) { return _mm256_slli_epi32(a, k); }
 static inline vi vi_shr(vi a, int k) { return _mm256_srli_epi32(a, k); }
 static inline vf vf_round(vf a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-/* 2^n built in the exponent field, then one multiply (n = -127 builds +0) */
-#define VF_LDEXP_ZERO_N (-127)
-static inline vf vf_ldexp(vf x, vf n)
-{
-    return _mm256_mul_ps(x, _mm256_castsi256_ps(_mm256_slli_epi32(
-        _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)));
-}
 
 #elif defined(ELBO_ISA_NEON)
 #include <arm_neon.h>
@@ -199,12 +190,6 @@ static inline vi vi_shr(vi a, int k)
     return vreinterpretq_s32_u32(vshlq_u32(vreinterpretq_u32_s32(a), vdupq_n_s32(-k)));
 }
 static inline vf vf_round(vf a) { return vrndnq_f32(a); }
-/* 2^n built in the exponent field, then one multiply (n = -127 builds +0) */
-#define VF_LDEXP_ZERO_N (-127)
-static inline vf vf_ldexp(vf x, vf n)
-{
-    return vmulq_f32(x, vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23)));
-}
 
 #else
 #error "ops/simd.h: compile kernels with ELBO_ISA_AVX512, ELBO_ISA_AVX2 or ELBO_ISA_NEON"

@@ -3,9 +3,10 @@
  *
  * Method: range reduction plus a polynomial, FMA Horner: Cephes single-precision
  * forms and coefficients for log and tanh; for exp and log1p on [0,1] the
- * lowest degrees that keep the bounds below, fitted by scripts/fit_poly.py. Error bounds, measured against double-precision
- * libm over dense sweeps (2^21 points each) in tests/ops/test_simd_math.c,
- * which asserts them (measured maxima on AVX2/AVX-512 in brackets):
+ * lowest degrees that keep the bounds below, fitted by scripts/fit_poly.py.
+ * Error bounds, measured against double-precision libm over dense sweeps
+ * (2^21 points each) in tests/ops/test_simd_math.c, which asserts them
+ * (measured maxima on AVX2/AVX-512 in brackets):
  *   vf_exp       <= 1.5 ulp on [-87, 88]       [1.25]; subnormal results <= 1 ulp [0.80]
  *                   exp(-inf) = 0, exp(x > 88.73) = inf, exp(x < -103.98) = 0
  *   vf_log       <= 1 ulp on [1e-30, FLT_MAX]  [0.80], subnormal inputs too [0.50];
@@ -49,6 +50,17 @@ static inline vf vf_pow2i(vf k)
     return vi_as_vf(vi_shl(vi_add(vf_to_vi(k), vi_set1(bias)), mant_bits));
 }
 
+/* x 2^n for integral n in [VF_LDEXP_ZERO_N, 127]: one scalef on AVX-512
+ * (exact down to the subnormals), else a multiply by vf_pow2i(n) (n = -127
+ * builds +0). For x in (0, 1] and n = VF_LDEXP_ZERO_N the result is 0. */
+#ifdef VF_HAS_SCALEF
+#define VF_LDEXP_ZERO_N (-150) /* x 2^-150 < 2^-149 / 2 rounds to 0 */
+static inline vf vf_ldexp(vf x, vf n) { return vf_scalef(x, n); }
+#else
+#define VF_LDEXP_ZERO_N (-127)
+static inline vf vf_ldexp(vf x, vf n) { return vf_mul(x, vf_pow2i(n)); }
+#endif
+
 /* x with the sign bit of s */
 static inline vf vf_copysign(vf x, vf s)
 {
@@ -57,15 +69,16 @@ static inline vf vf_copysign(vf x, vf s)
     return vi_as_vf(vi_or(vi_and(vf_as_vi(x), mag), vi_and(vf_as_vi(s), sign)));
 }
 
-/* ---- exp ---- */
-
-/* A batch is up to VF_BATCH independent vectors run step by step through one
+/* ---- batches ----
+ * A batch is up to VF_BATCH independent vectors run step by step through one
  * formula (the _k forms below; k = 1 is the plain form). One vector at a time
  * is one long chain of dependent FMAs (about 30 for a softplus), and the FP
  * scheduler holds barely two such chains, so the FMA pipes idle on latency;
  * four chains interleaved in program order keep them busy (the Bernoulli
- * loss: 1.2x in cache, 1.2x from memory). */
+ * loss in cache: 1.2x). */
 #define VF_BATCH 4
+
+/* ---- exp ---- */
 
 /* e^r for x = n ln2 + r, each of k vectors: the polynomial e^r and
  * n = round(x log2 e), r in [-ln2/2, ln2/2] (two-constant Cody-Waite),

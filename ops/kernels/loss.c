@@ -83,9 +83,9 @@ static inline vf load_upto(const float *p, size_t j, size_t n)
 
 /* sum of softplus(l) - t l over the first n <= VF_BATCH*VLEN floats of l, t,
  * added to acc vector by vector (lanes past n add 0). softplus(l) - t l =
- * max(l,0) - t l + log1p(e^-|l|): exact cancellation for |l| large. Always a
- * whole batch, also for a row's last few vectors: one lone chain at each row
- * end costs 15% from memory. */
+ * max(l,0) - t l + log1p(e^-|l|): exact cancellation for |l| large. A row's
+ * last few vectors are one masked batch too: one code path, same order of
+ * additions as one vector at a time. */
 static inline vf bern_batch(vf acc, const float *l, const float *t, size_t n)
 {
     vf lv[VF_BATCH], sp[VF_BATCH];
