@@ -78,6 +78,17 @@ static inline vf vf_copysign(vf x, vf s)
  * loss in cache: 1.2x). */
 #define VF_BATCH 4
 
+/* y[j] = c[0] x[j]^(nc-1) + ... + c[nc-1] for k vectors: Horner, FMAs, the
+ * vectors interleaved step by step (c highest degree first) */
+static inline void vf_horner_k(size_t k, const vf *x, const float *c, size_t nc, vf *y)
+{
+    for (size_t j = 0; j < k; j++)
+        y[j] = vf_set1(c[0]);
+    for (size_t i = 1; i < nc; i++)
+        for (size_t j = 0; j < k; j++)
+            y[j] = vf_fmadd(y[j], x[j], vf_set1(c[i]));
+}
+
 /* ---- exp ---- */
 
 /* e^r for x = n ln2 + r, each of k vectors: the polynomial e^r and
@@ -97,11 +108,7 @@ static inline void vf_exp_reduced_k(size_t k, const vf *x, vf *p, vf *n)
         n[j] = vf_round(vf_mul(x[j], vf_set1(log2e)));
     for (size_t j = 0; j < k; j++)
         r[j] = vf_fnmadd(n[j], vf_set1(ln2_lo), vf_fnmadd(n[j], vf_set1(ln2_hi), x[j]));
-    for (size_t j = 0; j < k; j++)
-        p[j] = vf_set1(P[0]);
-    for (size_t i = 1; i < sizeof P / sizeof P[0]; i++)
-        for (size_t j = 0; j < k; j++)
-            p[j] = vf_fmadd(p[j], r[j], vf_set1(P[i]));
+    vf_horner_k(k, r, P, sizeof P / sizeof P[0], p);
     for (size_t j = 0; j < k; j++)
         p[j] = vf_fmadd(p[j], vf_mul(r[j], r[j]), vf_add(r[j], vf_set1(1.0f)));
 }
@@ -205,11 +212,7 @@ static inline void vf_log1p_01_k(size_t k, vf *x)
                               -1.3753773272037506e-1f, 1.9153642654418945e-1f, -2.4857160449028015e-1f,
                               3.33213210105896e-1f,    -4.9999648332595825e-1f};
     vf q[VF_BATCH];
-    for (size_t j = 0; j < k; j++)
-        q[j] = vf_set1(Q[0]);
-    for (size_t i = 1; i < sizeof Q / sizeof Q[0]; i++)
-        for (size_t j = 0; j < k; j++)
-            q[j] = vf_fmadd(q[j], x[j], vf_set1(Q[i]));
+    vf_horner_k(k, x, Q, sizeof Q / sizeof Q[0], q);
     for (size_t j = 0; j < k; j++)
         x[j] = vf_fmadd(vf_mul(x[j], x[j]), q[j], x[j]);
 }
