@@ -9,5 +9,4 @@ if [ ! -d "$build" ]; then
     meson setup "$build" --buildtype=release -Dtests=false >/dev/null
 fi
 meson compile -C "$build" experiments/mog_em >/dev/null
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
-exec /usr/bin/python3 bench/mog_vs_sklearn.py --driver "$build/experiments/mog_em" "$@"
+exec bench/peer-env 1 /usr/bin/python3 bench/mog_vs_sklearn.py --driver "$build/experiments/mog_em" "$@"

@@ -10,6 +10,7 @@
 #
 # IW=K adds the IWAE-K test NLL of both (0 skips it). Runs already finished in OUT are
 # reused (delete OUT to re-measure). Needs /usr/bin/python3 with torch (scripts/install-deps.sh peers).
+# PyTorch runs through bench/peer-env: its AVX-512 OpenBLAS kernel, and truly THREADS threads.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,7 +48,7 @@ for s in $seeds; do
         run=$out/torch_s${s}_t${t}
         if [ ! -s "$run.json" ]; then
             echo "== torch seed $s, $t thread(s)" >&2
-            /usr/bin/time -v -o "$run.time" "$py" "$root/bench/vae_vs_torch.py" --data "$data" --seed "$s" \
+            /usr/bin/time -v -o "$run.time" "$root/bench/peer-env" "$t" "$py" "$root/bench/vae_vs_torch.py" --data "$data" --seed "$s" \
                 --threads "$t" --epochs "$epochs" "${extra[@]}" > "$run.json.tmp" 2> "$run.log" \
                 || { cat "$run.log" >&2; exit 1; }
             mv "$run.json.tmp" "$run.json"
