@@ -8,8 +8,9 @@
  *     ones of the table (log K for a full grid);
  *   - the metrics on a table (MI matrices, both MIGs, SAP, DCI) use every
  *     row given; the classifier-based scores (beta-VAE, FactorVAE) draw
- *     fresh batches with one factor fixed from an elbo_code_source
- *     (source.h): dSprites with an encoder, or the rows of a table;
+ *     fresh batches with one factor fixed from an elbo_code_source: the
+ *     rows of a table (elbo_table_source, below) or dSprites with an
+ *     encoder (dsprites_source.h);
  *   - a factor with a single class present, a non-finite code, fewer than
  *     two code dimensions where a gap between the two best is taken: all
  *     ELBO_ERR_INVALID with one line naming what (library code never prints).
@@ -163,14 +164,14 @@ elbo_status elbo_betavae_score(const elbo_code_source *src, const elbo_betavae_o
 
 /* FactorVAE score (Kim & Mnih 2018) as disentanglement_lib: global
  * variances (ddof 1) of `variance_points` random points; dimensions with
- * std < prune are dropped; a point is a random factor k, a uniform class c
- * of it and `batch` points with v_k = c; the dimension with the smallest
- * variance / global variance (first on ties) votes for k. Majority-vote
- * classifier per dimension (lowest factor on ties); accuracy = correct
- * votes / all votes. Votes go to the code dimension itself
- * (disentanglement_lib files them under the position among the kept
- * dimensions, which differs once a dimension before it is pruned). No
- * dimension kept: accuracies 0. */
+ * std < prune (or zero variance) are dropped; a point is a random factor
+ * k, a uniform class c of it and `batch` points with v_k = c; the dimension
+ * with the smallest variance / global variance (first on ties) votes for
+ * k. Majority-vote classifier per dimension (lowest factor on ties);
+ * accuracy = correct votes / all votes. Votes go to the code dimension
+ * itself (disentanglement_lib files them under the position among the
+ * kept dimensions, which differs once a dimension before it is pruned).
+ * No dimension kept: accuracies 0. */
 typedef struct elbo_factorvae_opts {
     size_t batch, train, eval, variance_points; /* 64, 10000, 5000, 10000 */
     double prune;                               /* 0.05 (disentanglement_lib's study; its default is 0) */
