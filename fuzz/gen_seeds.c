@@ -1,6 +1,6 @@
 /* Writes the seed corpus of the fuzz harnesses: small valid files and a few
  * near-misses of each format, generated here rather than kept as binary blobs.
- *   gen_seeds DIR      writes seed files into DIR/idx/, DIR/csv/ and DIR/checkpoint/ */
+ *   gen_seeds DIR      writes seed files into DIR/idx/, DIR/csv/, DIR/checkpoint/ and DIR/dsprites_factors/ */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -121,6 +121,21 @@ static void checkpoint_seeds(void)
     free(buf);
 }
 
+/* dSprites factor tables (models/data/dsprites.h): good rows and near misses. */
+static void dsprites_factors_seeds(void)
+{
+    static const char *const seeds[][2] = {
+        {"good", "index,shape,scale,orientation,pos_x,pos_y,shape_value,scale_value,orientation_value,pos_x_value,"
+                 "pos_y_value\n0,0,0,0,0,0,1,0.5,0,0,0\n1,0,0,0,0,1,1,0.5,0,0,0.03225806451612903\n"
+                 "737279,2,5,39,31,31,3,1,6.283185307179586,1,1\n"},
+        {"inconsistent", "1,0,0,0,0,0,1,0.5,0,0,0\n"},
+        {"out-of-range", "737280,3,0,0,0,0,4,0.5,0,0,0\n"},
+        {"short-row", "0,0,0,0,0,0\n"},
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++)
+        put("dsprites_factors", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -135,5 +150,6 @@ int main(int argc, char **argv)
     idx_seeds();
     csv_seeds();
     checkpoint_seeds();
+    dsprites_factors_seeds();
     return 0;
 }

@@ -2,7 +2,8 @@
 # Install whatever the project needs and the machine lacks (Debian packages).
 #   scripts/install-deps.sh [build] [data] [check] [cross] [peers]
 # build: compilers, meson, Criterion, Google Benchmark   data: Fashion-MNIST
-# check: clang + sanitizer/fuzzer runtimes, llvm-symbolizer, valgrind   cross: aarch64 gcc + qemu-user
+# check: clang + sanitizer/fuzzer runtimes, llvm-symbolizer, valgrind, NumPy (the metrics' reference)
+# cross: aarch64 gcc + qemu-user
 # peers: OpenBLAS, PyTorch, scikit-learn (comparison scripts only)
 # With no argument: build and data. apt-get update runs once, only if something is missing.
 set -euo pipefail
@@ -15,7 +16,7 @@ for g in "${groups[@]}"; do
     case "$g" in
     build) want+=(gcc g++ meson ninja-build pkg-config libcriterion-dev libbenchmark-dev git) ;;
     data) want+=(dataset-fashion-mnist gzip) ;;
-    check) want+=(clang libclang-rt-14-dev llvm-14 valgrind) ;;
+    check) want+=(clang libclang-rt-14-dev llvm-14 valgrind python3-numpy) ;;
     cross) want+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user) ;;
     peers) want+=(libopenblas-dev python3-torch python3-sklearn python3-numpy) ;;
     *) echo "install-deps: unknown group '$g' (expected build, data, check, cross or peers)" >&2; exit 2 ;;
