@@ -25,6 +25,7 @@ typedef struct msg {
     int kind;
     int skip_finalize; /* MSG_STOP: some rank died, so MPI_Finalize would hang */
     long config;
+    int attempt; /* MSG_WORK: 1 for the first attempt */
     int status;
     double seconds;
     char tail[SWEEP_TAIL]; /* MSG_RESULT of a failed run */
@@ -155,7 +156,7 @@ static void hand_out(sched *s)
                 }
             } else {
                 sweep_started(s->p, c, r);
-                msg m = {.kind = MSG_WORK, .config = c};
+                msg m = {.kind = MSG_WORK, .config = c, .attempt = s->p->runs[c].attempts};
                 send_msg(s->comm, r, &m);
             }
             s->busy[r]++;
@@ -293,6 +294,7 @@ static void serve_rank0(sweep_plan *p, elbo_comm *c, double timeout)
                 exit(0);
             }
             if (m.kind == MSG_WORK && m.config >= 0 && m.config < p->n) {
+                p->runs[m.config].attempts = m.attempt - 1; /* rank 0 counts; the log of attempt k is kept */
                 if (start_here(p, m.config, rank)) {
                     running++;
                 } else {
