@@ -12,8 +12,6 @@ if [ "${1:-none}" = none ]; then
 fi
 # Containers run tests as root; Open MPI refuses that unless told twice.
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# A sanitizer build reports the MPI stack's own allocations as leaks.
-export LSAN_OPTIONS="suppressions=$(dirname "$0")/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 rc=0
 for np in $nps; do
     echo "== mpirun -np $np $*"
