@@ -20,17 +20,14 @@
  *   OUT/sweep_FLAG.svg   per swept flag: each metric against the flag, one
  *                        line (mean) and band (+-1 sd over seeds) per setting
  *                        of the other flags.
- * Each child's stdout and stderr go to OUT/runs/<config>/log.txt. */
+ * Each child's stdout and stderr go to OUT/runs/<config>/log.txt (an earlier
+ * attempt's to log.N.txt). */
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"

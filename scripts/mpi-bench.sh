@@ -34,7 +34,7 @@ for w in "${what[@]}"; do
         ;;
     step)
         echo "== VAE 784-400-20 step, 1 thread (2 epochs; the second epoch's time / 469 steps)"
-        "$bin/vae" --epochs 2 --threads 1 --out "$tmp/vae" | awk '/^epoch/ { s = $(NF - 1) } END { printf "epoch %.3f s, step %.3f ms\n", s, s / 469 * 1000 }'
+        "$bin/vae" --epochs 2 --threads 1 --out "$tmp/vae" 2>&1 | awk '/^epoch/ { s = $(NF - 1) } END { printf "epoch %.3f s, step %.3f ms\n", s, s / 469 * 1000 }'
         ;;
     sweep)
         echo "== 3x2 sweep ($grid, $args): wall seconds per variant, $reps rounds"
