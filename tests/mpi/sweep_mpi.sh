@@ -103,12 +103,12 @@ for np in 2 3; do
 
     # Kill rank 1 while it runs a driver: under --enable-recovery the others finish the sweep.
     out=$tmp/kill$np
-    run_mpi --enable-recovery -np $np "$bin/sweep" --mpi --driver jensen --grid "$grid" --args '--n-mc 1e7' \
+    run_mpi --enable-recovery -np $np "$bin/sweep" --mpi --driver jensen --grid "$grid" --args '--n-mc 4e6' \
         --rank-timeout 2 --out "$out" >"$out.log" 2>&1 &
     job=$!
     victim=""
     for _ in $(seq 100); do
-        victim=$(rank_pid 1 "sweep --mpi --driver jensen --grid $grid --args --n-mc 1e7")
+        victim=$(rank_pid 1 "sweep --mpi --driver jensen --grid $grid --args --n-mc 4e6")
         [ -n "$victim" ] && pgrep -P "$victim" >/dev/null && break
         sleep 0.1
     done
