@@ -55,7 +55,7 @@ exec "$bin/jensen" "\$@"
 EOF
 chmod +x "$tmp/flaky.sh"
 
-# The rank-R process of the newest mpirun job whose argv holds WORD (its environment names its rank).
+# The rank-R process among those whose command line matches PATTERN (its environment names its rank).
 rank_pid() {
     local p
     for p in $(pgrep -f -- "$2"); do
@@ -108,7 +108,7 @@ for np in 2 3; do
     job=$!
     victim=""
     for _ in $(seq 100); do
-        victim=$(rank_pid 1 "sweep --mpi --driver jensen --grid $grid --args --n-mc 4e6")
+        victim=$(rank_pid 1 "--out $out\$")
         [ -n "$victim" ] && pgrep -P "$victim" >/dev/null && break
         sleep 0.1
     done
