@@ -5,7 +5,8 @@
 # step:      the 784-400-20 VAE's training step (1 thread, epoch time / 469 steps)
 # sweep:     a 3x2 VAE grid (1 epoch each) on 1 rank, on 2 ranks, on 2 ranks with rank 0
 #            only scheduling, and on 3 ranks with rank 0 only scheduling; variants take
-#            turns, REPS rounds (default 3); prints each round and the medians
+#            turns, REPS rounds (default 3; VARIANTS='np1 np2' picks some); prints each
+#            round and the medians
 # faults:    the same grid with a bad flag in one configuration and rank 1 killed mid-run
 #            (mpirun --enable-recovery): the failures and sweep.csv's rows
 # Needs Fashion-MNIST in data/fashion-mnist (scripts/fetch-data.sh).
@@ -16,6 +17,7 @@ build=${1:-build}
 what=("$@")
 [ ${#what[@]} -gt 0 ] || what=(allreduce step sweep faults)
 reps=${REPS:-3}
+variants=${VARIANTS:-np1 np2 np2_sched np3_sched}
 bin=$build/experiments
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export ELBO_PROGRESS=0
@@ -40,15 +42,17 @@ for w in "${what[@]}"; do
         echo "== 3x2 sweep ($grid, $args): wall seconds per variant, $reps rounds"
         declare -A t
         for r in $(seq "$reps"); do
-            for v in np1 np2 np2_sched np3_sched; do
+            for v in $variants; do
+                # Unbound ranks, one thread per run: only the number of runs at once
+                # differs (a rank bound to a core another job also uses would decide it).
                 case $v in
-                np1) cmd=(mpirun -np 1) extra=() ;;
-                np2) cmd=(mpirun -np 2) extra=() ;;
-                np2_sched) cmd=(mpirun -np 2) extra=(--root-jobs 0) ;;
-                np3_sched) cmd=(mpirun --oversubscribe -np 3) extra=(--root-jobs 0 --run-threads 1) ;;
+                np1) cmd=(mpirun --bind-to none -np 1) extra=() ;;
+                np2) cmd=(mpirun --bind-to none -np 2) extra=() ;;
+                np2_sched) cmd=(mpirun --bind-to none -np 2) extra=(--root-jobs 0) ;;
+                np3_sched) cmd=(mpirun --bind-to none --oversubscribe -np 3) extra=(--root-jobs 0) ;;
                 esac
                 s=$(date +%s.%N)
-                "${cmd[@]}" "$bin/sweep" --mpi --driver vae --grid "$grid" --args "$args" "${extra[@]}" \
+                "${cmd[@]}" "$bin/sweep" --mpi --driver vae --grid "$grid" --args "$args" --run-threads 1 "${extra[@]}" \
                     --out "$tmp/sweep_${v}_$r" >"$tmp/sweep_${v}_$r.log" 2>&1
                 e=$(awk -v s="$s" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }')
                 t[$v]="${t[$v]:-} $e"
@@ -56,7 +60,7 @@ for w in "${what[@]}"; do
             done
         done
         m1=$(echo ${t[np1]} | tr ' ' '\n' | median)
-        for v in np1 np2 np2_sched np3_sched; do
+        for v in $variants; do
             m=$(echo ${t[$v]} | tr ' ' '\n' | median)
             awk -v v="$v" -v m="$m" -v b="$m1" 'BEGIN { printf "  median %-10s %6.2f s  %.2fx of one rank\n", v, m, m / b }'
         done
