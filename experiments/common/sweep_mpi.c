@@ -143,12 +143,16 @@ typedef struct sched {
     double timeout, beat, last_beat;
 } sched;
 
+static int slots_of(const sched *s, int r) { return r == 0 ? s->root_jobs : s->p->jobs; }
+
 static void hand_out(sched *s)
 {
+    int workers = 0; /* live ranks that run drivers: a retry avoids its last rank only if there is another */
+    for (int r = 0; r < s->size; r++)
+        workers += s->live[r] && slots_of(s, r) > 0;
     for (int r = 0; r < s->size && !*s->p->stop; r++) {
-        int slots = r == 0 ? s->root_jobs : s->p->jobs;
         long c;
-        while (s->live[r] && s->busy[r] < slots && (c = sweep_next(s->p, r, s->nlive)) >= 0) {
+        while (s->live[r] && s->busy[r] < slots_of(s, r) && (c = sweep_next(s->p, r, workers)) >= 0) {
             if (r == 0) {
                 if (!start_here(s->p, c, 0)) {
                     sweep_finished(s->p, c, 0, SWEEP_NOEXEC, 0, s->p->runs[c].tail);

@@ -86,10 +86,10 @@ void sweep_mark_finished(sweep_plan *p)
     }
 }
 
-long sweep_next(const sweep_plan *p, int rank, int live_ranks)
+long sweep_next(const sweep_plan *p, int rank, int workers)
 {
     for (long c = 0; c < p->n; c++)
-        if (p->runs[c].state == SWEEP_PENDING && (p->runs[c].failed_on != rank || live_ranks <= 1))
+        if (p->runs[c].state == SWEEP_PENDING && (p->runs[c].failed_on != rank || workers <= 1))
             return c;
     return -1;
 }

@@ -69,8 +69,8 @@ bool sweep_run_set(sweep_run *r, const char *dir, char *const *argv);
 void sweep_mark_finished(sweep_plan *p);
 
 /* The pending run to start next on `rank`: not one that last failed there
- * unless `rank` is the only live rank; -1 if none. */
-long sweep_next(const sweep_plan *p, int rank, int live_ranks);
+ * unless `rank` is the only live rank that runs drivers (workers <= 1); -1 if none. */
+long sweep_next(const sweep_plan *p, int rank, int workers);
 /* The run is running on rank (its attempt counted). */
 void sweep_started(sweep_plan *p, long c, int rank);
 /* fork + exec the driver with stdout/stderr in DIR/log.txt (an earlier

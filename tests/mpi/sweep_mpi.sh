@@ -101,6 +101,13 @@ for np in 2 3; do
     expect "every other configuration's result is in sweep.csv (5 rows with a result)" \
         '[ "$(awk -F, "NR > 1 && \$3 != \"\" && \$3 != \"nan\"" "$out/sweep.csv" | wc -l)" = 5 ]'
 
+    if [ $np = 2 ]; then # rank 0 only schedules: rank 1 is the one worker, so the retry stays there
+        run_mpi -np 2 "$bin/sweep" --mpi --root-jobs 0 --driver "$tmp/flaky.sh" --grid "$grid" --args '--quick' \
+            --out "$out.sched" >"$out.sched.log" 2>&1
+        expect "--root-jobs 0: every run on rank 1, the flaky one retried there" \
+            '[ "$(grep -c "done on rank 1" "$out.sched.log")" = 5 ] && grep -q "a=4_seed=2 done on rank 1" "$out.sched.log" && grep -q "5 run, 0 skipped (already done), 1 failed" "$out.sched.log"'
+    fi
+
     # Kill rank 1 while it runs a driver: under --enable-recovery the others finish the sweep.
     out=$tmp/kill$np
     run_mpi --enable-recovery -np $np "$bin/sweep" --mpi --driver jensen --grid "$grid" --args '--n-mc 4e6' \
