@@ -2,36 +2,43 @@
  *
  *   sweep --driver vae --grid 'beta=1,2,4,8 latent=2,10,20 seed=1,2,3' --jobs 4 --out runs/sweep
  *
+ *   mpirun -np 4 sweep --mpi --driver vae --grid '...' --out runs/sweep    (docs/MPI.md)
+ *
  * Runs every configuration of the grid (the Cartesian product) as its own
- * process, `DRIVER --out OUT/runs/<config> --flag value ... [--args ...]`, on a
- * local pool of --jobs workers (fork/exec, then a blocking waitpid: no
- * polling). A configuration whose summary.json exists is skipped, so an
- * interrupted sweep resumes where it stopped. Afterwards every summary.json
+ * process, `DRIVER --out OUT/runs/<config> --flag value ... [--args ...]
+ * --threads T`, on a local pool of --jobs workers, or with --mpi on every MPI
+ * rank, --jobs at a time each, handed out by rank 0 (common/sweep_runs.h,
+ * common/sweep_mpi.h). T is the rank's CPUs divided by --jobs unless
+ * --run-threads, the grid or --args say otherwise. A failed run is retried up
+ * to --retries times (elsewhere when there is another rank); every result is
+ * recorded as it arrives in OUT/sweep_runs.json. A configuration whose
+ * summary.json exists is skipped, so an interrupted sweep resumes where it
+ * stopped. Afterwards every summary.json
  * is read back and flattened ("results" numbers only) into
  *   OUT/sweep.csv        one row per configuration
  *   OUT/sweep_mean.csv   mean and sd over seeds per configuration
  *   OUT/sweep_FLAG.svg   per swept flag: each metric against the flag, one
  *                        line (mean) and band (+-1 sd over seeds) per setting
  *                        of the other flags.
- * Each child's stdout and stderr go to OUT/runs/<config>/log.txt. */
+ * Each child's stdout and stderr go to OUT/runs/<config>/log.txt (an earlier
+ * attempt's to log.N.txt). */
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "driver.h"
 #include "models/io/csv.h"
+#include "models/io/file.h"
 #include "models/io/svg.h"
 #include "progress.h"
 #include "summary.h"
+#include "sweep_mpi.h"
+#include "sweep_runs.h"
 
 #define MAX_FLAGS 8
 #define MAX_VALUES 32
@@ -39,8 +46,9 @@
 #define MAX_METRICS 256
 
 static const char *driver, *grid_text, *extra_args, *metrics_text, *bin_dir;
-static int jobs, max_panels;
-static bool dry_run;
+static int jobs, max_panels, retries, root_jobs, run_threads;
+static double rank_timeout;
+static bool dry_run, use_mpi;
 
 static const elbo_opt opts[] = {
     {"driver", ELBO_OPT_STRING, &driver, "", "driver to run (a name next to sweep, or a path)", .choices = NULL},
@@ -54,6 +62,15 @@ static const elbo_opt opts[] = {
     {"bin-dir", ELBO_OPT_STRING, &bin_dir, "", "where the drivers are (default: sweep's own folder)",
      .choices = NULL},
     {"dry-run", ELBO_OPT_BOOL, &dry_run, "false", "print the commands, run nothing", .choices = NULL},
+    {"retries", ELBO_OPT_INT, &retries, "1", "run a failed configuration again up to this many times", .min = 0,
+     .max = 100},
+    {"run-threads", ELBO_OPT_INT, &run_threads, "0", "--threads of each run (0: this rank's CPUs / --jobs)",
+     .min = 0, .max = 1024},
+    {"mpi", ELBO_OPT_BOOL, &use_mpi, "false", "spread the runs over MPI ranks (under mpirun or srun)", .choices = NULL},
+    {"root-jobs", ELBO_OPT_INT, &root_jobs, "-1", "--mpi: runs at once on rank 0 (0: it only schedules; -1: --jobs)",
+     .min = -1, .max = 256},
+    {"rank-timeout", ELBO_OPT_DOUBLE, &rank_timeout, "30",
+     "--mpi: seconds of silence after which a rank is presumed dead", .min = 1, .max = 86400},
 };
 
 /* ---- the grid ---- */
@@ -127,49 +144,7 @@ static void config_name(const grid *g, const int *idx, char *out, size_t cap)
             *p = '-';
 }
 
-static int mkdir_p(const char *path)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-static bool file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /* ---- running ---- */
-
-typedef struct run {
-    char dir[PATH_MAX];
-    pid_t pid;
-    int status; /* -1 pending, else exit code (128+sig when killed) */
-} run;
-
-static pid_t spawn(const char *exe, char *const *argv, const char *log)
-{
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid; /* parent (or -1) */
-    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-    }
-    execv(exe, argv);
-    fprintf(stderr, "sweep: cannot run %s: %s\n", exe, strerror(errno));
-    _exit(127);
-}
 
 /* Split extra_args on spaces into argv[*n...] (strings stay in buf). */
 static void split_args(const elbo_cli *cli, char *buf, char **argv, int *n)
@@ -353,12 +328,29 @@ static bool numeric(const char *s)
     return end != s && *end == 0;
 }
 
+/* What every MPI rank must agree on: the flags that shape the runs. */
+static const char *sweep_spec(const elbo_cli *cli)
+{
+    static char spec[16384];
+    snprintf(spec, sizeof spec,
+             "--driver %s\n--grid %s\n--args %s\n--out %s\n--jobs %d\n--root-jobs %d\n--retries %d\n"
+             "--run-threads %d\n--rank-timeout %g\n--dry-run %d\n--bin-dir %s\n",
+             driver ? driver : "", grid_text ? grid_text : "", extra_args ? extra_args : "", cli->out, jobs, root_jobs,
+             retries, run_threads, rank_timeout, dry_run, bin_dir ? bin_dir : "");
+    return spec;
+}
+
 int main(int argc, char **argv)
 {
     elbo_cli cli;
     elbo_cli_init(&cli, "sweep", "Run a grid of another driver's flags and collect the summaries.", opts,
                   sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
+    elbo_comm *comm = use_mpi ? sweep_mpi_begin(&argc, &argv, "sweep", sweep_spec(&cli)) : NULL;
+    if (comm && dry_run && !sweep_mpi_is_root(comm)) {
+        sweep_mpi_end(comm);
+        return 0;
+    }
     if (!driver || !*driver)
         drv_usage_error(&cli, "--driver: which driver to sweep (e.g. --driver jensen)");
     grid g;
@@ -395,97 +387,67 @@ int main(int argc, char **argv)
         nconf *= g.nvals[f];
     if (nconf > 100000)
         drv_usage_error(&cli, "--grid: more than 100000 configurations");
-    run *runs = drv_alloc(&cli, (size_t)nconf, sizeof(run));
     char runs_dir[PATH_MAX];
     snprintf(runs_dir, sizeof runs_dir, "%s/runs", cli.out);
-    if (mkdir_p(runs_dir) != 0) {
-        fprintf(stderr, "sweep: cannot create %s: %s\n", runs_dir, strerror(errno));
-        return ELBO_EXIT_RUNTIME;
+    drv_check(&cli, elbo_mkdir_p(runs_dir), "runs folder");
+
+    /* Every configuration's folder and command line. */
+    sweep_plan plan;
+    if (!sweep_plan_init(&plan, "sweep", exe, cli.out, nconf, jobs, retries))
+        drv_check(&cli, ELBO_ERR_NOMEM, "runs");
+    bool threads_set = strstr(extra_args ? extra_args : "", "--threads") != NULL;
+    for (int f = 0; f < g.nflags; f++)
+        threads_set = threads_set || !strcmp(g.name[f], "threads");
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", run_threads > 0 ? run_threads : sweep_cpus() / jobs > 1 ? sweep_cpus() / jobs : 1);
+    for (long c = 0; c < nconf; c++) {
+        int idx[MAX_FLAGS];
+        char name[1024], dir[PATH_MAX];
+        config_index(&g, c, idx);
+        config_name(&g, idx, name, sizeof name);
+        snprintf(dir, sizeof dir, "%.3000s/%.1000s", runs_dir, name);
+        char *av[MAX_ARGS], abuf[4096];
+        int n = 0;
+        av[n++] = (char *)driver;
+        av[n++] = "--out";
+        av[n++] = dir;
+        for (int f = 0; f < g.nflags; f++) {
+            static char flagbuf[MAX_FLAGS][72];
+            snprintf(flagbuf[f], sizeof flagbuf[f], "--%s", g.name[f]);
+            av[n++] = flagbuf[f];
+            av[n++] = g.val[f][idx[f]];
+        }
+        snprintf(abuf, sizeof abuf, "%s", extra_args ? extra_args : "");
+        split_args(&cli, abuf, av, &n);
+        if (!threads_set)
+            av[n++] = "--threads", av[n++] = threads;
+        av[n] = NULL;
+        if (dry_run) {
+            for (int k = 0; k < n; k++)
+                printf("%s%s", k ? " " : "", k ? av[k] : exe);
+            printf("\n");
+            continue;
+        }
+        if (!sweep_run_set(&plan.runs[c], dir, av))
+            drv_check(&cli, ELBO_ERR_NOMEM, "runs");
+    }
+    if (dry_run) {
+        sweep_mpi_end(comm);
+        return 0;
     }
 
-    /* Launch and reap: at most `jobs` children alive; waitpid blocks. */
-    int alive = 0, done = 0, skipped = 0, failed = 0;
-    long next = 0;
-    double t0 = elbo_now();
-    while (next < nconf || alive > 0) {
-        while (next < nconf && alive < jobs) {
-            run *r = &runs[next];
-            int idx[MAX_FLAGS];
-            char name[1024], sj[PATH_MAX + 16], log[PATH_MAX + 16];
-            config_index(&g, next, idx);
-            config_name(&g, idx, name, sizeof name);
-            snprintf(r->dir, sizeof r->dir, "%.3000s/%.1000s", runs_dir, name);
-            snprintf(sj, sizeof sj, "%s/summary.json", r->dir);
-            r->status = -1;
-            next++;
-            if (file_exists(sj)) { /* resumable: finished earlier */
-                r->status = 0;
-                skipped++;
-                continue;
-            }
-            char *av[MAX_ARGS], abuf[4096];
-            int n = 0;
-            av[n++] = (char *)driver;
-            av[n++] = "--out";
-            av[n++] = r->dir;
-            for (int f = 0; f < g.nflags; f++) {
-                static char flagbuf[MAX_FLAGS][72];
-                snprintf(flagbuf[f], sizeof flagbuf[f], "--%s", g.name[f]);
-                av[n++] = flagbuf[f];
-                av[n++] = g.val[f][idx[f]];
-            }
-            snprintf(abuf, sizeof abuf, "%s", extra_args ? extra_args : "");
-            split_args(&cli, abuf, av, &n);
-            av[n] = NULL;
-            if (dry_run) {
-                for (int k = 0; k < n; k++)
-                    printf("%s%s", k ? " " : "", k ? av[k] : exe);
-                printf("\n");
-                r->status = 0;
-                continue;
-            }
-            if (mkdir_p(r->dir) != 0) {
-                fprintf(stderr, "sweep: cannot create %s: %s\n", r->dir, strerror(errno));
-                r->status = 1, failed++;
-                continue;
-            }
-            snprintf(log, sizeof log, "%s/log.txt", r->dir);
-            /* argv strings live in this frame; fork copies them before we return. */
-            r->pid = spawn(exe, av, log);
-            if (r->pid < 0) {
-                fprintf(stderr, "sweep: fork: %s\n", strerror(errno));
-                r->status = 1, failed++;
-                continue;
-            }
-            alive++;
-        }
-        if (alive == 0)
-            break;
-        int st;
-        pid_t pid = waitpid(-1, &st, 0);
-        if (pid < 0) {
-            if (errno == EINTR)
-                continue;
-            fprintf(stderr, "sweep: waitpid: %s\n", strerror(errno));
-            return ELBO_EXIT_RUNTIME;
-        }
-        for (long c = 0; c < nconf; c++)
-            if (runs[c].pid == pid && runs[c].status == -1) {
-                runs[c].status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-                alive--, done++;
-                if (runs[c].status != 0)
-                    failed++;
-                printf("[%d/%ld] %s %s (%.1fs)\n", done + skipped, nconf, strrchr(runs[c].dir, '/') + 1,
-                       runs[c].status == 0 ? "done" : "FAILED", elbo_now() - t0);
-                if (runs[c].status != 0)
-                    printf("        see %s/log.txt (exit %d)\n", runs[c].dir, runs[c].status);
-                fflush(stdout);
-                break;
-            }
+    /* Run what is not finished yet: here, or on every MPI rank (the others exit inside). */
+    sweep_mark_finished(&plan);
+    if (comm) {
+        sweep_mpi(&plan, comm, root_jobs < 0 ? jobs : root_jobs, rank_timeout);
+    } else {
+        sweep_write_ledger(&plan);
+        sweep_local(&plan);
     }
-    if (dry_run)
-        return 0;
-    printf("%ld configurations: %d run, %d skipped (already done), %d failed\n", nconf, done, skipped, failed);
+    sweep_report(&plan);
+    const sweep_run *runs = plan.runs;
+    int done = plan.ran, skipped = plan.skipped, failed = plan.failed;
+    bool stopped = sweep_unsettled(&plan);
 
     /* ---- collect ---- */
     static char keys[MAX_METRICS][128];
@@ -493,7 +455,7 @@ int main(int argc, char **argv)
     metrics *res = drv_alloc(&cli, (size_t)nconf, sizeof(metrics));
     bool *have = drv_alloc(&cli, (size_t)nconf, sizeof(bool));
     for (long c = 0; c < nconf; c++) {
-        have[c] = runs[c].status == 0 && read_results(runs[c].dir, &res[c]);
+        have[c] = (runs[c].state == SWEEP_DONE || runs[c].state == SWEEP_SKIPPED) && read_results(runs[c].dir, &res[c]);
         for (int i = 0; have[c] && i < res[c].n; i++)
             key_index(keys, &nkeys, res[c].key[i], true);
     }
@@ -689,9 +651,12 @@ int main(int argc, char **argv)
     elbo_json_int(&sum.json, "ran", done);
     elbo_json_int(&sum.json, "skipped", skipped);
     elbo_json_int(&sum.json, "failed", failed);
+    elbo_json_int(&sum.json, "unfinished", stopped ? (long long)(nconf - done - skipped - failed) : 0);
+    elbo_json_int(&sum.json, "ranks", plan.ranks);
     elbo_json_int(&sum.json, "metrics", nkeys);
     drv_check(&cli, elbo_summary_write(&sum, cli.out), "summary.json");
     printf("wrote %s/{sweep.csv,sweep_mean.csv,sweep_<flag>.svg,summary.json}\n", cli.out);
-    free(runs), free(res), free(have), free(hdr), free(table), free(gm), free(gconf);
-    return failed ? ELBO_EXIT_RUNTIME : 0;
+    sweep_plan_free(&plan);
+    free(res), free(have), free(hdr), free(table), free(gm), free(gconf);
+    return failed || stopped ? ELBO_EXIT_RUNTIME : 0;
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: install what is missing, build, and pass every test
-# in a release build, the NEON path cross-built for aarch64 and run under
-# qemu, then the whole suite again under AddressSanitizer + UBSan.
-#   scripts/test.sh            release + NEON + sanitizer builds (what CI runs)
+# in a release build (with Open MPI: the MPI tests run under mpirun -np 2 and
+# 3), the NEON path cross-built for aarch64 and run under qemu, the drivers
+# and MPI suites of a build without MPI, then the whole suite again under
+# AddressSanitizer + UBSan.
+#   scripts/test.sh            release + NEON + no-MPI + sanitizer builds (what CI runs)
 #   scripts/test.sh --fast     release build only
 #   ELBO_LONG_TESTS=1          also the slow tests (full trainings)
 set -euo pipefail
@@ -16,7 +18,7 @@ for a in "$@"; do
     esac
 done
 
-scripts/install-deps.sh build data check cross
+scripts/install-deps.sh build data check cross mpi
 scripts/fetch-data.sh data/fashion-mnist >/dev/null
 
 long=false
@@ -34,7 +36,7 @@ setup() {
 }
 
 echo "== release build =="
-setup build-test --buildtype=release -Dlong_tests=$long
+setup build-test --buildtype=release -Dlong_tests=$long -Dmpi=enabled
 meson compile -C build-test
 meson test -C build-test --print-errorlogs
 ran=(build-test)
@@ -43,8 +45,14 @@ if [ $fast = 0 ]; then
     scripts/test-neon.sh
     ran+=(build-rel-neon)
 
+    echo "== build without MPI (-Dmpi=disabled): drivers and the MPI suite =="
+    setup build-nompi --buildtype=release -Dmpi=disabled -Dbench=disabled
+    meson compile -C build-nompi
+    meson test -C build-nompi --print-errorlogs --suite experiments --suite mpi
+    ran+=(build-nompi)
+
     echo "== address + undefined sanitizer build =="
-    setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbench=disabled
+    setup build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dbench=disabled -Dmpi=enabled
     meson compile -C build-asan
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs --timeout-multiplier 4
