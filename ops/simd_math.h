@@ -1,5 +1,7 @@
-/* Vectorized transcendentals over ops/simd.h: exp, log, log1p on [0,1], tanh,
- * sigmoid, softplus. Include only from sources compiled per ISA (ops/kernels/).
+/* Vectorized transcendentals over ops/simd.h: for vf (float32, ISA builds
+ * only) exp, log, log1p on [0,1], tanh, sigmoid, softplus; for v8 (float64,
+ * 8 lanes, every build including the reference) exp and log for the EM pass.
+ * Include only from sources compiled per ISA (ops/kernels/, models/mog).
  *
  * Method: range reduction plus a polynomial, FMA Horner: Cephes single-precision
  * forms and coefficients for log and tanh; for exp and log1p on [0,1] the
@@ -25,6 +27,8 @@
 #include <math.h>
 
 #include "ops/simd.h"
+
+#if !ELBO_REFERENCE /* vf exists in the ISA builds only */
 
 /* ---- helpers ---- */
 
@@ -276,6 +280,81 @@ static inline vf vf_softplus(vf x)
 {
     vf_softplus_k(1, &x);
     return x;
+}
+
+#endif /* !ELBO_REFERENCE */
+
+/* ---- exp and log over v8, built only from the operations above ---- */
+
+/* 1.5 * 2^52: adding it rounds a double of magnitude < 2^51 to an integer
+ * (round to nearest even) that then sits in the low mantissa bits. */
+#define V8_SHIFTER 6755399441055744.0
+#define V8_LOG2E 1.4426950408889634074
+/* ln 2 split so that k * LN2_HI is exact for |k| < 2^11 (Cody-Waite). */
+#define V8_LN2_HI 6.93145751953125e-1
+#define V8_LN2_LO 1.42860682030941723212e-6
+/* Below this, exp() would be subnormal: we return 0 (flush), which is far
+ * below anything a responsibility or a probability sum can notice. */
+#define V8_EXP_MIN (-708.0)
+#define V8_EXP_MAX 709.0
+#define V8_SQRT2 1.41421356237309504880
+
+/* exp(x), about 1 ulp for x in [V8_EXP_MIN, V8_EXP_MAX]; 0 below. Taylor
+ * polynomial of degree 13 on |r| <= ln2/2 (truncation < 1e-17 relative). */
+static inline v8 v8_exp(v8 x)
+{
+    v8 xc = v8_max(x, v8_set1(V8_EXP_MIN));
+    xc = v8_select_gt(xc, v8_set1(V8_EXP_MAX), v8_set1(V8_EXP_MAX), xc);
+    v8 t = v8_fmadd(xc, v8_set1(V8_LOG2E), v8_set1(V8_SHIFTER));
+    v8 kf = v8_sub(t, v8_set1(V8_SHIFTER));
+    v8 r = v8_fnmadd(kf, v8_set1(V8_LN2_HI), xc);
+    r = v8_fnmadd(kf, v8_set1(V8_LN2_LO), r);
+    static const double c[14] = {
+        1.0,
+        1.0,
+        1.0 / 2,
+        1.0 / 6,
+        1.0 / 24,
+        1.0 / 120,
+        1.0 / 720,
+        1.0 / 5040,
+        1.0 / 40320,
+        1.0 / 362880,
+        1.0 / 3628800,
+        1.0 / 39916800,
+        1.0 / 479001600,
+        1.0 / 6227020800,
+    };
+    v8 p = v8_set1(c[13]);
+    for (int i = 12; i >= 0; i--)
+        p = v8_fmadd(p, r, v8_set1(c[i]));
+    /* 2^k: the low bits of t hold k; (k + 1023) << 52 is the exponent field */
+    v8i e = v8i_shl(v8i_add(v8_bits(t), v8i_set1(1023)), 52);
+    v8 y = v8_mul(p, v8_from_bits(e));
+    return v8_select_lt(x, v8_set1(V8_EXP_MIN), v8_zero(), y);
+}
+
+/* log(x) for positive normal x, a few ulp: x = m 2^e with m in
+ * [sqrt(1/2), sqrt(2)), log m = 2 atanh(f), f = (m-1)/(m+1), |f| <= 0.172. */
+static inline v8 v8_log(v8 x)
+{
+    const int64_t exp_mask = 0x7ff0000000000000LL, one_bits = 0x3ff0000000000000LL;
+    v8i b = v8_bits(x);
+    v8i eb = v8i_shr(b, 52); /* biased exponent (x > 0: no sign bit) */
+    /* integer -> double through the shifter: exact for small integers */
+    v8 e = v8_sub(v8_from_bits(v8i_add(v8_bits(v8_set1(V8_SHIFTER)), eb)), v8_set1(V8_SHIFTER + 1023.0));
+    v8 m = v8_from_bits(v8i_or(v8i_and(b, v8i_set1(~exp_mask)), v8i_set1(one_bits)));
+    v8 big = v8_select_gt(m, v8_set1(V8_SQRT2), v8_set1(1.0), v8_zero());
+    m = v8_select_gt(m, v8_set1(V8_SQRT2), v8_mul(m, v8_set1(0.5)), m);
+    e = v8_add(e, big);
+    v8 f = v8_div(v8_sub(m, v8_set1(1.0)), v8_add(m, v8_set1(1.0)));
+    v8 f2 = v8_mul(f, f);
+    /* 1 + f2/3 + f2^2/5 + ... + f2^11/23: f2^12 < 1e-18 */
+    v8 p = v8_set1(1.0 / 23);
+    for (int i = 10; i >= 0; i--)
+        p = v8_fmadd(p, f2, v8_set1(1.0 / (2 * i + 1)));
+    v8 logm = v8_mul(v8_add(f, f), p);
+    return v8_fmadd(e, v8_set1(V8_LN2_HI), v8_fmadd(e, v8_set1(V8_LN2_LO), logm));
 }
 
 #endif

@@ -1,9 +1,19 @@
-/* Activations, forward y = f(x) and backward dx += dy f'(.), all (n), written
- * once over ops/simd.h; transcendentals from ops/simd_math.h (error bounds
- * stated there). map_fwd / map_bwd run the full vectors and one masked tail;
- * they are static inline, so each element function is inlined into them. */
+/* Activations, forward y = f(x) and backward dx += dy f'(.), all (n): each
+ * SIMD kernel, written once over ops/simd.h, beside its naive scalar
+ * reference (the reference build); transcendentals from ops/simd_math.h
+ * (error bounds stated there). map_fwd / map_bwd run the full vectors and one
+ * masked tail; they are static inline, so each element function is inlined
+ * into them. The activations themselves are listed in ops/kernels/list.h
+ * (ELBO_ACTIVATIONS), which also makes their tape ops. */
+
 #include "ops/kernels/kernels_isa.h"
 #include "ops/simd_math.h"
+
+#if ELBO_REFERENCE
+#include "ops/kernels/ref_math.h"
+#endif
+
+#if !ELBO_REFERENCE /* helpers of the SIMD kernels */
 
 /* y = f(x) */
 static inline void map_fwd(size_t n, const float *x, float *y, vf (*f)(vf))
@@ -40,11 +50,27 @@ static inline vf ident(vf y) { return y; }
 /* 1 / x */
 static inline vf recip(vf x) { return vf_div(vf_set1(1.0f), x); }
 
-/* ---- kernels ---- */
+#endif
 
 /* y = max(x, 0) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_relu)(size_t n, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+#else
 void KERNEL(elbo_relu)(size_t n, const float *x, float *y) { map_fwd(n, x, y, relu1); }
+#endif
 
+/* dx += dy * [x > 0] */
+#if ELBO_REFERENCE
+void KERNEL(elbo_relu_bwd)(size_t n, const float *x, const float *dy, float *dx)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+}
+#else
 /* dx += dy [x > 0]  (select, not multiply: an Inf/NaN dy of a dead unit stays out) */
 void KERNEL(elbo_relu_bwd)(size_t n, const float *x, const float *dy, float *dx)
 {
@@ -59,8 +85,16 @@ void KERNEL(elbo_relu_bwd)(size_t n, const float *x, const float *dy, float *dx)
         vf_store_n(dx + i, vf_add(vf_load_n(dx + i, k), g), k);
     }
 }
+#endif
 
 /* y = x > 0 ? x : slope x */
+#if ELBO_REFERENCE
+void KERNEL(elbo_leaky_relu)(size_t n, float slope, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+}
+#else
 void KERNEL(elbo_leaky_relu)(size_t n, float slope, const float *x, float *y)
 {
     vf s = vf_set1(slope);
@@ -74,7 +108,16 @@ void KERNEL(elbo_leaky_relu)(size_t n, float slope, const float *x, float *y)
         vf_store_n(y + i, vf_select_gt(v, vf_zero(), v, vf_mul(s, v)), n - i);
     }
 }
+#endif
 
+/* dx += dy * (x > 0 ? 1 : slope) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_leaky_relu_bwd)(size_t n, float slope, const float *x, const float *dy, float *dx)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] += x[i] > 0.0f ? dy[i] : slope * dy[i];
+}
+#else
 /* dx += x > 0 ? dy : slope dy */
 void KERNEL(elbo_leaky_relu_bwd)(size_t n, float slope, const float *x, const float *dy, float *dx)
 {
@@ -92,34 +135,122 @@ void KERNEL(elbo_leaky_relu_bwd)(size_t n, float slope, const float *x, const fl
         vf_store_n(dx + i, vf_add(vf_load_n(dx + i, k), g), k);
     }
 }
+#endif
 
+/* y = tanh(x) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_tanh)(size_t n, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = tanhf(x[i]);
+}
+#else
 /* y = tanh x */
 void KERNEL(elbo_tanh)(size_t n, const float *x, float *y) { map_fwd(n, x, y, vf_tanh); }
+#endif
+
 /* dx += dy (1 - y^2) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_tanh_bwd)(size_t n, const float *y, const float *dy, float *dx)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+}
+#else
 void KERNEL(elbo_tanh_bwd)(size_t n, const float *y, const float *dy, float *dx) { map_bwd(n, y, dy, dx, tanh_d); }
+#endif
 
 /* y = 1 / (1 + e^-x) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_sigmoid)(size_t n, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = ref_sigmoid1(x[i]);
+}
+#else
 void KERNEL(elbo_sigmoid)(size_t n, const float *x, float *y) { map_fwd(n, x, y, vf_sigmoid); }
+#endif
+
 /* dx += dy y (1 - y) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_sigmoid_bwd)(size_t n, const float *y, const float *dy, float *dx)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+}
+#else
 void KERNEL(elbo_sigmoid_bwd)(size_t n, const float *y, const float *dy, float *dx)
 {
     map_bwd(n, y, dy, dx, sigmoid_d);
 }
+#endif
 
 /* y = log(1 + e^x) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_softplus)(size_t n, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = ref_softplus1(x[i]);
+}
+#else
 void KERNEL(elbo_softplus)(size_t n, const float *x, float *y) { map_fwd(n, x, y, vf_softplus); }
+#endif
+
 /* dx += dy sigmoid(x) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_softplus_bwd)(size_t n, const float *x, const float *dy, float *dx)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] += dy[i] * ref_sigmoid1(x[i]);
+}
+#else
 void KERNEL(elbo_softplus_bwd)(size_t n, const float *x, const float *dy, float *dx)
 {
     map_bwd(n, x, dy, dx, vf_sigmoid);
 }
+#endif
 
 /* y = e^x */
+#if ELBO_REFERENCE
+void KERNEL(elbo_exp)(size_t n, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = expf(x[i]);
+}
+#else
 void KERNEL(elbo_exp)(size_t n, const float *x, float *y) { map_fwd(n, x, y, vf_exp); }
-/* dx += dy y */
-void KERNEL(elbo_exp_bwd)(size_t n, const float *y, const float *dy, float *dx) { map_bwd(n, y, dy, dx, ident); }
+#endif
 
+/* dx += dy y */
+#if ELBO_REFERENCE
+void KERNEL(elbo_exp_bwd)(size_t n, const float *y, const float *dy, float *dx)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] += dy[i] * y[i];
+}
+#else
+void KERNEL(elbo_exp_bwd)(size_t n, const float *y, const float *dy, float *dx) { map_bwd(n, y, dy, dx, ident); }
+#endif
+
+/* y = log(x) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_log)(size_t n, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = logf(x[i]);
+}
+#else
 /* y = log x */
 void KERNEL(elbo_log)(size_t n, const float *x, float *y) { map_fwd(n, x, y, vf_log); }
+#endif
+
 /* dx += dy / x */
+#if ELBO_REFERENCE
+void KERNEL(elbo_log_bwd)(size_t n, const float *x, const float *dy, float *dx)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] += dy[i] / x[i];
+}
+#else
 void KERNEL(elbo_log_bwd)(size_t n, const float *x, const float *dy, float *dx) { map_bwd(n, x, dy, dx, recip); }
+#endif

@@ -1,8 +1,16 @@
-/* Row reductions, x is (R,C), y is (R), and the total sum of (n), written once
- * over ops/simd.h. Tails are masked loads filled with the operation's neutral
- * element (0 for sums, -inf for max). */
+/* Row reductions, x is (R,C), y is (R), and the total sum of (n): each SIMD
+ * kernel, written once over ops/simd.h, beside its naive scalar reference
+ * (the reference build; it sums in double). SIMD tails are masked loads
+ * filled with the operation's neutral element (0 for sums, -inf for max). */
+
 #include "ops/kernels/kernels_isa.h"
 #include "ops/simd_math.h"
+
+#if ELBO_REFERENCE
+#include <math.h>
+#endif
+
+#if !ELBO_REFERENCE /* helpers of the SIMD kernels */
 
 /* Floats summed in float vectors before the partial goes into the double
  * total: at most 256 / (4 VLEN) <= 8 adds per lane, so a block's rounding
@@ -27,22 +35,6 @@ static float sum_block(size_t n, const float *x)
     return vf_hsum(vf_add(vf_add(a0, a1), vf_add(a2, a3)));
 }
 
-/* sum_i x[i]: float blocks of SUM_BLOCK, accumulated in double in block order */
-double KERNEL(elbo_sum)(size_t n, const float *x)
-{
-    double s = 0.0;
-    for (size_t i = 0; i < n; i += SUM_BLOCK)
-        s += sum_block(n - i < SUM_BLOCK ? n - i : SUM_BLOCK, x + i);
-    return s;
-}
-
-/* y[r] = sum_c x[r,c] */
-void KERNEL(elbo_row_sum)(size_t rows, size_t cols, const float *x, float *y)
-{
-    for (size_t r = 0; r < rows; r++)
-        y[r] = (float)KERNEL(elbo_sum)(cols, x + r * cols);
-}
-
 /* max of one row (-inf if empty); NaN handling as vf_max (unspecified) */
 static float max1(size_t n, const float *x)
 {
@@ -57,13 +49,6 @@ static float max1(size_t n, const float *x)
     if (i < n)
         a1 = vf_max(a1, vf_load_n_fill(x + i, n - i, -INFINITY));
     return vf_hmax(vf_max(a0, a1));
-}
-
-/* y[r] = max_c x[r,c] */
-void KERNEL(elbo_row_max)(size_t rows, size_t cols, const float *x, float *y)
-{
-    for (size_t r = 0; r < rows; r++)
-        y[r] = max1(cols, x + r * cols);
 }
 
 /* log sum_c e^x[c] of one row in one pass (online): per lane a running max M
@@ -144,6 +129,83 @@ static float lse2(size_t n, const float *x, float *mx)
     return vf_hsum(vf_add(a0, a1));
 }
 
+#endif
+
+/* sum_i x[i] in double, in index order */
+#if ELBO_REFERENCE
+double KERNEL(elbo_sum)(size_t n, const float *x)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += x[i];
+    return s;
+}
+#else
+/* sum_i x[i]: float blocks of SUM_BLOCK, accumulated in double in block order */
+double KERNEL(elbo_sum)(size_t n, const float *x)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i += SUM_BLOCK)
+        s += sum_block(n - i < SUM_BLOCK ? n - i : SUM_BLOCK, x + i);
+    return s;
+}
+#endif
+
+/* y[r] = sum_c x[r,c] */
+#if ELBO_REFERENCE
+void KERNEL(elbo_row_sum)(size_t rows, size_t cols, const float *x, float *y)
+{
+    for (size_t r = 0; r < rows; r++)
+        y[r] = (float)KERNEL(elbo_sum)(cols, x + r * cols);
+}
+#else
+void KERNEL(elbo_row_sum)(size_t rows, size_t cols, const float *x, float *y)
+{
+    for (size_t r = 0; r < rows; r++)
+        y[r] = (float)KERNEL(elbo_sum)(cols, x + r * cols);
+}
+#endif
+
+/* y[r] = max_c x[r,c]  (-inf for an empty row) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_row_max)(size_t rows, size_t cols, const float *x, float *y)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float m = -INFINITY;
+        for (size_t c = 0; c < cols; c++)
+            m = fmaxf(m, x[r * cols + c]);
+        y[r] = m;
+    }
+}
+#else
+/* y[r] = max_c x[r,c] */
+void KERNEL(elbo_row_max)(size_t rows, size_t cols, const float *x, float *y)
+{
+    for (size_t r = 0; r < rows; r++)
+        y[r] = max1(cols, x + r * cols);
+}
+#endif
+
+/* y[r] = m + log sum_c e^(x[r,c] - m), m = max_c x[r,c]; -inf if m = -inf, +inf if m = +inf */
+#if ELBO_REFERENCE
+void KERNEL(elbo_row_logsumexp)(size_t rows, size_t cols, const float *x, float *y)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float m = -INFINITY;
+        for (size_t c = 0; c < cols; c++)
+            m = fmaxf(m, xr[c]);
+        if (isinf(m)) {
+            y[r] = m;
+            continue;
+        }
+        double s = 0.0;
+        for (size_t c = 0; c < cols; c++)
+            s += exp((double)xr[c] - m);
+        y[r] = (float)(m + log(s)); /* a NaN in the row propagates through s */
+    }
+}
+#else
 /* y[r] = m + log sum_c e^(x[r,c] - m), m = max_c x[r,c]; an all -inf row gives -inf,
  * a row with +inf gives +inf; a NaN in the row gives NaN */
 void KERNEL(elbo_row_logsumexp)(size_t rows, size_t cols, const float *x, float *y)
@@ -158,3 +220,4 @@ void KERNEL(elbo_row_logsumexp)(size_t rows, size_t cols, const float *x, float 
         y[r] = isinf(m) ? m : m + logf(s);
     }
 }
+#endif
