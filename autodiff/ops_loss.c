@@ -1,12 +1,21 @@
-/* Fused losses, one value per row: (R,C) inputs -> (R,1). Backward hands the
- * per-row upstream gradient dy (R) to the kernel as drow. */
+/* Fused losses, one value per row of the 2-D views: (R,C) inputs -> (R,1)
+ * (an (N,H,W,C) image is N rows of H*W*C). Backward hands the per-row
+ * upstream gradient dy (R) to the kernel as drow. */
 #include "autodiff/tape_internal.h"
 
 #include <math.h>
 
 #include "ops/ops.h"
 
+/* the same 2-D view: (B,28,28,1) logits fit (B,784) targets */
 static bool same_shape(const elbo_node *a, const elbo_node *b) { return a->rows == b->rows && a->cols == b->cols; }
+
+/* the (R,1) node of a per-row loss */
+static elbo_node *row_loss(elbo_tape *t, elbo_op op, int rows, int n_in, elbo_node *const *in, const elbo_op_args *args)
+{
+    elbo_shape s = ad_shape2(rows, 1);
+    return ad_node(t, op, &s, n_in, in, args);
+}
 
 /* The gradient of n, or zeroed scratch when n needs none: the fused kernels
  * write every gradient they compute. */
@@ -24,9 +33,9 @@ elbo_node *elbo_ad_bernoulli_nll(elbo_tape *t, elbo_node *logits, elbo_node *tar
     if (!ad_inputs_ok(t, "bernoulli_nll", 2, in))
         return NULL;
     if (!same_shape(logits, target))
-        return ad_error(t, ELBO_ERR_INVALID, "bernoulli_nll: expected logits and target of one shape, got (%d,%d) and (%d,%d)",
-                        logits->rows, logits->cols, target->rows, target->cols);
-    return ad_node(t, ELBO_OP_BERNOULLI_NLL, logits->rows, 1, 2, in, NULL);
+        return ad_error(t, ELBO_ERR_INVALID, "bernoulli_nll: expected logits and target of one shape, got %s and %s",
+                        AD_SHAPE(logits), AD_SHAPE(target));
+    return row_loss(t, ELBO_OP_BERNOULLI_NLL, logits->rows, 2, in, NULL);
 }
 
 void ad_bernoulli_nll_forward(elbo_tape *t, elbo_node *n)
@@ -59,11 +68,11 @@ elbo_node *elbo_ad_gauss_nll(elbo_tape *t, elbo_node *mean, elbo_node *target, e
     if (!ad_inputs_ok(t, "gauss_nll", logvar ? 3 : 2, in))
         return NULL;
     if (!same_shape(mean, target))
-        return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected mean and target of one shape, got (%d,%d) and (%d,%d)",
-                        mean->rows, mean->cols, target->rows, target->cols);
+        return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected mean and target of one shape, got %s and %s",
+                        AD_SHAPE(mean), AD_SHAPE(target));
     if (logvar && (logvar->rows != 1 || logvar->cols != mean->cols))
-        return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected logvar (1,%d), got (%d,%d)", mean->cols,
-                        logvar->rows, logvar->cols);
+        return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected logvar (1,%d), got %s", mean->cols,
+                        AD_SHAPE(logvar));
     if (!logvar) {
         if (!isfinite(fixed_logvar))
             return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected a finite fixed_logvar, got %g",
@@ -78,7 +87,7 @@ elbo_node *elbo_ad_gauss_nll(elbo_tape *t, elbo_node *mean, elbo_node *target, e
             return NULL;
     }
     elbo_op_args args = {.gauss = {.fixed_logvar = logvar ? NAN : fixed_logvar}};
-    return ad_node(t, ELBO_OP_GAUSS_NLL, mean->rows, 1, 3, in, &args);
+    return row_loss(t, ELBO_OP_GAUSS_NLL, mean->rows, 3, in, &args);
 }
 
 void ad_gauss_nll_forward(elbo_tape *t, elbo_node *n)
@@ -116,9 +125,9 @@ elbo_node *elbo_ad_kl_diag(elbo_tape *t, elbo_node *mu, elbo_node *logvar)
     if (!ad_inputs_ok(t, "kl_diag", 2, in))
         return NULL;
     if (!same_shape(mu, logvar))
-        return ad_error(t, ELBO_ERR_INVALID, "kl_diag: expected mu and logvar of one shape, got (%d,%d) and (%d,%d)",
-                        mu->rows, mu->cols, logvar->rows, logvar->cols);
-    return ad_node(t, ELBO_OP_KL_DIAG, mu->rows, 1, 2, in, NULL);
+        return ad_error(t, ELBO_ERR_INVALID, "kl_diag: expected mu and logvar of one shape, got %s and %s",
+                        AD_SHAPE(mu), AD_SHAPE(logvar));
+    return row_loss(t, ELBO_OP_KL_DIAG, mu->rows, 2, in, NULL);
 }
 
 void ad_kl_diag_forward(elbo_tape *t, elbo_node *n)

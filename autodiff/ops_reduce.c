@@ -1,5 +1,5 @@
 /* Reductions: sum and mean of all elements (-> (1,1)), and per-row sum and
- * log-sum-exp ((R,C) -> (R,1)). */
+ * log-sum-exp over the 2-D view ((R,C) -> (R,1)). */
 #include "autodiff/tape_internal.h"
 
 #include "ops/ops.h"
@@ -8,7 +8,8 @@ static elbo_node *reduce(elbo_tape *t, elbo_op op, elbo_node *a, int rows)
 {
     if (!ad_inputs_ok(t, elbo_op_name(op), 1, &a))
         return NULL;
-    return ad_node(t, op, rows, 1, 1, &a, NULL);
+    elbo_shape s = ad_shape2(rows, 1);
+    return ad_node(t, op, &s, 1, &a, NULL);
 }
 
 /* da[r,c] += g[r] for a (R,C): the backward of every row reduction to a constant. */
