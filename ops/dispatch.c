@@ -115,6 +115,12 @@ elbo_status elbo_runtime_init(void)
 
 /* ---- the kernel list, walked by index ---- */
 
+/* one slot per kernel id: the list and the table cannot drift apart */
+#define ELBO_KERNEL_ONE_(name, cls) +1
+_Static_assert(0 ELBO_KERNELS(ELBO_KERNEL_ONE_) == ELBO_KERNEL_COUNT, "one kernel id per list entry");
+_Static_assert(sizeof(struct elbo_kernels) == sizeof(const char *) + ELBO_KERNEL_COUNT * sizeof(elbo_kernel_fn),
+               "one table slot per kernel");
+
 #define ELBO_KERNEL_NAME_(name, cls) #name,
 const char *const elbo_kernel_names[ELBO_KERNEL_COUNT] = {ELBO_KERNELS(ELBO_KERNEL_NAME_)};
 

@@ -1,5 +1,6 @@
 /* Vectorized transcendentals over ops/simd.h: for vf (float32, ISA builds
- * only) exp, log, log1p on [0,1], tanh, sigmoid, softplus; for v8 (float64,
+ * only) exp, expm1, log, log1p on [0,1], tanh, sigmoid, softplus, erfc and
+ * the normal CDF and density (GELU); for v8 (float64,
  * 8 lanes, every build including the reference) exp and log for the EM pass.
  * Include only from sources compiled per ISA (ops/kernels/, models/mog).
  *
@@ -95,6 +96,10 @@ static inline void vf_horner_k(size_t k, const vf *x, const float *c, size_t nc,
 
 /* ---- exp ---- */
 
+/* e^r = 1 + r + r^2 P(r) on |r| <= ln2/2, P of degree 4 (see vf_exp_reduced_k) */
+static const float vf_exp_P[] = {1.3814599951729178e-3f, 8.368710055947304e-3f, 4.166838899254799e-2f,
+                                 1.666652113199234e-1f, 4.999999403953552e-1f};
+
 /* e^r for x = n ln2 + r, each of k vectors: the polynomial e^r and
  * n = round(x log2 e), r in [-ln2/2, ln2/2] (two-constant Cody-Waite),
  * e^r = 1 + r + r^2 P(r) as in Cephes expf, with P of degree 4 (relative
@@ -105,16 +110,30 @@ static inline void vf_exp_reduced_k(size_t k, const vf *x, vf *p, vf *n)
     const float log2e = 1.44269504088896341f;
     const float ln2_hi = 0.693359375f;      /* 9 significant bits: n * ln2_hi is exact */
     const float ln2_lo = -2.12194440e-4f;   /* ln2 - ln2_hi */
-    static const float P[] = {1.3814599951729178e-3f, 8.368710055947304e-3f, 4.166838899254799e-2f,
-                              1.666652113199234e-1f, 4.999999403953552e-1f};
     vf r[VF_BATCH];
     for (size_t j = 0; j < k; j++)
         n[j] = vf_round(vf_mul(x[j], vf_set1(log2e)));
     for (size_t j = 0; j < k; j++)
         r[j] = vf_fnmadd(n[j], vf_set1(ln2_lo), vf_fnmadd(n[j], vf_set1(ln2_hi), x[j]));
-    vf_horner_k(k, r, P, sizeof P / sizeof P[0], p);
+    vf_horner_k(k, r, vf_exp_P, sizeof vf_exp_P / sizeof vf_exp_P[0], p);
     for (size_t j = 0; j < k; j++)
         p[j] = vf_fmadd(p[j], vf_mul(r[j], r[j]), vf_add(r[j], vf_set1(1.0f)));
+}
+
+/* The same for one vector whose argument is a head plus a small tail,
+ * x = a + b: the reduction takes n ln2 off the head before the tail is
+ * added (a - n ln2 is exact), so the rounding of a + b never enters. e^x of
+ * an argument that is itself a rounded square (e^{-z^2}) gets a relative
+ * error of the order of ulp(z^2) otherwise. */
+static inline vf vf_exp_reduced_tail(vf a, vf b, vf *n)
+{
+    const float log2e = 1.44269504088896341f;
+    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f; /* as in vf_exp_reduced_k */
+    *n = vf_round(vf_mul(vf_add(a, b), vf_set1(log2e)));
+    vf r = vf_add(vf_fnmadd(*n, vf_set1(ln2_lo), vf_fnmadd(*n, vf_set1(ln2_hi), a)), b);
+    vf p;
+    vf_horner_k(1, &r, vf_exp_P, sizeof vf_exp_P / sizeof vf_exp_P[0], &p);
+    return vf_fmadd(p, vf_mul(r, r), vf_add(r, vf_set1(1.0f)));
 }
 
 static inline vf vf_exp_reduced(vf x, vf *n)
@@ -163,6 +182,37 @@ static inline vf vf_exp_neg(vf x)
 {
     vf_exp_neg_k(1, &x);
     return x;
+}
+
+/* e^(a + b) for a + b <= 0, b a small tail of the argument (see
+ * vf_exp_reduced_tail); as vf_exp_neg otherwise: below ZERO_N ln2 - 0.03 the
+ * result is exactly 0. */
+static inline vf vf_exp_neg_tail(vf a, vf b)
+{
+    const vf lo = vf_set1((float)VF_LDEXP_ZERO_N * 0.693147181f - 0.03f);
+    vf s = vf_add(a, b);
+    a = vf_select_gt(lo, s, lo, a); /* NaN passes: the compare is false */
+    b = vf_select_gt(lo, s, vf_zero(), b);
+    vf n, p = vf_exp_reduced_tail(a, b, &n);
+    return vf_ldexp(p, n);
+}
+
+/* e^x - 1 without cancellation near 0: with x = n ln2 + r,
+ * e^x - 1 = 2^n (r + r^2 P(r)) + (2^n - 1), the bracket free of the 1 that
+ * would cancel; exactly r + r^2 P(r) for |x| < ln2/2. x is clamped to
+ * [-87, 88]: -1 below (e^-87 - 1 rounds to -1), about e^88 above. */
+static inline vf vf_expm1(vf x)
+{
+    const float log2e = 1.44269504088896341f;
+    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f; /* as in vf_exp_reduced_k */
+    x = vf_min(vf_set1(88.0f), vf_max(vf_set1(-87.0f), x)); /* NaN passes */
+    vf n = vf_round(vf_mul(x, vf_set1(log2e)));
+    vf r = vf_fnmadd(n, vf_set1(ln2_lo), vf_fnmadd(n, vf_set1(ln2_hi), x));
+    vf p;
+    vf_horner_k(1, &r, vf_exp_P, sizeof vf_exp_P / sizeof vf_exp_P[0], &p);
+    vf q = vf_fmadd(p, vf_mul(r, r), r);
+    vf two_n = vf_pow2i(n);
+    return vf_add(vf_mul(q, two_n), vf_sub(two_n, vf_set1(1.0f)));
 }
 
 /* ---- log ---- */
@@ -280,6 +330,62 @@ static inline vf vf_softplus(vf x)
 {
     vf_softplus_k(1, &x);
     return x;
+}
+
+/* ---- erfc and the normal distribution ---- */
+
+/* x split into a head of 12 significant bits and the exact rest: the head's
+ * square is exact in float, so x^2 = h^2 + (x - h)(x + h) to a tail's rounding */
+static inline void vf_split12(vf x, vf *h, vf *l)
+{
+    *h = vi_as_vf(vi_and(vf_as_vi(x), vi_set1((int32_t)0xfffff000))); /* 11 stored mantissa bits */
+    *l = vf_sub(x, *h);
+}
+
+/* erfc(z) for z >= 0 given -z^2 as head + tail: the Chebyshev fit of
+ * Numerical Recipes (erfcc), erfc(z) = t e^{-z^2 + P(t)}, t = 1 / (1 + z/2),
+ * fractional error of the fit < 1.2e-7 for every z >= 0. */
+static inline vf vf_erfc_core(vf z, vf nz2_head, vf nz2_tail)
+{
+    static const float P[] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
+                              -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f};
+    vf t = vf_div(vf_set1(1.0f), vf_fmadd(vf_set1(0.5f), z, vf_set1(1.0f)));
+    vf p;
+    vf_horner_k(1, &t, P, sizeof P / sizeof P[0], &p);
+    return vf_mul(t, vf_exp_neg_tail(nz2_head, vf_add(nz2_tail, p)));
+}
+
+/* erfc(z) for z >= 0 (NaN passes), the argument's square split exactly:
+ * relative error a few ulp for every z (measured in tests/ops/test_simd_math.c
+ * through the GELU kernel); 0 for z >= 11 (erfc(11) < 2^-149). */
+static inline vf vf_erfc_pos(vf z)
+{
+    z = vf_min(vf_set1(11.0f), z);
+    vf h, l;
+    vf_split12(z, &h, &l);
+    vf head = vf_mul(vf_sub(vf_zero(), h), h);            /* -h^2, exact */
+    vf tail = vf_mul(vf_sub(vf_zero(), l), vf_add(z, h)); /* -(z - h)(z + h) */
+    return vf_erfc_core(z, head, tail);
+}
+
+/* The standard normal CDF Phi(x) = erfc(-x/sqrt2)/2 and density
+ * phi(x) = e^{-x^2/2}/sqrt(2 pi), both with relative accuracy in the tails:
+ * the exponent -x^2/2 comes from x itself (split as in vf_erfc_pos), not from
+ * the rounded x/sqrt2. Phi(x) = E/2 for x < 0 and 1 - E/2 for x >= 0, with
+ * E = erfc(|x|/sqrt2). phi may be NULL. */
+static inline vf vf_normal_cdf(vf x, vf *phi)
+{
+    const float rsqrt2 = 0.70710678118654752f, rsqrt_2pi = 0.39894228040143268f;
+    vf a = vf_min(vf_set1(15.5f), vf_abs(x)); /* Phi(-15.5) < 2^-149 */
+    vf h, l;
+    vf_split12(a, &h, &l);
+    vf head = vf_mul(vf_mul(vf_set1(-0.5f), h), h);                  /* -h^2/2, exact */
+    vf tail = vf_mul(vf_mul(vf_set1(-0.5f), l), vf_add(a, h));       /* -(a - h)(a + h)/2 */
+    vf e = vf_erfc_core(vf_mul(a, vf_set1(rsqrt2)), head, tail);
+    if (phi)
+        *phi = vf_mul(vf_set1(rsqrt_2pi), vf_exp_neg_tail(head, tail));
+    vf half_e = vf_mul(vf_set1(0.5f), e);
+    return vf_select_gt(vf_zero(), x, half_e, vf_sub(vf_set1(1.0f), half_e));
 }
 
 #endif /* !ELBO_REFERENCE */

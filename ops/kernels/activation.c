@@ -254,3 +254,114 @@ void KERNEL(elbo_log_bwd)(size_t n, const float *x, const float *dy, float *dx)
 #else
 void KERNEL(elbo_log_bwd)(size_t n, const float *x, const float *dy, float *dx) { map_bwd(n, x, dy, dx, recip); }
 #endif
+
+/* y = x Phi(x), Phi the standard normal CDF: the exact GELU,
+ * x/2 (1 + erf(x/sqrt2)) = x/2 erfc(-x/sqrt2) (the erfc form keeps relative
+ * accuracy for x < 0, where 1 + erf cancels) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_gelu)(size_t n, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)(0.5 * x[i] * erfc(-(double)x[i] * M_SQRT1_2));
+}
+#else
+static inline vf gelu1(vf x) { return vf_mul(x, vf_normal_cdf(x, NULL)); }
+void KERNEL(elbo_gelu)(size_t n, const float *x, float *y) { map_fwd(n, x, y, gelu1); }
+#endif
+
+/* dx += dy (Phi(x) + x phi(x)) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_gelu_bwd)(size_t n, const float *x, const float *dy, float *dx)
+{
+    for (size_t i = 0; i < n; i++) {
+        double xi = x[i], cdf = 0.5 * erfc(-xi * M_SQRT1_2), pdf = exp(-0.5 * xi * xi) / sqrt(2.0 * M_PI);
+        dx[i] += dy[i] * (float)(cdf + xi * pdf);
+    }
+}
+#else
+static inline vf gelu_d(vf x)
+{
+    vf phi, cdf = vf_normal_cdf(x, &phi);
+    return vf_fmadd(x, phi, cdf);
+}
+void KERNEL(elbo_gelu_bwd)(size_t n, const float *x, const float *dy, float *dx) { map_bwd(n, x, dy, dx, gelu_d); }
+#endif
+
+/* y = x sigmoid(x) (SiLU, swish) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_silu)(size_t n, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] * ref_sigmoid1(x[i]);
+}
+#else
+static inline vf silu1(vf x) { return vf_mul(x, vf_sigmoid(x)); }
+void KERNEL(elbo_silu)(size_t n, const float *x, float *y) { map_fwd(n, x, y, silu1); }
+#endif
+
+/* dx += dy s (1 + x (1 - s)), s = sigmoid(x) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_silu_bwd)(size_t n, const float *x, const float *dy, float *dx)
+{
+    for (size_t i = 0; i < n; i++) {
+        float s = ref_sigmoid1(x[i]);
+        dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+}
+#else
+static inline vf silu_d(vf x)
+{
+    vf s = vf_sigmoid(x);
+    return vf_mul(s, vf_fmadd(x, vf_sub(vf_set1(1.0f), s), vf_set1(1.0f)));
+}
+void KERNEL(elbo_silu_bwd)(size_t n, const float *x, const float *dy, float *dx) { map_bwd(n, x, dy, dx, silu_d); }
+#endif
+
+/* y = x > 0 ? x : alpha (e^x - 1)   (ELU; expm1 keeps x near 0 exact) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_elu)(size_t n, float alpha, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
+}
+#else
+void KERNEL(elbo_elu)(size_t n, float alpha, const float *x, float *y)
+{
+    vf a = vf_set1(alpha);
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN) {
+        vf v = vf_load(x + i);
+        vf_store(y + i, vf_select_gt(v, vf_zero(), v, vf_mul(a, vf_expm1(v))));
+    }
+    if (i < n) {
+        vf v = vf_load_n(x + i, n - i);
+        vf_store_n(y + i, vf_select_gt(v, vf_zero(), v, vf_mul(a, vf_expm1(v))), n - i);
+    }
+}
+#endif
+
+/* dx += dy (x > 0 ? 1 : alpha e^x) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_elu_bwd)(size_t n, float alpha, const float *x, const float *dy, float *dx)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] += x[i] > 0.0f ? dy[i] : dy[i] * alpha * expf(x[i]);
+}
+#else
+void KERNEL(elbo_elu_bwd)(size_t n, float alpha, const float *x, const float *dy, float *dx)
+{
+    vf a = vf_set1(alpha);
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN) {
+        vf v = vf_load(x + i), g = vf_load(dy + i);
+        g = vf_select_gt(v, vf_zero(), g, vf_mul(vf_mul(g, a), vf_exp(v)));
+        vf_store(dx + i, vf_add(vf_load(dx + i), g));
+    }
+    if (i < n) {
+        size_t k = n - i;
+        vf v = vf_load_n(x + i, k), g = vf_load_n(dy + i, k);
+        g = vf_select_gt(v, vf_zero(), g, vf_mul(vf_mul(g, a), vf_exp(v)));
+        vf_store_n(dx + i, vf_add(vf_load_n(dx + i, k), g), k);
+    }
+}
+#endif

@@ -76,6 +76,7 @@
 #define ELBO_KC_AXIS_PARAMS (size_t outer, size_t len, size_t inner, const float *x, float *y)
 #define ELBO_KC_AXIS_BWD_RET void     /* y, dy, dx (outer, len, inner): outer split */
 #define ELBO_KC_AXIS_BWD_PARAMS (size_t outer, size_t len, size_t inner, const float *y, const float *dy, float *dx)
+#define ELBO_NORM_MAX_GROUPS 1024     /* groups of one normalization: at most this many */
 #define ELBO_KC_NORM_RET void         /* x, y (n, hw, c), gamma, beta (c), stats (n, groups, 2): n split */
 #define ELBO_KC_NORM_PARAMS                                                                                  \
     (size_t n, size_t hw, size_t c, size_t groups, float eps, const float *x, const float *gamma,            \
@@ -111,6 +112,9 @@
     X(SOFTPLUS,   softplus,   IN,    0,  none,  -30.0f, 30.0f,  1e-37, 1e-6, __VA_ARGS__) /* log(1+e^x) ; sigmoid(x) */ \
     X(EXP,        exp,        OUT,   0,  none,  -80.0f, 80.0f,  1e-37, 1e-6, __VA_ARGS__) /* e^x ; y */ \
     X(LOG,        log,        IN,    0,  none,  1e-3f,  1e3f,   1e-6,  1e-6, __VA_ARGS__) /* log x ; 1/x */ \
+    X(GELU,       gelu,       IN,    0,  none,  -12.0f, 12.0f,  1e-30, 2e-6, __VA_ARGS__) /* x Phi(x) ; Phi(x) + x phi(x) */ \
+    X(SILU,       silu,       IN,    0,  none,  -30.0f, 30.0f,  1e-30, 2e-6, __VA_ARGS__) /* x sigmoid(x) ; s(1 + x(1-s)) */ \
+    X(ELU,        elu,        IN,    1,  alpha, -20.0f, 5.0f,   1e-30, 2e-6, __VA_ARGS__) /* x>0 ? x : a(e^x-1) ; x>0 ? 1 : a e^x */
 
 /* An activation's two kernels, for a list macro K(name, CLASS). */
 #define ELBO_ACT_KERNELS_(ID, name, reads, np, pname, lo, hi, atol, rtol, K) ELBO_ACT_KERNELS_##np(K, name)
@@ -132,11 +136,17 @@
     K(reparam_bwd, EW3X2)    /* a = lv, b = eps, c = dz: y = dmu += dz ; z = dlv += dz eps 0.5 e^{lv/2} */   \
     /* activation.c */                                                                                       \
     ELBO_ACTIVATIONS(ELBO_ACT_KERNELS_, K)                                                                   \
-    /* reduce.c: x (R,C), y (R) */                                                                           \
+    /* reduce.c: reductions along an axis; x (R,C), y (R) for the row kernels */                             \
     K(row_sum, ROWRED)       /* y[r] = sum_c x[r,c] */                                                      \
     K(row_max, ROWRED)       /* y[r] = max_c x[r,c] */                                                      \
     K(row_logsumexp, ROWRED) /* y[r] = log sum_c e^x[r,c] */                                                \
     K(sum, SUM)              /* sum of x (n), accumulated in double in a fixed order */                     \
+    K(categorical_nll, LABELS) /* out[r] = log sum_c e^l[r,c] - l[r,labels[r]] */                           \
+    K(categorical_nll_bwd, LABELS_BWD) /* dl += drow[r] (softmax(l[r]) - onehot(labels[r])) */              \
+    K(softmax, AXIS)         /* y = e^x / sum_len e^x */                                                    \
+    K(softmax_bwd, AXIS_BWD) /* dx += y (dy - sum_len dy y) */                                              \
+    K(log_softmax, AXIS)     /* y = x - log sum_len e^x */                                                  \
+    K(log_softmax_bwd, AXIS_BWD) /* dx += dy - e^y sum_len dy */                                            \
     /* loss.c: fused per-row losses; backward scales by drow[r] */                                           \
     K(bernoulli_nll, LOSS2)  /* a = logits l, b = targets t in [0,1]: out[r] = sum_c softplus(l) - t l */   \
     K(bernoulli_nll_bwd, LOSS2_BWD) /* da = dl += drow[r] (sigmoid(l) - t) */                               \
@@ -145,6 +155,19 @@
                                    (dlv may be NULL: fixed variance) */                                      \
     K(kl_diag, LOSS2)        /* a = mu, b = lv: out[r] = 0.5 sum_c (e^lv + mu^2 - 1 - lv) */                \
     K(kl_diag_bwd, LOSS2_BWD2) /* da = dmu += drow mu ; db = dlv += drow 0.5 (e^lv - 1) */                   \
+    /* norm.c: group normalization of (n, hw, c) in groups of c/groups channels (layer norm: hw = 1,          \
+     * groups = 1); stats[g] = (mean, 1/sqrt(var + eps)); gamma, beta may be NULL */                          \
+    K(groupnorm, NORM)       /* y = (x - mean) rstd gamma[c] + beta[c] */                                   \
+    K(groupnorm_bwd, NORM_BWD) /* dx += rstd (gamma dy - mean_g(gamma dy) - xhat mean_g(gamma dy xhat));    \
+                                  csum[i] = (sum_hw dy, sum_hw dy xhat) per channel (written) */             \
+    /* image.c: NHWC windows */                                                                              \
+    K(avgpool2d, WIN)        /* y = mean of each k x k window */                                            \
+    K(avgpool2d_bwd, WIN_BWD) /* dx += dy / k^2 over each window */                                         \
+    K(upsample2d, WIN)       /* y[i,j] = x[i/k, j/k] */                                                     \
+    K(upsample2d_bwd, WIN_BWD) /* dx[i,j] += sum of dy over its k x k block */                              \
+    /* im2col.c: rows of the im2col matrix of a convolution (ops/geom.h) */                                  \
+    K(im2col, COL)           /* a = x (n,h,w,cin): b = col rows (nrows, kh*kw*cin) */                       \
+    K(col2im, COL)           /* a = col rows: b = dx (n,h,w,cin) += each row added back at its pixels */    \
     /* optim.c: flat slabs (n) */                                                                            \
     K(adam, ADAM)            /* m = b1 m + (1-b1) g ; v = b2 v + (1-b2) g^2 ; w -= lr_t m / (sqrt(v) + eps_t) */ \
     K(sgd_momentum, SGD)     /* u = mu u + g ; w -= lr u */
