@@ -39,7 +39,16 @@
     X(BERNOULLI_NLL, bernoulli_nll, OP)         /* logits, target (R,...) -> (R,1) */                        \
     X(GAUSS_NLL, gauss_nll, OP)                 /* mean, target (R,C), logvar (C) or fixed -> (R,1) */       \
     X(KL_DIAG, kl_diag, OP)                     /* mu, logvar (R,C) -> (R,1): KL(N(mu,e^lv) || N(0,I)) */    \
-    X(REPARAM, reparam, OP)                     /* mu + e^{lv/2} eps, eps saved for backward */
+    X(REPARAM, reparam, OP)                     /* mu + e^{lv/2} eps, eps saved for backward */        \
+    X(CATEGORICAL_NLL, categorical_nll, OP)     /* logits (N,...,K), integer labels -> (N,1) */                \
+    X(SOFTMAX, softmax, OP)                     /* e^a / sum e^a along an axis */                              \
+    X(LOG_SOFTMAX, log_softmax, OP)             /* a - log sum e^a along an axis */                            \
+    X(LAYER_NORM, layer_norm, OP)               /* each row of the 2-D view normalized, affine per column */   \
+    X(GROUP_NORM, group_norm, OP)               /* NHWC channels in groups normalized, affine per channel */   \
+    X(CONV2D, conv2d, OP)                       /* x (N,H,W,Cin) * W (KH,KW,Cin,Cout) + b (Cout) */            \
+    X(CONV_TRANSPOSE2D, conv_transpose2d, OP)   /* x (N,H,W,Cin) *T W (KH,KW,Cout,Cin) + b (Cout) */           \
+    X(AVG_POOL2D, avg_pool2d, OP)               /* mean of k x k windows of (N,H,W,C) */                       \
+    X(UPSAMPLE2D, upsample2d, OP)               /* nearest neighbour, (N,H,W,C) -> (N,fH,fW,C) */
 
 /* Op kinds, and the ids ELBO_OP_<ID>. */
 typedef enum elbo_op_kind { ELBO_OP_KIND_LEAF, ELBO_OP_KIND_VIEW, ELBO_OP_KIND_OP } elbo_op_kind;

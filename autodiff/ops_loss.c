@@ -147,3 +147,62 @@ void ad_kl_diag_backward(elbo_tape *t, elbo_node *n)
     // dy (R) -> dmu, dlv (R,C)
     elbo_kl_diag_bwd((size_t)mu->rows, (size_t)mu->cols, mu->x, lv->x, n->dx, dmu, dlv);
 }
+
+/* ---- categorical_nll: y[n] = sum over n's positions p of log sum_k e^{l[p,k]} - l[p, label[p]]
+ *      dl[p,k] += dy[n] (softmax(l[p])_k - [k = label[p]]) ----
+ * logits (N, ..., K): N rows of P = cols / K positions of K classes */
+
+elbo_node *elbo_ad_categorical_nll(elbo_tape *t, elbo_node *logits, const int32_t *labels)
+{
+    if (!ad_inputs_ok(t, "categorical_nll", 1, &logits))
+        return NULL;
+    int K = logits->shape.d[logits->shape.ndim - 1];
+    if (logits->shape.ndim < 2 || !labels)
+        return ad_error(t, ELBO_ERR_INVALID, "categorical_nll: expected logits (N,...,K) and labels, got %s and %s",
+                        AD_SHAPE(logits), labels ? "labels" : "NULL labels");
+    size_t P = (size_t)logits->cols / (size_t)K, n = (size_t)logits->rows * P;
+    int32_t *copy = (int32_t *)ad_scratch(t, n); /* int32 and float have one size */
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= K)
+            return ad_error(t, ELBO_ERR_INVALID, "categorical_nll: label %d at position %zu of logits %s is outside "
+                            "[0,%d)", (int)labels[i], i, AD_SHAPE(logits), K);
+        copy[i] = labels[i];
+    }
+    elbo_op_args args = {.labels = {.labels = copy, .positions = (int)P}};
+    return row_loss(t, ELBO_OP_CATEGORICAL_NLL, logits->rows, 1, &logits, &args);
+}
+
+void ad_categorical_nll_forward(elbo_tape *t, elbo_node *n)
+{
+    const elbo_node *l = n->in[0];
+    size_t N = (size_t)l->rows, P = (size_t)n->args.labels.positions, K = (size_t)l->cols / P;
+    if (P == 1) { // l (N,K) -> y (N,1)
+        elbo_categorical_nll(N, K, l->x, n->args.labels.labels, n->x);
+        return;
+    }
+    float *per = ad_scratch(t, N * P); // l (N*P, K) -> per position (N,P) -> y (N,1)
+    if (!per)
+        return;
+    elbo_categorical_nll(N * P, K, l->x, n->args.labels.labels, per);
+    elbo_row_sum(N, P, per, n->x);
+}
+
+void ad_categorical_nll_backward(elbo_tape *t, elbo_node *n)
+{
+    elbo_node *l = n->in[0];
+    size_t N = (size_t)l->rows, P = (size_t)n->args.labels.positions, K = (size_t)l->cols / P;
+    float *dl = ad_grad(t, l), *drow = n->dx;
+    if (!dl)
+        return;
+    if (P > 1) { // each position takes its row's dy
+        if (!(drow = ad_scratch(t, N * P)))
+            return;
+        for (size_t r = 0; r < N; r++)
+            for (size_t p = 0; p < P; p++)
+                drow[r * P + p] = n->dx[r];
+    }
+    // dy (N*P) -> dl (N*P, K)
+    elbo_categorical_nll_bwd(N * P, K, l->x, n->args.labels.labels, drow, dl);
+}

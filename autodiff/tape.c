@@ -67,6 +67,15 @@ elbo_op_kind elbo_op_kind_of(elbo_op op)
     return (unsigned)op < ELBO_OP_COUNT ? elbo_op_table[op].kind : ELBO_OP_KIND_LEAF;
 }
 
+bool elbo_op_row_ok(elbo_op op)
+{
+    if ((unsigned)op >= ELBO_OP_COUNT || !elbo_op_table[op].name)
+        return false;
+    const elbo_op_def *d = &elbo_op_table[op];
+    bool has = d->forward && d->backward, none = !d->forward && !d->backward;
+    return d->kind == ELBO_OP_KIND_OP ? has : none;
+}
+
 float *elbo_tape_alloc(elbo_tape *t, size_t nfloats)
 {
     return ad_scratch(t, nfloats);

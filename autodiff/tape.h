@@ -32,7 +32,9 @@
 
 #include "autodiff/arena.h"
 #include "autodiff/op_list.h"
+#include "ops/conv.h"
 #include "ops/error.h"
+#include "ops/geom.h"
 #include "ops/rng.h"
 
 #define ELBO_MAX_DIMS 4
@@ -56,6 +58,11 @@ typedef union elbo_op_args {
     struct { float fixed_logvar; } gauss; /* used when the logvar input is absent */
     struct { float *eps; } reparam;       /* the noise drawn in forward */
     struct { elbo_params *p; int id; } param; /* the parameter a leaf views */
+    struct { int32_t *labels; int positions; } labels; /* categorical_nll: (rows * positions) labels */
+    struct { int outer, len, inner; } axis;   /* softmax: along len of (outer, len, inner) */
+    struct { int hw, c, groups; float eps; float *stats; } norm; /* stats saved for backward */
+    elbo_window2d win;                        /* pooling, upsampling */
+    elbo_conv2d_geom conv;                    /* a convolution's geometry (transposed: its backward's) */
 } elbo_op_args;
 
 #define ELBO_MAX_INPUTS 3
@@ -93,6 +100,10 @@ const elbo_arena *elbo_tape_arena(const elbo_tape *t);
 /* The op's name ("matmul", ...; "unknown" out of range) and kind. */
 const char *elbo_op_name(elbo_op op);
 elbo_op_kind elbo_op_kind_of(elbo_op op);
+/* The op table's row has what the op's kind requires: a forward and a
+ * backward for an OP, neither for a leaf or a view (the tests check every
+ * row; the tape checks again before it calls one). */
+bool elbo_op_row_ok(elbo_op op);
 
 /* Gradient-ready hook: called during elbo_backward once for every parameter
  * of every parameter set with a leaf on the tape, as soon as that
@@ -171,5 +182,46 @@ elbo_node *elbo_ad_kl_diag(elbo_tape *t, elbo_node *mu, elbo_node *logvar);
  * eps_given when not NULL, for tests and common-random-number comparisons). */
 elbo_node *elbo_ad_reparam(elbo_tape *t, elbo_node *mu, elbo_node *logvar, elbo_rng *rng,
                            const float *eps_given);
+/* Categorical negative log-likelihood from logits whose last dimension holds
+ * K classes, with INTEGER labels (one per position, in [0,K); copied): for
+ * logits (N,K), labels (N), y[n] = log sum_k e^{l[n,k]} - l[n,labels[n]];
+ * for logits (N,...,K) (e.g. a 256-way value per pixel), labels
+ * (N * positions) in the same order, and y[n] sums its positions. -> (N,1). */
+elbo_node *elbo_ad_categorical_nll(elbo_tape *t, elbo_node *logits, const int32_t *labels);
+
+/* ---- axes and normalization ---- */
+/* softmax / log-softmax of a along dimension axis (negative: from the end,
+ * -1 the last, e.g. the classes of (N,K) or the channels of NHWC). */
+elbo_node *elbo_ad_softmax(elbo_tape *t, elbo_node *a, int axis);
+elbo_node *elbo_ad_log_softmax(elbo_tape *t, elbo_node *a, int axis);
+/* Layer normalization: each row of the 2-D view (one example: all its
+ * features, or all H*W*C values of an image) to mean 0 and variance 1 (biased),
+ * then y = xhat gamma + beta elementwise; gamma and beta hold a row's size (any
+ * shape) or are both NULL. */
+elbo_node *elbo_ad_layer_norm(elbo_tape *t, elbo_node *x, elbo_node *gamma, elbo_node *beta, float eps);
+/* Group normalization of an NHWC image (N,H,W,C) (or (N,C)): the channels in
+ * `groups` groups of C/groups, each (image, group) normalized over its H*W*C/groups
+ * values, then y = xhat gamma[c] + beta[c]; gamma, beta (C) or both NULL.
+ * groups divides C, at most ELBO_NORM_MAX_GROUPS. */
+elbo_node *elbo_ad_group_norm(elbo_tape *t, elbo_node *x, int groups, elbo_node *gamma, elbo_node *beta, float eps);
+
+/* ---- image layers, NHWC ---- */
+/* 2-D convolution of x (N,H,W,Cin) by w (KH,KW,Cin,Cout) plus b (Cout
+ * elements, any shape) or no bias (NULL): (N,OH,OW,Cout), OH = (H + 2 pad_h -
+ * dil_h (KH-1) - 1) / stride_h + 1. o: stride, padding, dilation per axis
+ * (ELBO_CONV2D_OPTS(stride, pad) for the common case). */
+elbo_node *elbo_ad_conv2d(elbo_tape *t, elbo_node *x, elbo_node *w, elbo_node *b, const elbo_conv2d_opts *o);
+/* Transposed 2-D convolution of x (N,H,W,Cin) by w (KH,KW,Cout,Cin) plus b
+ * (Cout) or NULL: (N,OH,OW,Cout), OH = (H-1) stride_h - 2 pad_h + dil_h (KH-1)
+ * + out_pad_h + 1; the input gradient of the convolution by the same weight
+ * from (N,OH,OW,Cout) to x's shape (PyTorch's ConvTranspose2d with its
+ * weight (Cin,Cout,KH,KW) permuted to (KH,KW,Cout,Cin)). */
+elbo_node *elbo_ad_conv_transpose2d(elbo_tape *t, elbo_node *x, elbo_node *w, elbo_node *b,
+                                    const elbo_conv2d_opts *o);
+/* Average pooling of (N,H,W,C) over k x k windows every stride pixels (no
+ * padding): (N, (H-k)/stride + 1, (W-k)/stride + 1, C). */
+elbo_node *elbo_ad_avg_pool2d(elbo_tape *t, elbo_node *x, int k, int stride);
+/* Nearest-neighbour upsampling of (N,H,W,C) by an integer factor: (N,fH,fW,C). */
+elbo_node *elbo_ad_upsample2d(elbo_tape *t, elbo_node *x, int factor);
 
 #endif
