@@ -6,11 +6,13 @@
  *     (ops/kernels/table.c, compiled once per ISA and once as the reference);
  *   - its threaded front-end elbo_<name> (ops/ops.h, ops/ops.c), whose
  *     splitting its signature class decides;
- *   - its benchmark ops_<name> in elbo_bench (bench/ops/bench_ops.cc).
+ *   - its benchmark ops_<name> in elbo_bench (bench/ops/bench_kernels.cc);
+ *   - for an activation, its test cases and its tape op (see ELBO_ACTIVATIONS).
  * What is written by hand: the kernel itself, its SIMD body and its naive
  * scalar reference side by side in the family file (ops/kernels/<family>.c),
- * and its test case. tests/ops/test_registry.c fails when a kernel lacks a
- * copy at some level, a test case or a benchmark.
+ * and its test case (tests/common/kernel_cases.c). tests/autodiff/
+ * test_registry.c fails when a kernel lacks a copy at some level or a test
+ * case, tests/autodiff/test_bench_list.c when it has no benchmark.
  *
  * Entries: K(name, CLASS) where CLASS is one of the signature classes
  * below; the comment gives the formula with the class's argument names.
