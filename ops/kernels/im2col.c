@@ -29,6 +29,8 @@ static inline win_origin origin_of(const elbo_conv2d_geom *g, size_t r)
                         .iw0 = (long)(q % (size_t)g->ow) * g->stride_w - g->pad_w};
 }
 
+#if !ELBO_REFERENCE /* helpers of the SIMD kernels */
+
 /* The kernel columns kw in [*lo, *hi) whose input column iw0 + kw dil lies in [0, w). */
 static inline void kw_range(const elbo_conv2d_geom *g, long iw0, size_t *lo, size_t *hi)
 {
@@ -40,8 +42,6 @@ static inline void kw_range(const elbo_conv2d_geom *g, long iw0, size_t *lo, siz
     *lo = a;
     *hi = b;
 }
-
-#if !ELBO_REFERENCE /* helpers of the SIMD kernels */
 
 /* y[0:n] = x[0:n] */
 static inline void copy_run(size_t n, const float *x, float *y)

@@ -34,6 +34,22 @@ static inline void store_k(float *p, vf v, size_t k)
         vf_store_n(p, v, k);
 }
 
+/* acc[g] += sum of gamma[j] v[j] over the channels j of the block [c0,
+ * c0 + cb) in group g (groups of cg channels; gamma NULL: 1), channels in
+ * order, each group's block part summed before it is added. (A loop over
+ * channels adding into acc[(c0 + j) / cg] was miscompiled by clang 14's loop
+ * vectorizer at -O2.) */
+static void group_sums(size_t c0, size_t cb, size_t cg, const double *v, const float *gamma, double *acc)
+{
+    for (size_t j = 0; j < cb;) {
+        size_t g = (c0 + j) / cg, end = min_sz((g + 1) * cg - c0, cb);
+        double s = 0.0;
+        for (; j < end; j++)
+            s += (gamma ? gamma[c0 + j] : 1.0) * v[j];
+        acc[g] += s;
+    }
+}
+
 /* The per-channel constants of one block, NORM_CB floats each (zero past cb). */
 typedef struct chan_block {
     float shift[NORM_CB], scale[NORM_CB], bias[NORM_CB];
@@ -127,16 +143,14 @@ void KERNEL(elbo_groupnorm)(size_t n, size_t hw, size_t c, size_t groups, float 
         for (size_t c0 = 0; c0 < c; c0 += NORM_CB) { /* the sums: b.shift = 0 */
             size_t cb = min_sz(NORM_CB, c - c0);
             channel_sums(hw, c, xs + c0, NULL, cb, &b, d1, d2);
-            for (size_t j = 0; j < cb; j++)
-                gsum[(c0 + j) / cg] += d1[j];
+            group_sums(c0, cb, cg, d1, NULL, gsum);
         }
         for (size_t c0 = 0; c0 < c; c0 += NORM_CB) { /* squares around the group means */
             size_t cb = min_sz(NORM_CB, c - c0);
             for (size_t j = 0; j < cb; j++)
                 b.shift[j] = (float)(gsum[(c0 + j) / cg] / m);
             channel_sums(hw, c, xs + c0, NULL, cb, &b, d1, d2);
-            for (size_t j = 0; j < cb; j++)
-                gss[(c0 + j) / cg] += d2[j];
+            group_sums(c0, cb, cg, d2, NULL, gss);
         }
         for (size_t g = 0; g < groups; g++) {
             st[2 * g] = (float)(gsum[g] / m);
@@ -229,12 +243,11 @@ void KERNEL(elbo_groupnorm_bwd)(size_t n, size_t hw, size_t c, size_t groups, co
             }
             channel_sums(hw, c, xs + c0, gs + c0, cb, &b, d1, d2);
             for (size_t j = 0; j < cb; j++) {
-                double gm = gamma ? gamma[c0 + j] : 1.0f;
                 cs[c0 + j] = (float)d1[j];
                 cs[c + c0 + j] = (float)d2[j];
-                ga[(c0 + j) / cg] += gm * d1[j];
-                gb[(c0 + j) / cg] += gm * d2[j];
             }
+            group_sums(c0, cb, cg, d1, gamma, ga);
+            group_sums(c0, cb, cg, d2, gamma, gb);
         }
         for (size_t c0 = 0; c0 < c; c0 += NORM_CB) {
             size_t cb = min_sz(NORM_CB, c - c0), nv = (cb + VLEN - 1) / VLEN;
