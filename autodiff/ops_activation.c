@@ -1,5 +1,12 @@
-/* Activations, y = f(a) elementwise; (R,C) in, (R,C) out. Each backward
- * feeds its kernel whichever of a or y the derivative is cheapest from. */
+/* Activations y = f(a) elementwise, one tape op per entry of
+ * ELBO_ACTIVATIONS (ops/kernels/list.h), generated here: the result takes
+ * a's shape, and
+ *   elbo_ad_<name>(t, a [, p])   records the op (p: the slope, alpha, ...)
+ *   forward:   y = f(a)                     elbo_<name>(n, [p,] a, y)
+ *   backward:  da += dy f'                  elbo_<name>_bwd(n, [p,] a or y, dy, da)
+ * where the backward kernel reads a (reads IN) or y (reads OUT), whichever
+ * the derivative is cheapest from. The kernels and their formulas are in
+ * ops/kernels/activation.c. */
 #include "autodiff/tape_internal.h"
 
 #include "ops/ops.h"
@@ -8,128 +15,46 @@ static elbo_node *unary(elbo_tape *t, elbo_op op, elbo_node *a, const elbo_op_ar
 {
     if (!ad_inputs_ok(t, elbo_op_name(op), 1, &a))
         return NULL;
-    return ad_node(t, op, a->rows, a->cols, 1, &a, args);
+    return ad_node(t, op, &a->shape, 1, &a, args);
 }
 
-/* ---- relu: y = max(a, 0) ; da += dy [a > 0] ---- */
+/* the array the backward kernel reads */
+#define AD_ACT_READS_IN(n) (n)->in[0]->x
+#define AD_ACT_READS_OUT(n) (n)->x
 
-elbo_node *elbo_ad_relu(elbo_tape *t, elbo_node *a) { return unary(t, ELBO_OP_RELU, a, NULL); }
+/* without a parameter: elbo_<name>(n, x, y), elbo_<name>_bwd(n, x|y, dy, dx) */
+#define AD_ACT_OP_0(ID, name, reads, pname)                                                                  \
+    elbo_node *elbo_ad_##name(elbo_tape *t, elbo_node *a) { return unary(t, ELBO_OP_##ID, a, NULL); }         \
+    void ad_##name##_forward(elbo_tape *t, elbo_node *n)                                                     \
+    {                                                                                                        \
+        (void)t;                                                                                             \
+        elbo_##name(ad_size(n), n->in[0]->x, n->x);                                                          \
+    }                                                                                                        \
+    void ad_##name##_backward(elbo_tape *t, elbo_node *n)                                                    \
+    {                                                                                                        \
+        float *da = ad_grad(t, n->in[0]);                                                                    \
+        if (da)                                                                                              \
+            elbo_##name##_bwd(ad_size(n), AD_ACT_READS_##reads(n), n->dx, da);                               \
+    }
 
-void ad_relu_forward(elbo_tape *t, elbo_node *n)
-{
-    (void)t;
-    elbo_relu(ad_size(n), n->in[0]->x, n->x);
-}
+/* with a float parameter, kept in args.act.s */
+#define AD_ACT_OP_1(ID, name, reads, pname)                                                                  \
+    elbo_node *elbo_ad_##name(elbo_tape *t, elbo_node *a, float pname)                                        \
+    {                                                                                                        \
+        elbo_op_args args = {.act = {.s = pname}};                                                           \
+        return unary(t, ELBO_OP_##ID, a, &args);                                                             \
+    }                                                                                                        \
+    void ad_##name##_forward(elbo_tape *t, elbo_node *n)                                                     \
+    {                                                                                                        \
+        (void)t;                                                                                             \
+        elbo_##name(ad_size(n), n->args.act.s, n->in[0]->x, n->x);                                           \
+    }                                                                                                        \
+    void ad_##name##_backward(elbo_tape *t, elbo_node *n)                                                    \
+    {                                                                                                        \
+        float *da = ad_grad(t, n->in[0]);                                                                    \
+        if (da)                                                                                              \
+            elbo_##name##_bwd(ad_size(n), n->args.act.s, AD_ACT_READS_##reads(n), n->dx, da);                \
+    }
 
-void ad_relu_backward(elbo_tape *t, elbo_node *n)
-{
-    float *da = ad_grad(t, n->in[0]);
-    if (da)
-        elbo_relu_bwd(ad_size(n), n->in[0]->x, n->dx, da);
-}
-
-/* ---- leaky_relu: y = a > 0 ? a : s a ; da += dy (a > 0 ? 1 : s) ---- */
-
-elbo_node *elbo_ad_leaky_relu(elbo_tape *t, elbo_node *a, float slope)
-{
-    elbo_op_args args = {.leaky = {.slope = slope}};
-    return unary(t, ELBO_OP_LEAKY_RELU, a, &args);
-}
-
-void ad_leaky_relu_forward(elbo_tape *t, elbo_node *n)
-{
-    (void)t;
-    elbo_leaky_relu(ad_size(n), n->args.leaky.slope, n->in[0]->x, n->x);
-}
-
-void ad_leaky_relu_backward(elbo_tape *t, elbo_node *n)
-{
-    float *da = ad_grad(t, n->in[0]);
-    if (da)
-        elbo_leaky_relu_bwd(ad_size(n), n->args.leaky.slope, n->in[0]->x, n->dx, da);
-}
-
-/* ---- tanh: y = tanh(a) ; da += dy (1 - y²) ---- */
-
-elbo_node *elbo_ad_tanh(elbo_tape *t, elbo_node *a) { return unary(t, ELBO_OP_TANH, a, NULL); }
-
-void ad_tanh_forward(elbo_tape *t, elbo_node *n)
-{
-    (void)t;
-    elbo_tanh(ad_size(n), n->in[0]->x, n->x);
-}
-
-void ad_tanh_backward(elbo_tape *t, elbo_node *n)
-{
-    float *da = ad_grad(t, n->in[0]);
-    if (da)
-        elbo_tanh_bwd(ad_size(n), n->x, n->dx, da);
-}
-
-/* ---- sigmoid: y = 1/(1+e^-a) ; da += dy y (1 - y) ---- */
-
-elbo_node *elbo_ad_sigmoid(elbo_tape *t, elbo_node *a) { return unary(t, ELBO_OP_SIGMOID, a, NULL); }
-
-void ad_sigmoid_forward(elbo_tape *t, elbo_node *n)
-{
-    (void)t;
-    elbo_sigmoid(ad_size(n), n->in[0]->x, n->x);
-}
-
-void ad_sigmoid_backward(elbo_tape *t, elbo_node *n)
-{
-    float *da = ad_grad(t, n->in[0]);
-    if (da)
-        elbo_sigmoid_bwd(ad_size(n), n->x, n->dx, da);
-}
-
-/* ---- softplus: y = log(1 + e^a) ; da += dy sigmoid(a) ---- */
-
-elbo_node *elbo_ad_softplus(elbo_tape *t, elbo_node *a) { return unary(t, ELBO_OP_SOFTPLUS, a, NULL); }
-
-void ad_softplus_forward(elbo_tape *t, elbo_node *n)
-{
-    (void)t;
-    elbo_softplus(ad_size(n), n->in[0]->x, n->x);
-}
-
-void ad_softplus_backward(elbo_tape *t, elbo_node *n)
-{
-    float *da = ad_grad(t, n->in[0]);
-    if (da)
-        elbo_softplus_bwd(ad_size(n), n->in[0]->x, n->dx, da);
-}
-
-/* ---- exp: y = e^a ; da += dy y ---- */
-
-elbo_node *elbo_ad_exp(elbo_tape *t, elbo_node *a) { return unary(t, ELBO_OP_EXP, a, NULL); }
-
-void ad_exp_forward(elbo_tape *t, elbo_node *n)
-{
-    (void)t;
-    elbo_exp(ad_size(n), n->in[0]->x, n->x);
-}
-
-void ad_exp_backward(elbo_tape *t, elbo_node *n)
-{
-    float *da = ad_grad(t, n->in[0]);
-    if (da)
-        elbo_exp_bwd(ad_size(n), n->x, n->dx, da);
-}
-
-/* ---- log: y = log a ; da += dy / a ---- */
-
-elbo_node *elbo_ad_log(elbo_tape *t, elbo_node *a) { return unary(t, ELBO_OP_LOG, a, NULL); }
-
-void ad_log_forward(elbo_tape *t, elbo_node *n)
-{
-    (void)t;
-    elbo_log(ad_size(n), n->in[0]->x, n->x);
-}
-
-void ad_log_backward(elbo_tape *t, elbo_node *n)
-{
-    float *da = ad_grad(t, n->in[0]);
-    if (da)
-        elbo_log_bwd(ad_size(n), n->in[0]->x, n->dx, da);
-}
+#define AD_ACT_OP_(ID, name, reads, np, pname, lo, hi, atol, rtol, _) AD_ACT_OP_##np(ID, name, reads, pname)
+ELBO_ACTIVATIONS(AD_ACT_OP_, _)

@@ -1,27 +1,47 @@
-/* Elementwise arithmetic: add, sub, mul (b the same shape as a, or one (1,C)
- * row broadcast over a's rows), scale, and the reparameterized sample. */
+/* Elementwise arithmetic: add, sub, mul (b the same shape as a, or one row
+ * broadcast over a: see row_broadcast), scale, and the reparameterized
+ * sample. Results take a's N-D shape. */
 #include "autodiff/tape_internal.h"
 
 #include <string.h>
 
 #include "ops/ops.h"
 
-/* b matches a, or is a (1,C) row that broadcasts over a's rows. */
+/* b broadcasts over a as a row when b's dimensions, after any leading 1s,
+ * are a's last dimensions (fewer than a has): b (1,C) over a (R,C), b (C) or
+ * (1,1,1,C) over an NHWC image (a bias per channel), b (1,H*W*C)... over
+ * (N,H,W,C) as its 2-D view. a is then R rows of size(b) floats. */
+static bool row_broadcast(const elbo_node *a, const elbo_node *b)
+{
+    int lead = 0;
+    while (lead < b->shape.ndim - 1 && b->shape.d[lead] == 1)
+        lead++;
+    int k = b->shape.ndim - lead;
+    if (k >= a->shape.ndim)
+        return false;
+    for (int i = 0; i < k; i++)
+        if (b->shape.d[lead + i] != a->shape.d[a->shape.ndim - k + i])
+            return false;
+    return true;
+}
+
+/* b has a's shape, or broadcasts over it as a row. */
 static elbo_node *binary(elbo_tape *t, elbo_op op, elbo_node *a, elbo_node *b)
 {
     const char *name = elbo_op_name(op);
     elbo_node *in[] = {a, b};
     if (!ad_inputs_ok(t, name, 2, in))
         return NULL;
-    bool same = a->rows == b->rows && a->cols == b->cols;
-    bool row = b->rows == 1 && b->cols == a->cols;
-    if (!same && !row)
-        return ad_error(t, ELBO_ERR_INVALID, "%s: expected b (%d,%d) or (1,%d), got (%d,%d)", name,
-                        a->rows, a->cols, a->cols, b->rows, b->cols);
-    return ad_node(t, op, a->rows, a->cols, 2, in, NULL);
+    if (!ad_shape_eq(&a->shape, &b->shape) && !row_broadcast(a, b))
+        return ad_error(t, ELBO_ERR_INVALID, "%s: expected b %s or a row of its last dimensions, got a %s and b %s",
+                        name, AD_SHAPE(a), AD_SHAPE(a), AD_SHAPE(b));
+    return ad_node(t, op, &a->shape, 2, in, NULL);
 }
 
-static bool broadcasts(const elbo_node *n) { return n->in[1]->rows != n->rows; }
+static bool broadcasts(const elbo_node *n) { return ad_size(n->in[1]) != ad_size(n); }
+
+/* Row width of a binary op: b's size when it broadcasts (R = size / width rows). */
+static size_t row_width(const elbo_node *n) { return broadcasts(n) ? ad_size(n->in[1]) : (size_t)n->cols; }
 
 /* ---- add: y = a + b ; da += dy ; db += dy (summed over rows if broadcast) ---- */
 
@@ -31,7 +51,7 @@ void ad_add_forward(elbo_tape *t, elbo_node *n)
 {
     (void)t;
     const float *a = n->in[0]->x, *b = n->in[1]->x;
-    size_t R = (size_t)n->rows, C = (size_t)n->cols;
+    size_t C = row_width(n), R = ad_size(n) / C;
     if (!broadcasts(n)) { // a (R,C) + b (R,C)
         elbo_add(R * C, a, b, n->x);
     } else { // a (R,C) + b (C) on every row
@@ -42,7 +62,7 @@ void ad_add_forward(elbo_tape *t, elbo_node *n)
 
 void ad_add_backward(elbo_tape *t, elbo_node *n)
 {
-    size_t R = (size_t)n->rows, C = (size_t)n->cols;
+    size_t C = row_width(n), R = ad_size(n) / C;
     float *da = ad_grad(t, n->in[0]), *db = ad_grad(t, n->in[1]);
     if (da) // dy (R,C) -> da (R,C)
         elbo_add(R * C, da, n->dx, da);
@@ -59,7 +79,7 @@ elbo_node *elbo_ad_sub(elbo_tape *t, elbo_node *a, elbo_node *b) { return binary
 void ad_sub_forward(elbo_tape *t, elbo_node *n)
 {
     const float *a = n->in[0]->x, *b = n->in[1]->x;
-    size_t R = (size_t)n->rows, C = (size_t)n->cols;
+    size_t C = row_width(n), R = ad_size(n) / C;
     if (!broadcasts(n)) { // a (R,C) - b (R,C)
         elbo_sub(R * C, a, b, n->x);
         return;
@@ -75,7 +95,7 @@ void ad_sub_forward(elbo_tape *t, elbo_node *n)
 
 void ad_sub_backward(elbo_tape *t, elbo_node *n)
 {
-    size_t R = (size_t)n->rows, C = (size_t)n->cols;
+    size_t C = row_width(n), R = ad_size(n) / C;
     float *da = ad_grad(t, n->in[0]), *db = ad_grad(t, n->in[1]);
     if (da) // dy (R,C) -> da (R,C)
         elbo_add(R * C, da, n->dx, da);
@@ -98,7 +118,7 @@ void ad_mul_forward(elbo_tape *t, elbo_node *n)
 {
     (void)t;
     const float *a = n->in[0]->x, *b = n->in[1]->x;
-    size_t R = (size_t)n->rows, C = (size_t)n->cols;
+    size_t C = row_width(n), R = ad_size(n) / C;
     if (!broadcasts(n)) { // a (R,C) ⊙ b (R,C)
         elbo_mul(R * C, a, b, n->x);
         return;
@@ -110,7 +130,7 @@ void ad_mul_forward(elbo_tape *t, elbo_node *n)
 void ad_mul_backward(elbo_tape *t, elbo_node *n)
 {
     const elbo_node *a = n->in[0], *b = n->in[1];
-    size_t R = (size_t)n->rows, C = (size_t)n->cols;
+    size_t C = row_width(n), R = ad_size(n) / C;
     float *da = ad_grad(t, n->in[0]), *db = ad_grad(t, n->in[1]);
     if (!broadcasts(n)) { // all (R,C)
         if (da)
@@ -138,7 +158,7 @@ elbo_node *elbo_ad_scale(elbo_tape *t, elbo_node *a, float s)
     if (!ad_inputs_ok(t, "scale", 1, &a))
         return NULL;
     elbo_op_args args = {.scale = {.s = s}};
-    return ad_node(t, ELBO_OP_SCALE, a->rows, a->cols, 1, &a, &args);
+    return ad_node(t, ELBO_OP_SCALE, &a->shape, 1, &a, &args);
 }
 
 void ad_scale_forward(elbo_tape *t, elbo_node *n)
@@ -162,9 +182,9 @@ elbo_node *elbo_ad_reparam(elbo_tape *t, elbo_node *mu, elbo_node *logvar, elbo_
     elbo_node *in[] = {mu, logvar};
     if (!ad_inputs_ok(t, "reparam", 2, in))
         return NULL;
-    if (mu->rows != logvar->rows || mu->cols != logvar->cols)
-        return ad_error(t, ELBO_ERR_INVALID, "reparam: expected mu and logvar of one shape, got (%d,%d) and (%d,%d)",
-                        mu->rows, mu->cols, logvar->rows, logvar->cols);
+    if (!ad_shape_eq(&mu->shape, &logvar->shape))
+        return ad_error(t, ELBO_ERR_INVALID, "reparam: expected mu and logvar of one shape, got %s and %s",
+                        AD_SHAPE(mu), AD_SHAPE(logvar));
     if (!rng && !eps_given)
         return ad_error(t, ELBO_ERR_INVALID, "reparam: expected an rng or eps_given, got neither");
     size_t n = ad_size(mu);
@@ -176,7 +196,7 @@ elbo_node *elbo_ad_reparam(elbo_tape *t, elbo_node *mu, elbo_node *logvar, elbo_
     else
         elbo_rng_normal_f32(rng, eps, n);
     elbo_op_args args = {.reparam = {.eps = eps}};
-    return ad_node(t, ELBO_OP_REPARAM, mu->rows, mu->cols, 2, in, &args);
+    return ad_node(t, ELBO_OP_REPARAM, &mu->shape, 2, in, &args);
 }
 
 void ad_reparam_forward(elbo_tape *t, elbo_node *n)

@@ -1,5 +1,6 @@
-/* Linear algebra and column plumbing: matmul, linear, concat_cols, slice_cols.
- * Each op: constructor (shape checks), forward, backward, side by side. */
+/* Linear algebra and column plumbing on the 2-D views: matmul, linear,
+ * concat (columns, or channels of NHWC images), slice_cols. Each op:
+ * constructor (shape checks), forward, backward, side by side. */
 #include "autodiff/tape_internal.h"
 
 #include <string.h>
@@ -17,9 +18,10 @@ elbo_node *elbo_ad_matmul(elbo_tape *t, elbo_node *a, elbo_node *b)
     if (!ad_inputs_ok(t, "matmul", 2, in))
         return NULL;
     if (a->cols != b->rows)
-        return ad_error(t, ELBO_ERR_INVALID, "matmul: expected a (M,K) and b (K,N), got (%d,%d) and (%d,%d)",
-                        a->rows, a->cols, b->rows, b->cols);
-    return ad_node(t, ELBO_OP_MATMUL, a->rows, b->cols, 2, in, NULL);
+        return ad_error(t, ELBO_ERR_INVALID, "matmul: expected a (M,K) and b (K,N), got %s and %s", AD_SHAPE(a),
+                        AD_SHAPE(b));
+    elbo_shape s = ad_shape2(a->rows, b->cols);
+    return ad_node(t, ELBO_OP_MATMUL, &s, 2, in, NULL);
 }
 
 void ad_matmul_forward(elbo_tape *t, elbo_node *n)
@@ -86,12 +88,12 @@ elbo_node *elbo_ad_linear(elbo_tape *t, elbo_node *x, elbo_node *W, elbo_node *b
     if (!ad_inputs_ok(t, "linear", n_in, in))
         return NULL;
     if (x->cols != W->rows)
-        return ad_error(t, ELBO_ERR_INVALID, "linear: expected x (B,I) and W (I,O), got (%d,%d) and (%d,%d)",
-                        x->rows, x->cols, W->rows, W->cols);
-    if (b && (b->rows != 1 || b->cols != W->cols))
-        return ad_error(t, ELBO_ERR_INVALID, "linear: expected b (1,%d), got (%d,%d)", W->cols, b->rows,
-                        b->cols);
-    return ad_node(t, ELBO_OP_LINEAR, x->rows, W->cols, n_in, in, NULL);
+        return ad_error(t, ELBO_ERR_INVALID, "linear: expected x (B,I) and W (I,O), got %s and %s", AD_SHAPE(x),
+                        AD_SHAPE(W));
+    if (b && ad_size(b) != (size_t)W->cols)
+        return ad_error(t, ELBO_ERR_INVALID, "linear: expected b (1,%d), got %s", W->cols, AD_SHAPE(b));
+    elbo_shape s = ad_shape2(x->rows, W->cols);
+    return ad_node(t, ELBO_OP_LINEAR, &s, n_in, in, NULL);
 }
 
 void ad_linear_forward(elbo_tape *t, elbo_node *n)
@@ -130,7 +132,15 @@ static void add_cols(size_t R, size_t cols, const float *src, size_t ld_src, flo
             dst[r * ld_dst + c] += src[r * ld_src + c];
 }
 
-/* ---- concat_cols: y = [a | b] ; da += dy[:, :Ca] ; db += dy[:, Ca:] ---- */
+/* ---- concat: y = [a | b] along the last dimension ; da += dy[.., :Ca] ; db += dy[.., Ca:] ----
+ * Both constructors make the same op: R rows (every dimension but the last
+ * of the result) of Ca and Cb floats. */
+
+static elbo_node *concat(elbo_tape *t, elbo_node *a, elbo_node *b, const elbo_shape *s)
+{
+    elbo_node *in[] = {a, b};
+    return ad_node(t, ELBO_OP_CONCAT, s, 2, in, NULL);
+}
 
 elbo_node *elbo_ad_concat_cols(elbo_tape *t, elbo_node *a, elbo_node *b)
 {
@@ -138,16 +148,45 @@ elbo_node *elbo_ad_concat_cols(elbo_tape *t, elbo_node *a, elbo_node *b)
     if (!ad_inputs_ok(t, "concat_cols", 2, in))
         return NULL;
     if (a->rows != b->rows)
-        return ad_error(t, ELBO_ERR_INVALID, "concat_cols: expected equal rows, got (%d,%d) and (%d,%d)",
-                        a->rows, a->cols, b->rows, b->cols);
-    return ad_node(t, ELBO_OP_CONCAT_COLS, a->rows, a->cols + b->cols, 2, in, NULL);
+        return ad_error(t, ELBO_ERR_INVALID, "concat_cols: expected equal rows, got %s and %s", AD_SHAPE(a),
+                        AD_SHAPE(b));
+    elbo_shape s = ad_shape2(a->rows, a->cols + b->cols);
+    return concat(t, a, b, &s);
 }
 
-void ad_concat_cols_forward(elbo_tape *t, elbo_node *n)
+elbo_node *elbo_ad_concat_channels(elbo_tape *t, elbo_node *a, elbo_node *b)
+{
+    elbo_node *in[] = {a, b};
+    if (!ad_inputs_ok(t, "concat_channels", 2, in))
+        return NULL;
+    bool ok = a->shape.ndim == 4 && b->shape.ndim == 4;
+    for (int i = 0; ok && i < 3; i++)
+        ok = a->shape.d[i] == b->shape.d[i];
+    if (!ok)
+        return ad_error(t, ELBO_ERR_INVALID,
+                        "concat_channels: expected NHWC images (N,H,W,Ca) and (N,H,W,Cb), got %s and %s",
+                        AD_SHAPE(a), AD_SHAPE(b));
+    elbo_shape s = a->shape;
+    s.d[3] += b->shape.d[3];
+    return concat(t, a, b, &s);
+}
+
+/* rows R and the widths of a, b */
+static void concat_dims(const elbo_node *n, size_t *R, size_t *Ca, size_t *Cb)
+{
+    size_t C = (size_t)n->shape.d[n->shape.ndim - 1];
+    *R = ad_size(n) / C;
+    *Ca = ad_size(n->in[0]) / *R;
+    *Cb = C - *Ca;
+}
+
+void ad_concat_forward(elbo_tape *t, elbo_node *n)
 {
     (void)t;
     const elbo_node *a = n->in[0], *b = n->in[1];
-    size_t R = (size_t)n->rows, Ca = (size_t)a->cols, Cb = (size_t)b->cols, C = Ca + Cb;
+    size_t R, Ca, Cb;
+    concat_dims(n, &R, &Ca, &Cb);
+    size_t C = Ca + Cb;
     // a (R,Ca), b (R,Cb) -> y (R,Ca+Cb)
     for (size_t r = 0; r < R; r++) {
         memcpy(n->x + r * C, a->x + r * Ca, Ca * sizeof(float));
@@ -155,10 +194,12 @@ void ad_concat_cols_forward(elbo_tape *t, elbo_node *n)
     }
 }
 
-void ad_concat_cols_backward(elbo_tape *t, elbo_node *n)
+void ad_concat_backward(elbo_tape *t, elbo_node *n)
 {
     elbo_node *a = n->in[0], *b = n->in[1];
-    size_t R = (size_t)n->rows, Ca = (size_t)a->cols, Cb = (size_t)b->cols, C = Ca + Cb;
+    size_t R, Ca, Cb;
+    concat_dims(n, &R, &Ca, &Cb);
+    size_t C = Ca + Cb;
     float *da = ad_grad(t, a), *db = ad_grad(t, b);
     if (da) // dy[:, :Ca] -> da (R,Ca)
         add_cols(R, Ca, n->dx, C, da, Ca);
@@ -174,10 +215,11 @@ elbo_node *elbo_ad_slice_cols(elbo_tape *t, elbo_node *a, int start, int len)
         return NULL;
     if (start < 0 || len < 1 || start > a->cols - len)
         return ad_error(t, ELBO_ERR_INVALID,
-                        "slice_cols: expected 0 <= start, 1 <= len, start+len <= %d, got start %d len %d",
-                        a->cols, start, len);
+                        "slice_cols: expected 0 <= start, 1 <= len, start+len <= %d (the columns of %s), got start %d len %d",
+                        a->cols, AD_SHAPE(a), start, len);
     elbo_op_args args = {.slice = {.start = start, .len = len}};
-    return ad_node(t, ELBO_OP_SLICE_COLS, a->rows, len, 1, &a, &args);
+    elbo_shape s = ad_shape2(a->rows, len);
+    return ad_node(t, ELBO_OP_SLICE_COLS, &s, 1, &a, &args);
 }
 
 void ad_slice_cols_forward(elbo_tape *t, elbo_node *n)

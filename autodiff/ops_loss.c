@@ -1,12 +1,21 @@
-/* Fused losses, one value per row: (R,C) inputs -> (R,1). Backward hands the
- * per-row upstream gradient dy (R) to the kernel as drow. */
+/* Fused losses, one value per row of the 2-D views: (R,C) inputs -> (R,1)
+ * (an (N,H,W,C) image is N rows of H*W*C). Backward hands the per-row
+ * upstream gradient dy (R) to the kernel as drow. */
 #include "autodiff/tape_internal.h"
 
 #include <math.h>
 
 #include "ops/ops.h"
 
+/* the same 2-D view: (B,28,28,1) logits fit (B,784) targets */
 static bool same_shape(const elbo_node *a, const elbo_node *b) { return a->rows == b->rows && a->cols == b->cols; }
+
+/* the (R,1) node of a per-row loss */
+static elbo_node *row_loss(elbo_tape *t, elbo_op op, int rows, int n_in, elbo_node *const *in, const elbo_op_args *args)
+{
+    elbo_shape s = ad_shape2(rows, 1);
+    return ad_node(t, op, &s, n_in, in, args);
+}
 
 /* The gradient of n, or zeroed scratch when n needs none: the fused kernels
  * write every gradient they compute. */
@@ -24,9 +33,9 @@ elbo_node *elbo_ad_bernoulli_nll(elbo_tape *t, elbo_node *logits, elbo_node *tar
     if (!ad_inputs_ok(t, "bernoulli_nll", 2, in))
         return NULL;
     if (!same_shape(logits, target))
-        return ad_error(t, ELBO_ERR_INVALID, "bernoulli_nll: expected logits and target of one shape, got (%d,%d) and (%d,%d)",
-                        logits->rows, logits->cols, target->rows, target->cols);
-    return ad_node(t, ELBO_OP_BERNOULLI_NLL, logits->rows, 1, 2, in, NULL);
+        return ad_error(t, ELBO_ERR_INVALID, "bernoulli_nll: expected logits and target of one shape, got %s and %s",
+                        AD_SHAPE(logits), AD_SHAPE(target));
+    return row_loss(t, ELBO_OP_BERNOULLI_NLL, logits->rows, 2, in, NULL);
 }
 
 void ad_bernoulli_nll_forward(elbo_tape *t, elbo_node *n)
@@ -59,11 +68,11 @@ elbo_node *elbo_ad_gauss_nll(elbo_tape *t, elbo_node *mean, elbo_node *target, e
     if (!ad_inputs_ok(t, "gauss_nll", logvar ? 3 : 2, in))
         return NULL;
     if (!same_shape(mean, target))
-        return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected mean and target of one shape, got (%d,%d) and (%d,%d)",
-                        mean->rows, mean->cols, target->rows, target->cols);
+        return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected mean and target of one shape, got %s and %s",
+                        AD_SHAPE(mean), AD_SHAPE(target));
     if (logvar && (logvar->rows != 1 || logvar->cols != mean->cols))
-        return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected logvar (1,%d), got (%d,%d)", mean->cols,
-                        logvar->rows, logvar->cols);
+        return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected logvar (1,%d), got %s", mean->cols,
+                        AD_SHAPE(logvar));
     if (!logvar) {
         if (!isfinite(fixed_logvar))
             return ad_error(t, ELBO_ERR_INVALID, "gauss_nll: expected a finite fixed_logvar, got %g",
@@ -78,7 +87,7 @@ elbo_node *elbo_ad_gauss_nll(elbo_tape *t, elbo_node *mean, elbo_node *target, e
             return NULL;
     }
     elbo_op_args args = {.gauss = {.fixed_logvar = logvar ? NAN : fixed_logvar}};
-    return ad_node(t, ELBO_OP_GAUSS_NLL, mean->rows, 1, 3, in, &args);
+    return row_loss(t, ELBO_OP_GAUSS_NLL, mean->rows, 3, in, &args);
 }
 
 void ad_gauss_nll_forward(elbo_tape *t, elbo_node *n)
@@ -116,9 +125,9 @@ elbo_node *elbo_ad_kl_diag(elbo_tape *t, elbo_node *mu, elbo_node *logvar)
     if (!ad_inputs_ok(t, "kl_diag", 2, in))
         return NULL;
     if (!same_shape(mu, logvar))
-        return ad_error(t, ELBO_ERR_INVALID, "kl_diag: expected mu and logvar of one shape, got (%d,%d) and (%d,%d)",
-                        mu->rows, mu->cols, logvar->rows, logvar->cols);
-    return ad_node(t, ELBO_OP_KL_DIAG, mu->rows, 1, 2, in, NULL);
+        return ad_error(t, ELBO_ERR_INVALID, "kl_diag: expected mu and logvar of one shape, got %s and %s",
+                        AD_SHAPE(mu), AD_SHAPE(logvar));
+    return row_loss(t, ELBO_OP_KL_DIAG, mu->rows, 2, in, NULL);
 }
 
 void ad_kl_diag_forward(elbo_tape *t, elbo_node *n)
@@ -137,4 +146,63 @@ void ad_kl_diag_backward(elbo_tape *t, elbo_node *n)
         return;
     // dy (R) -> dmu, dlv (R,C)
     elbo_kl_diag_bwd((size_t)mu->rows, (size_t)mu->cols, mu->x, lv->x, n->dx, dmu, dlv);
+}
+
+/* ---- categorical_nll: y[n] = sum over n's positions p of log sum_k e^{l[p,k]} - l[p, label[p]]
+ *      dl[p,k] += dy[n] (softmax(l[p])_k - [k = label[p]]) ----
+ * logits (N, ..., K): N rows of P = cols / K positions of K classes */
+
+elbo_node *elbo_ad_categorical_nll(elbo_tape *t, elbo_node *logits, const int32_t *labels)
+{
+    if (!ad_inputs_ok(t, "categorical_nll", 1, &logits))
+        return NULL;
+    int K = logits->shape.d[logits->shape.ndim - 1];
+    if (logits->shape.ndim < 2 || !labels)
+        return ad_error(t, ELBO_ERR_INVALID, "categorical_nll: expected logits (N,...,K) and labels, got %s and %s",
+                        AD_SHAPE(logits), labels ? "labels" : "NULL labels");
+    size_t P = (size_t)logits->cols / (size_t)K, n = (size_t)logits->rows * P;
+    int32_t *copy = (int32_t *)ad_scratch(t, n); /* int32 and float have one size */
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= K)
+            return ad_error(t, ELBO_ERR_INVALID, "categorical_nll: label %d at position %zu of logits %s is outside "
+                            "[0,%d)", (int)labels[i], i, AD_SHAPE(logits), K);
+        copy[i] = labels[i];
+    }
+    elbo_op_args args = {.labels = {.labels = copy, .positions = (int)P}};
+    return row_loss(t, ELBO_OP_CATEGORICAL_NLL, logits->rows, 1, &logits, &args);
+}
+
+void ad_categorical_nll_forward(elbo_tape *t, elbo_node *n)
+{
+    const elbo_node *l = n->in[0];
+    size_t N = (size_t)l->rows, P = (size_t)n->args.labels.positions, K = (size_t)l->cols / P;
+    if (P == 1) { // l (N,K) -> y (N,1)
+        elbo_categorical_nll(N, K, l->x, n->args.labels.labels, n->x);
+        return;
+    }
+    float *per = ad_scratch(t, N * P); // l (N*P, K) -> per position (N,P) -> y (N,1)
+    if (!per)
+        return;
+    elbo_categorical_nll(N * P, K, l->x, n->args.labels.labels, per);
+    elbo_row_sum(N, P, per, n->x);
+}
+
+void ad_categorical_nll_backward(elbo_tape *t, elbo_node *n)
+{
+    elbo_node *l = n->in[0];
+    size_t N = (size_t)l->rows, P = (size_t)n->args.labels.positions, K = (size_t)l->cols / P;
+    float *dl = ad_grad(t, l), *drow = n->dx;
+    if (!dl)
+        return;
+    if (P > 1) { // each position takes its row's dy
+        if (!(drow = ad_scratch(t, N * P)))
+            return;
+        for (size_t r = 0; r < N; r++)
+            for (size_t p = 0; p < P; p++)
+                drow[r * P + p] = n->dx[r];
+    }
+    // dy (N*P) -> dl (N*P, K)
+    elbo_categorical_nll_bwd(N * P, K, l->x, n->args.labels.labels, drow, dl);
 }

@@ -1,5 +1,5 @@
 /* Reductions: sum and mean of all elements (-> (1,1)), and per-row sum and
- * log-sum-exp ((R,C) -> (R,1)). */
+ * log-sum-exp over the 2-D view ((R,C) -> (R,1)). */
 #include "autodiff/tape_internal.h"
 
 #include "ops/ops.h"
@@ -8,7 +8,8 @@ static elbo_node *reduce(elbo_tape *t, elbo_op op, elbo_node *a, int rows)
 {
     if (!ad_inputs_ok(t, elbo_op_name(op), 1, &a))
         return NULL;
-    return ad_node(t, op, rows, 1, 1, &a, NULL);
+    elbo_shape s = ad_shape2(rows, 1);
+    return ad_node(t, op, &s, 1, &a, NULL);
 }
 
 /* da[r,c] += g[r] for a (R,C): the backward of every row reduction to a constant. */
@@ -113,4 +114,61 @@ void ad_logsumexp_rows_backward(elbo_tape *t, elbo_node *n)
     elbo_exp(R * C, soft, soft);
     for (size_t r = 0; r < R; r++) // da[r,:] += dy[r] softmax[r,:]
         elbo_axpy(C, n->dx[r], soft + r * C, da + r * C);
+}
+
+/* ---- softmax along an axis: y = e^a / sum e^a ; da += y (dy - sum dy y) ----
+ * ---- log_softmax:            y = a - log sum e^a ; da += dy - e^y sum dy ----
+ * a viewed as (outer, len, inner) around the axis */
+
+static elbo_node *along_axis(elbo_tape *t, elbo_op op, elbo_node *a, int axis)
+{
+    if (!ad_inputs_ok(t, elbo_op_name(op), 1, &a))
+        return NULL;
+    int nd = a->shape.ndim, ax = axis < 0 ? axis + nd : axis;
+    if (ax < 0 || ax >= nd)
+        return ad_error(t, ELBO_ERR_INVALID, "%s: expected an axis in [-%d,%d) for %s, got %d", elbo_op_name(op), nd,
+                        nd, AD_SHAPE(a), axis);
+    elbo_op_args args = {.axis = {.outer = 1, .len = a->shape.d[ax], .inner = 1}};
+    for (int i = 0; i < ax; i++)
+        args.axis.outer *= a->shape.d[i];
+    for (int i = ax + 1; i < nd; i++)
+        args.axis.inner *= a->shape.d[i];
+    return ad_node(t, op, &a->shape, 1, &a, &args);
+}
+
+elbo_node *elbo_ad_softmax(elbo_tape *t, elbo_node *a, int axis) { return along_axis(t, ELBO_OP_SOFTMAX, a, axis); }
+
+void ad_softmax_forward(elbo_tape *t, elbo_node *n)
+{
+    (void)t;
+    // a (outer, len, inner) -> y, normalized along len
+    elbo_softmax((size_t)n->args.axis.outer, (size_t)n->args.axis.len, (size_t)n->args.axis.inner, n->in[0]->x, n->x);
+}
+
+void ad_softmax_backward(elbo_tape *t, elbo_node *n)
+{
+    float *da = ad_grad(t, n->in[0]);
+    if (da)
+        elbo_softmax_bwd((size_t)n->args.axis.outer, (size_t)n->args.axis.len, (size_t)n->args.axis.inner, n->x,
+                         n->dx, da);
+}
+
+elbo_node *elbo_ad_log_softmax(elbo_tape *t, elbo_node *a, int axis)
+{
+    return along_axis(t, ELBO_OP_LOG_SOFTMAX, a, axis);
+}
+
+void ad_log_softmax_forward(elbo_tape *t, elbo_node *n)
+{
+    (void)t;
+    elbo_log_softmax((size_t)n->args.axis.outer, (size_t)n->args.axis.len, (size_t)n->args.axis.inner, n->in[0]->x,
+                     n->x);
+}
+
+void ad_log_softmax_backward(elbo_tape *t, elbo_node *n)
+{
+    float *da = ad_grad(t, n->in[0]);
+    if (da)
+        elbo_log_softmax_bwd((size_t)n->args.axis.outer, (size_t)n->args.axis.len, (size_t)n->args.axis.inner, n->x,
+                             n->dx, da);
 }

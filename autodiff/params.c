@@ -2,8 +2,14 @@
 #include "autodiff/params.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "autodiff/tape.h"
+
+_Static_assert(ELBO_PARAM_MAX_DIMS == ELBO_MAX_DIMS, "parameters and tensors have the same dimensions");
 
 /* Each parameter starts on a 64-byte boundary so SIMD loops over one
  * parameter start aligned; the padding floats stay zero in every slab. */
@@ -13,13 +19,39 @@ void elbo_params_init(elbo_params *p) { memset(p, 0, sizeof *p); }
 
 int elbo_params_add(elbo_params *p, const char *name, int rows, int cols)
 {
+    return elbo_params_add_nd(p, name, 2, (const int[]){rows, cols});
+}
+
+/* dims[0..ndim-1] >= 1 with a product that fits an int (the 2-D view's cols) */
+static bool dims_ok(int ndim, const int *dims)
+{
+    if (!dims || ndim < 1 || ndim > ELBO_PARAM_MAX_DIMS)
+        return false;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] < 1)
+            return false;
+        n *= (size_t)dims[i];
+        if (n > (size_t)INT32_MAX)
+            return false;
+    }
+    return true;
+}
+
+int elbo_params_add_nd(elbo_params *p, const char *name, int ndim, const int *dims)
+{
     if (p->w) {
         elbo_fail(ELBO_ERR_INVALID, "params add '%s': expected registration before finalize", name ? name : "");
         return -1;
     }
-    if (!name || strlen(name) >= ELBO_PARAM_NAME_MAX || rows < 1 || cols < 1) {
-        elbo_fail(ELBO_ERR_INVALID, "params add: expected a name shorter than %d and a shape >= (1,1), got '%s' (%d,%d)",
-                  ELBO_PARAM_NAME_MAX, name ? name : "(null)", rows, cols);
+    if (!name || strlen(name) >= ELBO_PARAM_NAME_MAX || !dims_ok(ndim, dims)) {
+        char shape[64] = "(";
+        for (int i = 0; dims && i < ndim && i < ELBO_PARAM_MAX_DIMS; i++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), i ? ",%d" : "%d", dims[i]);
+        strcat(shape, ")");
+        elbo_fail(ELBO_ERR_INVALID,
+                  "params add: expected a name shorter than %d and 1..%d dimensions >= 1, got '%s' %s",
+                  ELBO_PARAM_NAME_MAX, ELBO_PARAM_MAX_DIMS, name ? name : "(null)", shape);
         return -1;
     }
     elbo_param_info *info = realloc(p->info, (size_t)(p->count + 1) * sizeof *info);
@@ -31,10 +63,15 @@ int elbo_params_add(elbo_params *p, const char *name, int rows, int cols)
     elbo_param_info *pi = &info[p->count];
     memset(pi, 0, sizeof *pi);
     strcpy(pi->name, name);
-    pi->rows = rows;
-    pi->cols = cols;
+    pi->ndim = ndim;
+    size_t size = 1;
+    for (int i = 0; i < ndim; i++) {
+        pi->dims[i] = dims[i];
+        size *= (size_t)dims[i];
+    }
+    pi->rows = dims[0];
+    pi->cols = (int)(size / (size_t)dims[0]);
     pi->offset = p->n;
-    size_t size = (size_t)rows * (size_t)cols;
     p->n += (size + PARAM_ALIGN_FLOATS - 1) / PARAM_ALIGN_FLOATS * PARAM_ALIGN_FLOATS;
     return p->count++;
 }

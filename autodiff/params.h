@@ -14,11 +14,14 @@
 #include "ops/rng.h"
 
 #define ELBO_PARAM_NAME_MAX 48
+#define ELBO_PARAM_MAX_DIMS 4 /* = ELBO_MAX_DIMS of autodiff/tape.h */
 
 typedef struct elbo_param_info {
     char name[ELBO_PARAM_NAME_MAX];
-    int rows, cols;
-    size_t offset; /* into each slab, in floats; aligned to 16 floats */
+    int rows, cols; /* the 2-D view: rows = dims[0], cols = the product of the rest */
+    int ndim;       /* the shape it was registered with: dims[0..ndim-1] */
+    int dims[ELBO_PARAM_MAX_DIMS];
+    size_t offset;  /* into each slab, in floats; aligned to 16 floats */
 } elbo_param_info;
 
 typedef struct elbo_params {
@@ -39,12 +42,22 @@ typedef struct elbo_params {
 void elbo_params_init(elbo_params *p);
 /* Register a (rows, cols) parameter before finalize; returns its id >= 0, or -1 on error. */
 int elbo_params_add(elbo_params *p, const char *name, int rows, int cols);
+/* The same with an N-D shape of ndim (1..4) dimensions dims[..], e.g. a
+ * convolution weight (KH, KW, Cin, Cout), which is also the (KH*KW*Cin, Cout)
+ * matrix its GEMM reads. Initializers see the 2-D view (fan-in = rows); pass
+ * the fan-in explicitly where that differs (elbo_params_init_uniform_fan_in). */
+int elbo_params_add_nd(elbo_params *p, const char *name, int ndim, const int *dims);
 /* Allocate the slabs, all zero. */
 elbo_status elbo_params_finalize(elbo_params *p);
 void elbo_params_free(elbo_params *p);
 
 static inline float *elbo_param_w(const elbo_params *p, int id) { return p->w + p->info[id].offset; }
 static inline float *elbo_param_g(const elbo_params *p, int id) { return p->g + p->info[id].offset; }
+/* Floats of parameter id. */
+static inline size_t elbo_param_size(const elbo_params *p, int id)
+{
+    return (size_t)p->info[id].rows * (size_t)p->info[id].cols;
+}
 
 /* Initialisation of one parameter (weights are (fan_in, fan_out)). */
 void elbo_params_init_xavier(elbo_params *p, int id, elbo_rng *rng); /* U(+-sqrt(6/(in+out))) */

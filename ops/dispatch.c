@@ -1,4 +1,5 @@
-/* Picks the kernel table for the SIMD level; see simd_level.h. */
+/* The SIMD level and the kernel table for it; see simd_level.h. A level is
+ * built when this architecture has a kernel table for it. */
 #include "simd_level.h"
 
 #include <stdlib.h>
@@ -13,16 +14,7 @@ static const char *const level_names[ELBO_SIMD_COUNT] = {
     [ELBO_SIMD_NEON] = "neon",
 };
 
-static const struct elbo_kernels *const level_tables[ELBO_SIMD_COUNT] = {
-    [ELBO_SIMD_SCALAR] = &elbo_kernels_scalar,
-#if defined(__x86_64__)
-    [ELBO_SIMD_AVX2] = &elbo_kernels_avx2,
-    [ELBO_SIMD_AVX512] = &elbo_kernels_avx512,
-#endif
-#if defined(__aarch64__)
-    [ELBO_SIMD_NEON] = &elbo_kernels_neon,
-#endif
-};
+static const struct elbo_kernels *const level_tables[ELBO_SIMD_COUNT] = {ELBO_SIMD_VARIANTS(elbo_kernels)};
 
 /* -1 until first use; then the chosen level. Plain int: the level is set
  * before threads start work, and a racing first read picks the same value. */
@@ -95,12 +87,9 @@ elbo_status elbo_simd_set(elbo_simd level)
     return ELBO_OK;
 }
 
-const struct elbo_kernels *elbo_kernels_for(elbo_simd level)
-{
-    return elbo_simd_supported(level) ? level_tables[level] : NULL;
-}
+const struct elbo_kernels *elbo_kernels_for(elbo_simd level) { return ELBO_SIMD_PICK(level_tables, level); }
 
-const struct elbo_kernels *elbo_k(void) { return level_tables[elbo_simd_current()]; }
+const struct elbo_kernels *elbo_k(void) { return ELBO_SIMD_CURRENT(level_tables); }
 
 elbo_status elbo_runtime_init(void)
 {
@@ -122,4 +111,27 @@ elbo_status elbo_runtime_init(void)
         return elbo_set_threads((int)n);
     }
     return ELBO_OK;
+}
+
+/* ---- the kernel list, walked by index ---- */
+
+/* one slot per kernel id: the list and the table cannot drift apart */
+#define ELBO_KERNEL_ONE_(name, cls) +1
+_Static_assert(0 ELBO_KERNELS(ELBO_KERNEL_ONE_) == ELBO_KERNEL_COUNT, "one kernel id per list entry");
+_Static_assert(sizeof(struct elbo_kernels) == sizeof(const char *) + ELBO_KERNEL_COUNT * sizeof(elbo_kernel_fn),
+               "one table slot per kernel");
+
+#define ELBO_KERNEL_NAME_(name, cls) #name,
+const char *const elbo_kernel_names[ELBO_KERNEL_COUNT] = {ELBO_KERNELS(ELBO_KERNEL_NAME_)};
+
+elbo_kernel_fn elbo_kernel_slot(const struct elbo_kernels *k, enum elbo_kernel_id id)
+{
+    switch (id) {
+#define ELBO_KERNEL_CASE_(name, cls) \
+    case ELBO_KERNEL_##name:         \
+        return (elbo_kernel_fn)k->name;
+        ELBO_KERNELS(ELBO_KERNEL_CASE_)
+    default:
+        return NULL;
+    }
 }

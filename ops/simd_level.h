@@ -1,8 +1,14 @@
-/* Run-time choice of the SIMD level.
+/* The one run-time dispatcher: the choice of the SIMD level, and the pick of
+ * a component's variant for it.
  *
- * The default is the best level this CPU supports (cpuid on x86), unless the
- * environment sets ELBO_SIMD=scalar|avx2|avx512|neon. elbo_simd_set() forces
- * a level for tests, benchmarks and ablations. */
+ * The default level is the best one this CPU supports (cpuid on x86), unless
+ * the environment sets ELBO_SIMD=scalar|avx2|avx512|neon. elbo_simd_set()
+ * forces a level for tests, benchmarks and ablations.
+ *
+ * Every component with one variant per level keeps its variants in an array
+ * indexed by elbo_simd, filled by ELBO_SIMD_VARIANTS, and picks with
+ * ELBO_SIMD_PICK or ELBO_SIMD_CURRENT: the kernel table (ops/dispatch.c), the
+ * GEMM micro-kernels (ops/gemm/gemm.c) and the EM pass (models/mog). */
 #ifndef ELBO_SIMD_LEVEL_H
 #define ELBO_SIMD_LEVEL_H
 
@@ -18,6 +24,26 @@ typedef enum elbo_simd {
     ELBO_SIMD_NEON,
     ELBO_SIMD_COUNT
 } elbo_simd;
+
+/* Designated initializers of a per-level array of variants named by KERNEL()
+ * (ops/simd.h): sym_scalar, sym_avx2, ..., one per level this architecture
+ * builds. ELBO_SIMD_ISA_VARIANTS leaves the scalar slot NULL, for a component
+ * whose scalar level is a reference outside the per-ISA sources (GEMM). */
+#define ELBO_SIMD_VARIANT_(sym, isa) &sym##_##isa
+#if defined(__x86_64__) || defined(_M_X64)
+#define ELBO_SIMD_ISA_VARIANTS(sym) \
+    [ELBO_SIMD_AVX2] = ELBO_SIMD_VARIANT_(sym, avx2), [ELBO_SIMD_AVX512] = ELBO_SIMD_VARIANT_(sym, avx512),
+#elif defined(__aarch64__)
+#define ELBO_SIMD_ISA_VARIANTS(sym) [ELBO_SIMD_NEON] = ELBO_SIMD_VARIANT_(sym, neon),
+#else
+#define ELBO_SIMD_ISA_VARIANTS(sym)
+#endif
+#define ELBO_SIMD_VARIANTS(sym) [ELBO_SIMD_SCALAR] = ELBO_SIMD_VARIANT_(sym, scalar), ELBO_SIMD_ISA_VARIANTS(sym)
+
+/* The variant for `level` (NULL when this CPU or build lacks the level), and
+ * the variant for the current level (always supported). */
+#define ELBO_SIMD_PICK(variants, level) (elbo_simd_supported(level) ? (variants)[level] : NULL)
+#define ELBO_SIMD_CURRENT(variants) ((variants)[elbo_simd_current()])
 
 const char *elbo_simd_name(elbo_simd level);
 /* "scalar" -> ELBO_SIMD_SCALAR, ...; ELBO_ERR_INVALID for an unknown name. */

@@ -1,5 +1,5 @@
 /* The fused E-step / M-step-statistics pass, once per SIMD level (see
- * mog_pass.h for the layout and vec8.h for why every level gives the same
+ * mog_pass.h for the layout and ops/simd.h (v8) for why every level gives the same
  * bits). Compiled once without an ISA macro (the scalar kernel) and once per
  * ISA with ELBO_ISA_* set.
  *
@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "models/mog/mog_pass.h"
-#include "models/mog/vec8.h"
+#include "ops/simd_math.h"
 
 #define BP MOG_BLOCK_PANELS
 #define L8 MOG_LANES
@@ -328,7 +328,7 @@ static void lanes_to_out(const mog_pass_args *a, const mog_pass_layout *L, mog_p
     }
 }
 
-void MOG_KERNEL(mog_pass)(const mog_pass_args *a, size_t panel0, size_t npanels, double *scratch,
+void KERNEL(mog_pass)(const mog_pass_args *a, size_t panel0, size_t npanels, double *scratch,
                           mog_pass_out *out)
 {
     mog_pass_layout L;

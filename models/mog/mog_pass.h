@@ -12,7 +12,7 @@
  * (the theta used in the E-step): s1 = sum r (x - c), s2 = sum r (x - c)(x - c)^T,
  * which keeps the scatter free of cancellation without a second pass.
  *
- * One kernel per SIMD level (mog_pass.c compiled per ISA over vec8.h); the
+ * One kernel per SIMD level (mog_pass.c compiled per ISA over the v8 vectors of ops/simd.h); the
  * scalar build is the same source. All levels give identical bits. */
 #ifndef ELBO_MOG_PASS_H
 #define ELBO_MOG_PASS_H

@@ -70,21 +70,10 @@
 #define GEMM_L1_SETS 64
 #define GEMM_L1_WAYS 12
 
-static const struct elbo_gemm_isa *isa_for(elbo_simd level)
-{
-    if (!elbo_simd_supported(level))
-        return NULL;
-    switch (level) {
-#if defined(__x86_64__)
-    case ELBO_SIMD_AVX2: return &elbo_gemm_isa_avx2;
-    case ELBO_SIMD_AVX512: return &elbo_gemm_isa_avx512;
-#endif
-#if defined(__aarch64__)
-    case ELBO_SIMD_NEON: return &elbo_gemm_isa_neon;
-#endif
-    default: return NULL;
-    }
-}
+/* The micro-kernels of each level (the scalar level runs the reference loop). */
+static const struct elbo_gemm_isa *const gemm_isas[ELBO_SIMD_COUNT] = {ELBO_SIMD_ISA_VARIANTS(elbo_gemm_isa)};
+
+static const struct elbo_gemm_isa *isa_for(elbo_simd level) { return ELBO_SIMD_PICK(gemm_isas, level); }
 
 /* ---- per-thread buffers, grown on demand, freed at thread exit ----
  * slot WS_PACK: the packed operands of a GEMM called on this thread;

@@ -1,9 +1,45 @@
 /* Elementwise kernels, row broadcast, column sums and the reparameterized
- * sample, written once over ops/simd.h. Each loop runs full vectors, then one
- * masked vector for the n % VLEN tail (vf_load_n / vf_store_n). */
+ * sample: each SIMD kernel, written once over ops/simd.h, beside its naive
+ * scalar reference (compiled in the reference build, ELBO_REFERENCE). SIMD
+ * loops run full vectors, then one masked vector for the n % VLEN tail
+ * (vf_load_n / vf_store_n). Signatures and formulas: ops/kernels/list.h. */
+
 #include "ops/kernels/kernels_isa.h"
 #include "ops/simd_math.h"
 
+#if ELBO_REFERENCE
+#include <math.h>
+#endif
+
+#if !ELBO_REFERENCE /* helpers of the SIMD kernels */
+
+/* Rows of at most this many floats take the flat path of add_bias: the bias
+ * repeated VLEN times (cols * VLEN floats, whole vectors) on the stack. */
+#define BIAS_FLAT_MAX 16
+
+/* z = mu + e^(lv/2) eps */
+static inline vf reparam1(vf mu, vf lv, vf eps)
+{
+    return vf_fmadd(vf_exp(vf_mul(vf_set1(0.5f), lv)), eps, mu);
+}
+
+/* dmu += dz ; dlv += dz eps 0.5 e^(lv/2) */
+static inline vf reparam_dlv1(vf lv, vf eps, vf dz)
+{
+    vf half = vf_set1(0.5f);
+    return vf_mul(vf_mul(dz, eps), vf_mul(half, vf_exp(vf_mul(half, lv))));
+}
+
+#endif
+
+/* y = a + b */
+#if ELBO_REFERENCE
+void KERNEL(elbo_add)(size_t n, const float *a, const float *b, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
+}
+#else
 /* y = a + b   (a, b, y all (n)) */
 void KERNEL(elbo_add)(size_t n, const float *a, const float *b, float *y)
 {
@@ -13,8 +49,16 @@ void KERNEL(elbo_add)(size_t n, const float *a, const float *b, float *y)
     if (i < n)
         vf_store_n(y + i, vf_add(vf_load_n(a + i, n - i), vf_load_n(b + i, n - i)), n - i);
 }
+#endif
 
 /* y = a - b */
+#if ELBO_REFERENCE
+void KERNEL(elbo_sub)(size_t n, const float *a, const float *b, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] - b[i];
+}
+#else
 void KERNEL(elbo_sub)(size_t n, const float *a, const float *b, float *y)
 {
     size_t i = 0;
@@ -23,8 +67,16 @@ void KERNEL(elbo_sub)(size_t n, const float *a, const float *b, float *y)
     if (i < n)
         vf_store_n(y + i, vf_sub(vf_load_n(a + i, n - i), vf_load_n(b + i, n - i)), n - i);
 }
+#endif
 
 /* y = a * b */
+#if ELBO_REFERENCE
+void KERNEL(elbo_mul)(size_t n, const float *a, const float *b, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] * b[i];
+}
+#else
 void KERNEL(elbo_mul)(size_t n, const float *a, const float *b, float *y)
 {
     size_t i = 0;
@@ -33,8 +85,16 @@ void KERNEL(elbo_mul)(size_t n, const float *a, const float *b, float *y)
     if (i < n)
         vf_store_n(y + i, vf_mul(vf_load_n(a + i, n - i), vf_load_n(b + i, n - i)), n - i);
 }
+#endif
 
 /* y = s * x */
+#if ELBO_REFERENCE
+void KERNEL(elbo_scale)(size_t n, float s, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = s * x[i];
+}
+#else
 void KERNEL(elbo_scale)(size_t n, float s, const float *x, float *y)
 {
     vf vs = vf_set1(s);
@@ -44,7 +104,16 @@ void KERNEL(elbo_scale)(size_t n, float s, const float *x, float *y)
     if (i < n)
         vf_store_n(y + i, vf_mul(vs, vf_load_n(x + i, n - i)), n - i);
 }
+#endif
 
+/* y += a * x */
+#if ELBO_REFERENCE
+void KERNEL(elbo_axpy)(size_t n, float a, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = fmaf(a, x[i], y[i]);
+}
+#else
 /* y += a * x  (fused) */
 void KERNEL(elbo_axpy)(size_t n, float a, const float *x, float *y)
 {
@@ -57,7 +126,16 @@ void KERNEL(elbo_axpy)(size_t n, float a, const float *x, float *y)
         vf_store_n(y + i, vf_fmadd(va, vf_load_n(x + i, k), vf_load_n(y + i, k)), k);
     }
 }
+#endif
 
+/* y += a * b */
+#if ELBO_REFERENCE
+void KERNEL(elbo_fma)(size_t n, const float *a, const float *b, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = fmaf(a[i], b[i], y[i]);
+}
+#else
 /* y += a * b  (fused) */
 void KERNEL(elbo_fma)(size_t n, const float *a, const float *b, float *y)
 {
@@ -69,11 +147,17 @@ void KERNEL(elbo_fma)(size_t n, const float *a, const float *b, float *y)
         vf_store_n(y + i, vf_fmadd(vf_load_n(a + i, k), vf_load_n(b + i, k), vf_load_n(y + i, k)), k);
     }
 }
+#endif
 
-/* Rows of at most this many floats take the flat path of add_bias: the bias
- * repeated VLEN times (cols * VLEN floats, whole vectors) on the stack. */
-#define BIAS_FLAT_MAX 16
-
+/* y is (R,C), b is (C): y[r,c] += b[c] */
+#if ELBO_REFERENCE
+void KERNEL(elbo_add_bias)(size_t rows, size_t cols, const float *b, float *y)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            y[r * cols + c] += b[c];
+}
+#else
 /* y is (R,C), b is (C): y[r,c] += b[c], one pass over the whole block.
  * Narrow rows (C <= BIAS_FLAT_MAX): y is a flat array with a period of
  * C * VLEN floats = VLEN whole vectors of the repeated bias. Wider rows: the
@@ -115,7 +199,20 @@ void KERNEL(elbo_add_bias)(size_t rows, size_t cols, const float *b, float *y)
     for (size_t r = 0; r < rows; r++)
         KERNEL(elbo_add)(cols, y + r * cols, b, y + r * cols);
 }
+#endif
 
+/* x is (R,C), y is (C): y[c] += sum_r x[r,c] */
+#if ELBO_REFERENCE
+void KERNEL(elbo_col_sum)(size_t rows, size_t cols, const float *x, float *y)
+{
+    for (size_t c = 0; c < cols; c++) {
+        double s = 0.0;
+        for (size_t r = 0; r < rows; r++)
+            s += x[r * cols + c];
+        y[c] += (float)s;
+    }
+}
+#else
 /* x is (R,C), y is (C): y[c] += sum_r x[r,c], one column block of VLEN at a time */
 void KERNEL(elbo_col_sum)(size_t rows, size_t cols, const float *x, float *y)
 {
@@ -134,13 +231,16 @@ void KERNEL(elbo_col_sum)(size_t rows, size_t cols, const float *x, float *y)
         vf_store_n(y + c, vf_add(vf_load_n(y + c, k), acc), k);
     }
 }
+#endif
 
 /* z = mu + e^(lv/2) eps */
-static inline vf reparam1(vf mu, vf lv, vf eps)
+#if ELBO_REFERENCE
+void KERNEL(elbo_reparam)(size_t n, const float *mu, const float *lv, const float *eps, float *z)
 {
-    return vf_fmadd(vf_exp(vf_mul(vf_set1(0.5f), lv)), eps, mu);
+    for (size_t i = 0; i < n; i++)
+        z[i] = mu[i] + expf(0.5f * lv[i]) * eps[i];
 }
-
+#else
 void KERNEL(elbo_reparam)(size_t n, const float *mu, const float *lv, const float *eps, float *z)
 {
     size_t i = 0;
@@ -151,14 +251,19 @@ void KERNEL(elbo_reparam)(size_t n, const float *mu, const float *lv, const floa
         vf_store_n(z + i, reparam1(vf_load_n(mu + i, k), vf_load_n(lv + i, k), vf_load_n(eps + i, k)), k);
     }
 }
+#endif
 
 /* dmu += dz ; dlv += dz eps 0.5 e^(lv/2) */
-static inline vf reparam_dlv1(vf lv, vf eps, vf dz)
+#if ELBO_REFERENCE
+void KERNEL(elbo_reparam_bwd)(size_t n, const float *lv, const float *eps, const float *dz, float *dmu,
+                          float *dlv)
 {
-    vf half = vf_set1(0.5f);
-    return vf_mul(vf_mul(dz, eps), vf_mul(half, vf_exp(vf_mul(half, lv))));
+    for (size_t i = 0; i < n; i++) {
+        dmu[i] += dz[i];
+        dlv[i] += dz[i] * eps[i] * 0.5f * expf(0.5f * lv[i]);
+    }
 }
-
+#else
 void KERNEL(elbo_reparam_bwd)(size_t n, const float *lv, const float *eps, const float *dz, float *dmu,
                          float *dlv)
 {
@@ -176,3 +281,4 @@ void KERNEL(elbo_reparam_bwd)(size_t n, const float *lv, const float *eps, const
         vf_store_n(dlv + i, vf_add(vf_load_n(dlv + i, k), d), k);
     }
 }
+#endif

@@ -1,10 +1,19 @@
-/* Fused losses, inputs (R,C), one value per row out (R), written once over
- * ops/simd.h. Forward terms are summed per row in float vectors (masked
- * tails contribute 0); backward adds drow[r] times the elementwise gradient. */
+/* Fused losses, inputs (R,C), one value per row out (R): each SIMD kernel,
+ * written once over ops/simd.h, beside its naive scalar reference (the
+ * reference build; it sums in double). Forward terms are summed per row in
+ * float vectors (masked tails contribute 0); backward adds drow[r] times the
+ * elementwise gradient. */
+
 #include "ops/kernels/kernels_isa.h"
 #include "ops/simd_math.h"
 
 #include <stdbool.h>
+
+#if ELBO_REFERENCE
+#include "ops/kernels/ref_math.h"
+#endif
+
+#if !ELBO_REFERENCE /* helpers of the SIMD kernels */
 
 /* log(2 pi), the Gaussian normalizer */
 #define LOG_2PI 1.8378770664093454836f
@@ -112,6 +121,59 @@ static inline void read_ahead(const float *p, size_t n)
         __builtin_prefetch(p + READ_AHEAD_FLOATS + i, 0, 0);
 }
 
+/* ---- Gaussian NLL, mean m, targets x (R,C), log-variance lv (C) ---- */
+
+/* log 2pi + lv + (x-m)^2 e^-lv */
+static inline vf gauss1(vf m, vf x, vf lv)
+{
+    vf d = vf_sub(x, m);
+    vf iv = vf_exp(vf_sub(vf_zero(), lv));
+    return vf_fmadd(vf_mul(d, d), iv, vf_add(vf_set1(LOG_2PI), lv));
+}
+
+/* the same with iv = e^-lv given */
+static inline vf gauss1_iv(vf m, vf x, vf lv, vf iv)
+{
+    vf d = vf_sub(x, m);
+    return vf_fmadd(vf_mul(d, d), iv, vf_add(vf_set1(LOG_2PI), lv));
+}
+
+/* One vector of gauss_nll_bwd: dm += drow (m-x) e^-lv ; *dlv += drow 0.5 (1 - (x-m)^2 e^-lv) */
+static inline vf gauss_bwd1(vf m, vf x, vf lv, vf drow, vf dm, vf *dlv)
+{
+    vf d = vf_sub(m, x);
+    vf iv = vf_exp(vf_sub(vf_zero(), lv));
+    vf di = vf_mul(d, iv);
+    vf half_drow = vf_mul(vf_set1(0.5f), drow);
+    *dlv = vf_fmadd(half_drow, vf_fnmadd(d, di, vf_set1(1.0f)), *dlv);
+    return vf_fmadd(drow, di, dm);
+}
+
+/* ---- KL( N(mu, e^lv) || N(0, I) ), mu and lv (R,C) ---- */
+
+/* e^lv + mu^2 - 1 - lv */
+static inline vf kl1(vf mu, vf lv)
+{
+    vf e = vf_exp(lv);
+    return vf_fmadd(mu, mu, vf_sub(vf_sub(e, vf_set1(1.0f)), lv));
+}
+
+#endif
+
+/* out[r] = sum_c softplus(l) - t l */
+#if ELBO_REFERENCE
+void KERNEL(elbo_bernoulli_nll)(size_t rows, size_t cols, const float *l, const float *t, float *out)
+{
+    for (size_t r = 0; r < rows; r++) {
+        double s = 0.0;
+        for (size_t c = 0; c < cols; c++) {
+            size_t i = r * cols + c;
+            s += (double)ref_softplus1(l[i]) - (double)t[i] * l[i];
+        }
+        out[r] = (float)s;
+    }
+}
+#else
 /* out[r] = sum_c softplus(l) - t l, c in order */
 void KERNEL(elbo_bernoulli_nll)(size_t rows, size_t cols, const float *l, const float *t, float *out)
 {
@@ -130,8 +192,20 @@ void KERNEL(elbo_bernoulli_nll)(size_t rows, size_t cols, const float *l, const 
         out[r] = vf_hsum(acc);
     }
 }
+#endif
 
 /* dl += drow[r] (sigmoid(l) - t) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_bernoulli_nll_bwd)(size_t rows, size_t cols, const float *l, const float *t,
+                                const float *drow, float *dl)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            size_t i = r * cols + c;
+            dl[i] += drow[r] * (ref_sigmoid1(l[i]) - t[i]);
+        }
+}
+#else
 void KERNEL(elbo_bernoulli_nll_bwd)(size_t rows, size_t cols, const float *l, const float *t,
                                const float *drow, float *dl)
 {
@@ -149,25 +223,24 @@ void KERNEL(elbo_bernoulli_nll_bwd)(size_t rows, size_t cols, const float *l, co
         }
     }
 }
-
-/* ---- Gaussian NLL, mean m, targets x (R,C), log-variance lv (C) ---- */
-
-/* log 2pi + lv + (x-m)^2 e^-lv */
-static inline vf gauss1(vf m, vf x, vf lv)
-{
-    vf d = vf_sub(x, m);
-    vf iv = vf_exp(vf_sub(vf_zero(), lv));
-    return vf_fmadd(vf_mul(d, d), iv, vf_add(vf_set1(LOG_2PI), lv));
-}
-
-/* the same with iv = e^-lv given */
-static inline vf gauss1_iv(vf m, vf x, vf lv, vf iv)
-{
-    vf d = vf_sub(x, m);
-    return vf_fmadd(vf_mul(d, d), iv, vf_add(vf_set1(LOG_2PI), lv));
-}
+#endif
 
 /* out[r] = 0.5 sum_c [log 2pi + lv[c] + (x-m)^2 e^-lv[c]] */
+#if ELBO_REFERENCE
+void KERNEL(elbo_gauss_nll)(size_t rows, size_t cols, const float *m, const float *x, const float *lv,
+                        float *out)
+{
+    for (size_t r = 0; r < rows; r++) {
+        double s = 0.0;
+        for (size_t c = 0; c < cols; c++) {
+            size_t i = r * cols + c;
+            float d = x[i] - m[i];
+            s += REF_LOG_2PI + lv[c] + (double)(d * d * expf(-lv[c]));
+        }
+        out[r] = (float)(0.5 * s);
+    }
+}
+#else
 void KERNEL(elbo_gauss_nll)(size_t rows, size_t cols, const float *m, const float *x, const float *lv,
                        float *out)
 {
@@ -201,19 +274,23 @@ void KERNEL(elbo_gauss_nll)(size_t rows, size_t cols, const float *m, const floa
         out[r] = 0.5f * vf_hsum(acc);
     }
 }
-
-/* One vector of gauss_nll_bwd: dm += drow (m-x) e^-lv ; *dlv += drow 0.5 (1 - (x-m)^2 e^-lv) */
-static inline vf gauss_bwd1(vf m, vf x, vf lv, vf drow, vf dm, vf *dlv)
-{
-    vf d = vf_sub(m, x);
-    vf iv = vf_exp(vf_sub(vf_zero(), lv));
-    vf di = vf_mul(d, iv);
-    vf half_drow = vf_mul(vf_set1(0.5f), drow);
-    *dlv = vf_fmadd(half_drow, vf_fnmadd(d, di, vf_set1(1.0f)), *dlv);
-    return vf_fmadd(drow, di, dm);
-}
+#endif
 
 /* dm += drow (m-x) e^-lv ; dlv[c] += sum_r drow 0.5 (1 - (x-m)^2 e^-lv)  (dlv may be NULL) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_gauss_nll_bwd)(size_t rows, size_t cols, const float *m, const float *x, const float *lv,
+                            const float *drow, float *dm, float *dlv)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            size_t i = r * cols + c;
+            float d = m[i] - x[i], iv = expf(-lv[c]);
+            dm[i] += drow[r] * d * iv;
+            if (dlv)
+                dlv[c] += drow[r] * 0.5f * (1.0f - d * d * iv);
+        }
+}
+#else
 void KERNEL(elbo_gauss_nll_bwd)(size_t rows, size_t cols, const float *m, const float *x, const float *lv,
                            const float *drow, float *dm, float *dlv)
 {
@@ -276,17 +353,22 @@ void KERNEL(elbo_gauss_nll_bwd)(size_t rows, size_t cols, const float *m, const 
         }
     }
 }
-
-/* ---- KL( N(mu, e^lv) || N(0, I) ), mu and lv (R,C) ---- */
-
-/* e^lv + mu^2 - 1 - lv */
-static inline vf kl1(vf mu, vf lv)
-{
-    vf e = vf_exp(lv);
-    return vf_fmadd(mu, mu, vf_sub(vf_sub(e, vf_set1(1.0f)), lv));
-}
+#endif
 
 /* out[r] = 0.5 sum_c (e^lv + mu^2 - 1 - lv) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_kl_diag)(size_t rows, size_t cols, const float *mu, const float *lv, float *out)
+{
+    for (size_t r = 0; r < rows; r++) {
+        double s = 0.0;
+        for (size_t c = 0; c < cols; c++) {
+            size_t i = r * cols + c;
+            s += (double)expf(lv[i]) + (double)mu[i] * mu[i] - 1.0 - lv[i];
+        }
+        out[r] = (float)(0.5 * s);
+    }
+}
+#else
 void KERNEL(elbo_kl_diag)(size_t rows, size_t cols, const float *mu, const float *lv, float *out)
 {
     if (cols > 0 && flat_cols(cols)) {
@@ -314,8 +396,21 @@ void KERNEL(elbo_kl_diag)(size_t rows, size_t cols, const float *mu, const float
         out[r] = 0.5f * vf_hsum(acc);
     }
 }
+#endif
 
 /* dmu += drow mu ; dlv += drow 0.5 (e^lv - 1) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_kl_diag_bwd)(size_t rows, size_t cols, const float *mu, const float *lv,
+                          const float *drow, float *dmu, float *dlv)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            size_t i = r * cols + c;
+            dmu[i] += drow[r] * mu[i];
+            dlv[i] += drow[r] * 0.5f * (expf(lv[i]) - 1.0f);
+        }
+}
+#else
 void KERNEL(elbo_kl_diag_bwd)(size_t rows, size_t cols, const float *mu, const float *lv,
                          const float *drow, float *dmu, float *dlv)
 {
@@ -351,3 +446,4 @@ void KERNEL(elbo_kl_diag_bwd)(size_t rows, size_t cols, const float *mu, const f
         }
     }
 }
+#endif

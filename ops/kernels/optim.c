@@ -1,6 +1,14 @@
-/* Optimizer updates over flat slabs (n), written once over ops/simd.h. */
+/* Optimizer updates over flat slabs (n): each SIMD kernel, written once over
+ * ops/simd.h, beside its naive scalar reference (the reference build). */
+
 #include "ops/kernels/kernels_isa.h"
 #include "ops/simd_math.h"
+
+#if ELBO_REFERENCE
+#include <math.h>
+#endif
+
+#if !ELBO_REFERENCE /* helpers of the SIMD kernels */
 
 /* The Adam constants of one call, broadcast. */
 struct adam_c {
@@ -16,6 +24,20 @@ static inline void adam1(const struct adam_c *c, vf g, vf *m, vf *v, vf *w)
     *w = vf_sub(*w, step);
 }
 
+#endif
+
+/* m = b1 m + (1-b1) g ; v = b2 v + (1-b2) g^2 ; w -= lr_t m / (sqrt(v) + eps_t) */
+#if ELBO_REFERENCE
+void KERNEL(elbo_adam)(size_t n, float lr_t, float b1, float b2, float eps_t, const float *g, float *m,
+                   float *v, float *w)
+{
+    for (size_t i = 0; i < n; i++) {
+        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        w[i] -= lr_t * m[i] / (sqrtf(v[i]) + eps_t);
+    }
+}
+#else
 void KERNEL(elbo_adam)(size_t n, float lr_t, float b1, float b2, float eps_t, const float *g, float *m,
                   float *v, float *w)
 {
@@ -38,8 +60,18 @@ void KERNEL(elbo_adam)(size_t n, float lr_t, float b1, float b2, float eps_t, co
         vf_store_n(w + i, vw, k);
     }
 }
+#endif
 
 /* u = mu u + g ; w -= lr u */
+#if ELBO_REFERENCE
+void KERNEL(elbo_sgd_momentum)(size_t n, float lr, float mu, const float *g, float *u, float *w)
+{
+    for (size_t i = 0; i < n; i++) {
+        u[i] = mu * u[i] + g[i];
+        w[i] -= lr * u[i];
+    }
+}
+#else
 void KERNEL(elbo_sgd_momentum)(size_t n, float lr, float mu, const float *g, float *u, float *w)
 {
     vf vlr = vf_set1(lr), vmu = vf_set1(mu);
@@ -56,3 +88,4 @@ void KERNEL(elbo_sgd_momentum)(size_t n, float lr, float mu, const float *g, flo
         vf_store_n(w + i, vf_fnmadd(vlr, vu, vf_load_n(w + i, k)), k);
     }
 }
+#endif

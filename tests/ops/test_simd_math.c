@@ -30,6 +30,8 @@ static double ref_log(double x) { return log(x); }
 static double ref_tanh(double x) { return tanh(x); }
 static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static double ref_softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+static double ref_gelu(double x) { return 0.5 * x * erfc(-x * M_SQRT1_2); }
+static double ref_silu(double x) { return x / (1.0 + exp(-x)); }
 
 /* Max ulp error of f over SWEEP points: linear in [lo, hi], or log-spaced if geometric. */
 static double sweep(unary_fn f, double (*ref)(double), double lo, double hi, int geometric, float *worst_x)
@@ -76,6 +78,9 @@ static const struct bound bounds[] = {
     {"tanh near 0", offsetof(struct elbo_kernels, tanh), ref_tanh, 1e-6, 1.0, 1, 2.0, 2.5},
     {"sigmoid", offsetof(struct elbo_kernels, sigmoid), ref_sigmoid, -80.0, 30.0, 0, 3.0, 2.5},
     {"softplus", offsetof(struct elbo_kernels, softplus), ref_softplus, -80.0, 80.0, 0, 3.0, 2.0},
+    {"gelu", offsetof(struct elbo_kernels, gelu), ref_gelu, -12.5, 16.0, 0, 8.0, 1.0},
+    {"gelu near 0", offsetof(struct elbo_kernels, gelu), ref_gelu, 1e-6, 1.0, 1, 8.0, 1.0},
+    {"silu", offsetof(struct elbo_kernels, silu), ref_silu, -80.0, 30.0, 0, 4.0, 3.5},
 };
 
 Test(simd_math, ulp_bounds_every_level)
@@ -136,6 +141,16 @@ static const struct special specials[] = {
     {offsetof(struct elbo_kernels, softplus), -INFINITY, 0.0f},
     {offsetof(struct elbo_kernels, softplus), 0.0f, 0.693147182f},
     {offsetof(struct elbo_kernels, softplus), NAN, NAN},
+    {offsetof(struct elbo_kernels, gelu), INFINITY, INFINITY},
+    {offsetof(struct elbo_kernels, gelu), -INFINITY, NAN}, /* -inf Phi(-inf) = -inf 0, as 0.5 x (1 + erf) gives */
+    {offsetof(struct elbo_kernels, gelu), 1e4f, 1e4f},
+    {offsetof(struct elbo_kernels, gelu), -1e4f, -0.0f},
+    {offsetof(struct elbo_kernels, gelu), 0.0f, 0.0f},
+    {offsetof(struct elbo_kernels, gelu), NAN, NAN},
+    {offsetof(struct elbo_kernels, silu), INFINITY, INFINITY},
+    {offsetof(struct elbo_kernels, silu), -1e4f, -0.0f},
+    {offsetof(struct elbo_kernels, silu), 0.0f, 0.0f},
+    {offsetof(struct elbo_kernels, silu), NAN, NAN},
 };
 
 Test(simd_math, special_values_every_level)
