@@ -1,5 +1,6 @@
 /* The main driver: train and evaluate a VAE, beta-VAE or conditional VAE on
- * Fashion-MNIST (chapter 17.5-17.8).
+ * Fashion-MNIST or any data --data names (IDX, .npy, .npz, PNG class
+ * folders: experiments/common/data.h) (chapter 17.5-17.8).
  *
  *   experiments/vae --data data/fashion-mnist --out runs/vae          # 784-400-20, 10 epochs
  *   experiments/vae --model cvae --hidden 512,256 --latent 8 --iw 100
@@ -8,8 +9,10 @@
  * Writes to --out: epochs.csv (train and test negative ELBO, reconstruction,
  * KL, seconds per epoch), samples.png (decoder means of prior draws),
  * samples_aggregate.png (draws from the aggregated posterior),
- * reconstructions.png (test originals beside their reconstructions),
- * loss.svg, checkpoint.ckpt (each epoch, atomically) and summary.json.
+ * reconstructions.png (test originals beside their reconstructions), each
+ * grid's images as .npy beside it, loss.svg, checkpoint.ckpt (each epoch,
+ * atomically), summary.json and index.html (the report); with
+ * --dump-latents, latents_{train,test}_{mu,logvar,labels}.npy.
  *
  * SIGINT/SIGTERM: the current step finishes, a checkpoint is written, and
  * the run exits with 128 + the signal; --resume continues it bit for bit. */
@@ -29,7 +32,9 @@
 #include "models/vae/vae_train.h"
 #include "ops/pool.h"
 #include "ops/simd_level.h"
+#include "data.h"
 #include "progress.h"
+#include "results.h"
 #include "summary.h"
 
 enum { MODEL_VAE, MODEL_BETA, MODEL_CVAE };
@@ -39,7 +44,7 @@ static int model_kind, lik, act, latent, epochs, batch, binarize, iw, iwae_train
     max_steps;
 static double lr, beta = -1.0, kl_warmup, free_bits, sigma, leaky;
 static const char *hidden_text;
-static bool resume;
+static bool resume, dump_latents;
 
 static const elbo_opt opts[] = {
     {"model", ELBO_OPT_CHOICE, &model_kind, "vae", "vae, beta (beta-VAE, --beta defaults to 4) or cvae (class-conditional)",
@@ -74,6 +79,9 @@ static const elbo_opt opts[] = {
     {"resume", ELBO_OPT_BOOL, &resume, "false", "continue from OUT/checkpoint.ckpt", .choices = NULL},
     {"max-steps", ELBO_OPT_INT, &max_steps, "0", "stop (with a checkpoint) after this many steps in this process "
      "(0: no limit; for tests)", .min = 0, .max = 2000000000},
+    {"dump-latents", ELBO_OPT_BOOL, &dump_latents, "false", "write encoder means and log-variances of train and test "
+     "as latents_{train,test}_{mu,logvar,labels}.npy", .choices = NULL},
+    ELBO_DATA_OPTS,
 };
 
 /* ---- SIGINT / SIGTERM: finish the step, checkpoint, exit ---- */
@@ -150,20 +158,14 @@ static void write_curves(const elbo_cli *cli, const history *h)
     free(x);
 }
 
-/* One-hot labels of ds, (n, classes). */
-static float *one_hot_all(const elbo_cli *cli, const elbo_dataset *ds, int classes)
+/* samples.png, samples_aggregate.png, reconstructions.png, each with its
+ * images as .npy beside it (elbo_write_image_grid). */
+static void write_images(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const elbo_dataset *test,
+                         const elbo_dataset *train, uint64_t seed)
 {
-    float *y = drv_alloc(cli, ds->n * (size_t)classes, sizeof(float));
-    elbo_one_hot(ds->y, ds->n, classes, y);
-    return y;
-}
-
-static void write_images(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const elbo_dataset *test, const float *ytest,
-                         const elbo_dataset *train, const float *ytrain, uint64_t seed)
-{
-    const int D = m->cfg.x_dim, C = m->cfg.n_classes, R = test->rows, W = test->cols;
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes, R = test->rows, W = test->cols, CH = test->channels;
     const size_t G = 10; /* grids of 10 x 10 */
-    float *img = drv_alloc(cli, 2 * G * G * (size_t)D, sizeof(float));
+    float *img = drv_alloc(cli, 2 * G * G * (size_t)D, sizeof(float)); /* a grid, then originals and reconstructions */
     float *y = C ? drv_alloc(cli, G * G * (size_t)C, sizeof(float)) : NULL;
     elbo_rng r;
     elbo_rng_seed(&r, seed ^ 0x5A4D504C45ull);
@@ -171,23 +173,22 @@ static void write_images(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const e
     for (size_t i = 0; C && i < G * G; i++)
         y[i * (size_t)C + (i / G) % (size_t)C] = 1.0f;
     drv_check(cli, elbo_vae_sample_prior(m, t, y, G * G, &r, img), "sample prior");
-    drv_check(cli, elbo_png_write_grid(drv_path(cli, "samples.png"), img, G * G, R, W, (int)G, (int)G, 2, 1.0f),
-              "samples.png");
-    drv_check(cli, elbo_vae_sample_aggregate(m, t, train->x, ytrain, train->n, G * G, &r, img, NULL),
-              "sample aggregated posterior");
-    drv_check(cli, elbo_png_write_grid(drv_path(cli, "samples_aggregate.png"), img, G * G, R, W, (int)G, (int)G, 2,
-                                       1.0f), "samples_aggregate.png");
+    drv_check(cli, elbo_write_image_grid(cli->out, "samples", img, G * G, R, W, CH, (int)G, (int)G), "samples.png");
+    drv_check(cli, elbo_vae_sample_aggregate_data(m, t, train, G * G, &r, img, NULL), "sample aggregated posterior");
+    drv_check(cli, elbo_write_image_grid(cli->out, "samples_aggregate", img, G * G, R, W, CH, (int)G, (int)G),
+              "samples_aggregate.png");
     /* Reconstructions: columns alternate original | reconstruction, 5 pairs per row. */
     size_t n = G * G / 2 < test->n ? G * G / 2 : test->n;
-    float *rec = img + G * G * (size_t)D;
-    drv_check(cli, elbo_vae_reconstruct(m, t, test->x, ytest, n, 0, rec), "reconstruct");
+    float *orig = img + G * G * (size_t)D, *rec = orig + n * (size_t)D;
+    elbo_dataset_rows(test, 0, n, orig, NULL);
+    drv_check(cli, elbo_vae_reconstruct_data(m, t, test, 0, n, 0, rec), "reconstruct");
     float *pairs = img;
     for (size_t i = 0; i < n; i++) {
-        memcpy(pairs + (2 * i) * (size_t)D, test->x + i * (size_t)D, (size_t)D * sizeof(float));
+        memcpy(pairs + (2 * i) * (size_t)D, orig + i * (size_t)D, (size_t)D * sizeof(float));
         memcpy(pairs + (2 * i + 1) * (size_t)D, rec + i * (size_t)D, (size_t)D * sizeof(float));
     }
-    drv_check(cli, elbo_png_write_grid(drv_path(cli, "reconstructions.png"), pairs, 2 * n, R, W, (int)G, (int)G, 2,
-                                       1.0f), "reconstructions.png");
+    drv_check(cli, elbo_write_image_grid(cli->out, "reconstructions", pairs, 2 * n, R, W, CH, (int)G, (int)G),
+              "reconstructions.png");
     free(img);
     free(y);
 }
@@ -222,17 +223,11 @@ int main(int argc, char **argv)
     elbo_vae model = {0};
     elbo_vae_trainer tr = {0};
     history hist = {0};
-    float *ytrain = NULL, *ytest = NULL;
     double *secs = NULL;
 
-    /* ---- data: float32 pixels only (the loader keeps no uint8 copy) ---- */
-    elbo_status st = elbo_dataset_load(cli.data, "train", &train);
-    if (st == ELBO_OK)
-        st = elbo_dataset_load(cli.data, "t10k", &test);
-    if (st != ELBO_OK) {
-        elbo_dataset_free(&train);
-        drv_data_error(&cli, st);
-    }
+    /* ---- data, kept in its stored type (uint8 pixels stay uint8; each
+     * batch and evaluation chunk is converted as it is read) ---- */
+    elbo_data_load_cli(&cli, &train, &test);
     if (cli.quick) {
         drv_check(&cli, elbo_dataset_truncate(&train, 2048), "quick");
         drv_check(&cli, elbo_dataset_truncate(&test, 512), "quick");
@@ -243,8 +238,8 @@ int main(int argc, char **argv)
         /* Dynamic binarization draws training batches afresh each step; the
          * test set is binarized once so every evaluation sees the same data. */
         if (binarize == BIN_STATIC)
-            elbo_dataset_binarize(&train, cli.seed * 2 + 1);
-        elbo_dataset_binarize(&test, cli.seed * 2 + 2);
+            drv_check(&cli, elbo_dataset_binarize(&train, cli.seed * 2 + 1), "binarize");
+        drv_check(&cli, elbo_dataset_binarize(&test, cli.seed * 2 + 2), "binarize");
     }
 
     /* ---- model ---- */
@@ -306,10 +301,6 @@ int main(int argc, char **argv)
                 model.params.step);
     }
 
-    if (model_kind == MODEL_CVAE) {
-        ytrain = one_hot_all(&cli, &train, mc_cfg.n_classes);
-        ytest = one_hot_all(&cli, &test, mc_cfg.n_classes);
-    }
     /* Evaluation shares the trainer's tape: one arena, sized by the larger
      * of a training step and an evaluation chunk (peak RSS is a bar). */
     elbo_tape *etape = tr.tape;
@@ -349,7 +340,7 @@ int main(int argc, char **argv)
         elbo_rng er;
         elbo_rng_seed(&er, cli.seed * 1000003ull + epoch + 1);
         elbo_vae_eval ev;
-        drv_check(&cli, elbo_vae_evaluate(&model, etape, test.x, ytest, test.n, eval_batch, &er, &ev), "evaluate");
+        drv_check(&cli, elbo_vae_evaluate_data(&model, etape, &test, eval_batch, &er, &ev), "evaluate");
         double n = (double)tr.acc.n;
         double row[H_COLS] = {(double)epoch + 1, tr.acc.neg_elbo / n, tr.acc.rec / n, tr.acc.kl / n,
                               tr.acc.loss / n, ev.neg_elbo, ev.rec, ev.kl,
@@ -376,20 +367,24 @@ int main(int argc, char **argv)
     const double *last = hist.rows + (hist.n - 1) * H_COLS;
     int active = 0;
     double au_var[4096];
-    drv_check(&cli, elbo_vae_active_units(&model, etape, test.x, ytest, test.n, eval_batch, 0.01, &active, au_var),
+    drv_check(&cli, elbo_vae_active_units_data(&model, etape, &test, eval_batch, 0.01, &active, au_var),
               "active units");
     double iw_nll = NAN, iw_seconds = 0.0;
     if (iw > 0) {
         elbo_rng ir;
         elbo_rng_seed(&ir, cli.seed * 7919ull + 17);
         double t0 = elbo_now();
-        drv_check(&cli, elbo_vae_iw_nll(&model, etape, test.x, ytest, test.n, iw, eval_batch, &ir, &iw_nll, NULL),
+        drv_check(&cli, elbo_vae_iw_nll_data(&model, etape, &test, iw, eval_batch, &ir, &iw_nll, NULL),
                   "importance-weighted NLL");
         iw_seconds = elbo_now() - t0;
         fprintf(stderr, "test -log p(x) ~ %.3f (IWAE-%d, %.1f s)\n", iw_nll, iw, iw_seconds);
     }
     fprintf(stderr, "active units %d/%d\n", active, latent);
-    write_images(&cli, &model, etape, &test, ytest, &train, ytrain, cli.seed);
+    write_images(&cli, &model, etape, &test, &train, cli.seed);
+    if (dump_latents) {
+        drv_check(&cli, elbo_dump_latents(cli.out, "latents_train", &model, etape, &train, eval_batch), "latents");
+        drv_check(&cli, elbo_dump_latents(cli.out, "latents_test", &model, etape, &test, eval_batch), "latents");
+    }
 
     elbo_summary s;
     elbo_summary_begin(&s, &cli);
@@ -427,8 +422,6 @@ int main(int argc, char **argv)
 done:
     free(secs);
     free(hist.rows);
-    free(ytrain);
-    free(ytest);
     elbo_vae_trainer_free(&tr);
     elbo_vae_free(&model);
     elbo_dataset_free(&train);
