@@ -14,6 +14,11 @@
  * atomically), summary.json and index.html (the report); with
  * --dump-latents, latents_{train,test}_{mu,logvar,labels}.npy.
  *
+ * Weights in and out as safetensors (models/vae/vae_safetensors.h):
+ * --export FILE after training, --init FILE before it (--epochs 0: only
+ * evaluate), and --eval-noise EPS.npy for a test -ELBO with fixed noise,
+ * the number bench/safetensors_roundtrip.py compares with PyTorch's.
+ *
  * SIGINT/SIGTERM: the current step finishes, a checkpoint is written, and
  * the run exits with 128 + the signal; --resume continues it bit for bit. */
 #include <math.h>
@@ -26,9 +31,11 @@
 #include "driver.h"
 #include "models/io/csv.h"
 #include "models/io/dataset.h"
+#include "models/io/npy.h"
 #include "models/io/png.h"
 #include "models/io/svg.h"
 #include "models/vae/vae.h"
+#include "models/vae/vae_safetensors.h"
 #include "models/vae/vae_train.h"
 #include "ops/pool.h"
 #include "ops/simd_level.h"
@@ -45,6 +52,7 @@ static int model_kind, lik, act, latent, epochs, batch, binarize, iw, iwae_train
 static double lr, beta = -1.0, kl_warmup, free_bits, sigma, leaky;
 static const char *hidden_text;
 static bool resume, dump_latents;
+static const char *export_path, *init_path, *eval_noise_path;
 
 static const elbo_opt opts[] = {
     {"model", ELBO_OPT_CHOICE, &model_kind, "vae", "vae, beta (beta-VAE, --beta defaults to 4) or cvae (class-conditional)",
@@ -57,7 +65,8 @@ static const elbo_opt opts[] = {
     {"activation", ELBO_OPT_CHOICE, &act, "relu", "hidden activation", .choices = "relu|tanh|leaky"},
     {"leaky-slope", ELBO_OPT_DOUBLE, &leaky, "0.01", "slope of leaky ReLU below zero", .min = 0, .max = 1},
     {"latent", ELBO_OPT_INT, &latent, "20", "latent dimensions", .min = 1, .max = 4096},
-    {"epochs", ELBO_OPT_INT, &epochs, "10", "training epochs", .min = 1, .max = 100000},
+    {"epochs", ELBO_OPT_INT, &epochs, "10", "training epochs (0 with --init: evaluate the imported weights)",
+     .min = 0, .max = 100000},
     {"batch", ELBO_OPT_INT, &batch, "128", "minibatch size", .min = 1, .max = 1000000},
     {"lr", ELBO_OPT_DOUBLE, &lr, "1e-3", "Adam learning rate", .min = 1e-8, .max = 10},
     {"beta", ELBO_OPT_DOUBLE, &beta, NULL, "KL weight (17.30); default 1, or 4 with --model beta", .min = 0,
@@ -81,6 +90,12 @@ static const elbo_opt opts[] = {
      "(0: no limit; for tests)", .min = 0, .max = 2000000000},
     {"dump-latents", ELBO_OPT_BOOL, &dump_latents, "false", "write encoder means and log-variances of train and test "
      "as latents_{train,test}_{mu,logvar,labels}.npy", .choices = NULL},
+    {"export", ELBO_OPT_STRING, &export_path, "", "write the trained weights to FILE.safetensors, named as the "
+     "PyTorch state_dict of bench/safetensors_roundtrip.py's MLPVAE", .choices = NULL},
+    {"init", ELBO_OPT_STRING, &init_path, "", "start from the weights in FILE.safetensors (same layout; shapes must "
+     "match the model the flags describe)", .choices = NULL},
+    {"eval-noise", ELBO_OPT_STRING, &eval_noise_path, "", "also evaluate the test -ELBO with this fixed noise: a "
+     "float32 .npy of (test examples, latent) standard normals", .choices = NULL},
     ELBO_DATA_OPTS,
 };
 
@@ -193,6 +208,53 @@ static void write_images(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const e
     free(y);
 }
 
+/* The test negative ELBO (and its terms) per example with the noise eps
+ * of the .npy at path, (test examples, z) float32, instead of draws: the
+ * number a peer computes from the same weights and the same eps
+ * (bench/safetensors_roundtrip.py). out: {-ELBO, rec, KL}. */
+static void fixed_noise_eval(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const elbo_dataset *test,
+                             const char *path, int chunk, double *out)
+{
+    const size_t Z = (size_t)m->cfg.z_dim, C = (size_t)m->cfg.n_classes, cb = (size_t)chunk;
+    elbo_source src;
+    elbo_npy_info info;
+    drv_check_input(cli, elbo_source_open(&src, path), "--eval-noise");
+    elbo_status st = elbo_npy_info_read(&src, &info);
+    if (st == ELBO_OK && (info.ndim != 2 || info.shape[0] != test->n || info.shape[1] != Z))
+        st = elbo_fail(ELBO_ERR_MISMATCH, "%s: noise of shape %d-D: expected (%zu, %zu), the test examples by the "
+                       "latent size", path, info.ndim, test->n, Z);
+    float *eps = drv_alloc(cli, test->n * Z, sizeof(float));
+    if (st == ELBO_OK)
+        st = elbo_npy_read_f32(&src, &info, 0, test->n * Z, eps);
+    elbo_source_close(&src);
+    drv_check_input(cli, st, "--eval-noise");
+    float *x = drv_alloc(cli, cb * (size_t)m->cfg.x_dim, sizeof(float)), *y = drv_alloc(cli, cb * (C ? C : 1), sizeof(float));
+    uint8_t *lab = drv_alloc(cli, cb, 1);
+    bool grad = elbo_tape_grad_enabled(t);
+    elbo_tape_set_grad(t, false);
+    elbo_vae_objective obj = ELBO_VAE_OBJECTIVE_DEFAULT;
+    double rec = 0, kl = 0;
+    for (size_t i = 0; i < test->n; i += cb) {
+        size_t b = test->n - i < cb ? test->n - i : cb;
+        elbo_dataset_rows(test, i, b, x, lab);
+        if (C)
+            elbo_one_hot(lab, b, (int)C, y);
+        elbo_tape_reset(t);
+        elbo_node *loss;
+        elbo_vae_batch_stats bs;
+        drv_check(cli, elbo_vae_loss(m, t, x, C ? y : NULL, (int)b, &obj, NULL, eps + i * Z, &loss, &bs),
+                  "evaluate with fixed noise");
+        rec += bs.rec;
+        kl += bs.kl;
+    }
+    elbo_tape_reset(t);
+    elbo_tape_set_grad(t, grad);
+    out[1] = rec / (double)test->n;
+    out[2] = kl / (double)test->n;
+    out[0] = out[1] + out[2];
+    free(eps), free(x), free(y), free(lab);
+}
+
 static int parse_hidden(const elbo_cli *cli, elbo_vae_config *c)
 {
     double v[ELBO_VAE_MAX_HIDDEN];
@@ -214,6 +276,10 @@ int main(int argc, char **argv)
     elbo_cli_main(&cli, argc, argv);
     if (beta < 0)
         beta = model_kind == MODEL_BETA ? 4.0 : 1.0;
+    if (epochs == 0 && !*init_path)
+        drv_usage_error(&cli, "--epochs 0 evaluates imported weights: it needs --init FILE.safetensors");
+    if (resume && *init_path)
+        drv_usage_error(&cli, "--resume and --init both set the weights: give one");
 
     /* Everything the run owns, zeroed so the one cleanup path at the end can
      * free it whatever was reached (failures below exit() from drv_check;
@@ -258,6 +324,10 @@ int main(int argc, char **argv)
     elbo_rng init_rng;
     elbo_rng_seed(&init_rng, cli.seed);
     drv_check(&cli, elbo_vae_create(&model, &mc_cfg, &init_rng), "model");
+    if (*init_path) {
+        drv_check_input(&cli, elbo_vae_load_safetensors(&model, init_path), "--init");
+        fprintf(stderr, "vae: weights from %s\n", init_path);
+    }
 
     elbo_vae_train_config tc = ELBO_VAE_TRAIN_DEFAULT;
     tc.batch = batch;
@@ -362,8 +432,24 @@ int main(int argc, char **argv)
     /* ---- final evaluation: the checkpoint is written, so Ctrl-C may simply end it ---- */
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (hist.n == 0)
+    if (hist.n == 0 && !*init_path)
         drv_usage_error(&cli, "nothing to do: the checkpoint already has --epochs epochs and no history");
+    if (hist.n == 0) { /* --epochs 0: the imported weights as they are (the noise of epoch 0's evaluation) */
+        elbo_rng er;
+        elbo_rng_seed(&er, cli.seed * 1000003ull + 1);
+        elbo_vae_eval ev;
+        drv_check(&cli, elbo_vae_evaluate_data(&model, etape, &test, eval_batch, &er, &ev), "evaluate");
+        double row[H_COLS] = {0, NAN, NAN, NAN, NAN, ev.neg_elbo, ev.rec, ev.kl, beta, 0};
+        history_push(&cli, &hist, row);
+        fprintf(stderr, "imported weights: test -ELBO %8.3f (rec %8.3f, KL %7.3f)\n", ev.neg_elbo, ev.rec, ev.kl);
+        write_curves(&cli, &hist);
+    }
+    double fixed[3] = {NAN, NAN, NAN}; /* test -ELBO, rec, KL with --eval-noise */
+    if (*eval_noise_path) {
+        fixed_noise_eval(&cli, &model, etape, &test, eval_noise_path, eval_batch, fixed);
+        fprintf(stderr, "test -ELBO with the noise of %s: %.6f (rec %.6f, KL %.6f)\n", eval_noise_path, fixed[0],
+                fixed[1], fixed[2]);
+    }
     const double *last = hist.rows + (hist.n - 1) * H_COLS;
     int active = 0;
     double au_var[4096];
@@ -403,6 +489,11 @@ int main(int argc, char **argv)
         elbo_json_int(&s.json, "iw_k", iw);
         elbo_json_number(&s.json, "iw_seconds", iw_seconds);
     }
+    if (*eval_noise_path) {
+        elbo_json_number(&s.json, "test_neg_elbo_fixed_noise", fixed[0]);
+        elbo_json_number(&s.json, "test_rec_fixed_noise", fixed[1]);
+        elbo_json_number(&s.json, "test_kl_fixed_noise", fixed[2]);
+    }
     elbo_json_int(&s.json, "steps", model.params.step);
     elbo_json_int(&s.json, "parameters", (long long)model.params.n);
     elbo_json_begin_object(&s.json, "model");
@@ -416,6 +507,10 @@ int main(int argc, char **argv)
     elbo_json_end_array(&s.json);
     elbo_json_number(&s.json, "beta", beta);
     elbo_json_end_object(&s.json);
+    if (*export_path) {
+        drv_check(&cli, elbo_vae_save_safetensors(&model, export_path), "--export");
+        fprintf(stderr, "vae: wrote %s\n", export_path);
+    }
     drv_check(&cli, elbo_summary_write(&s, cli.out), "summary.json");
     fprintf(stderr, "vae: wrote %s/summary.json\n", cli.out);
 
