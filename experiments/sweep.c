@@ -31,6 +31,7 @@
 #include "models/io/csv.h"
 #include "models/io/svg.h"
 #include "progress.h"
+#include "report.h"
 #include "summary.h"
 
 #define MAX_FLAGS 8
@@ -691,7 +692,8 @@ int main(int argc, char **argv)
     elbo_json_int(&sum.json, "failed", failed);
     elbo_json_int(&sum.json, "metrics", nkeys);
     drv_check(&cli, elbo_summary_write(&sum, cli.out), "summary.json");
-    printf("wrote %s/{sweep.csv,sweep_mean.csv,sweep_<flag>.svg,summary.json}\n", cli.out);
+    drv_check(&cli, elbo_report_sweep(cli.out, g.nflags, runs[0].dir, sizeof runs[0], (size_t)nconf), "index.html");
+    printf("wrote %s/{sweep.csv,sweep_mean.csv,sweep_<flag>.svg,summary.json,index.html}\n", cli.out);
     free(runs), free(res), free(have), free(hdr), free(table), free(gm), free(gconf);
     return failed ? ELBO_EXIT_RUNTIME : 0;
 }

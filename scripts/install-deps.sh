@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install whatever the project needs and the machine lacks (Debian packages).
-#   scripts/install-deps.sh [build] [data] [check] [cross] [peers]
+#   scripts/install-deps.sh [build] [data] [check] [cross] [io] [peers]
 # build: compilers, meson, Criterion, Google Benchmark   data: Fashion-MNIST
 # check: clang + sanitizer/fuzzer runtimes, llvm-symbolizer, valgrind   cross: aarch64 gcc + qemu-user
+# io: headless Chromium (the report test), NumPy and PIL (files other tools write, read back by the tests)
 # peers: OpenBLAS, PyTorch, scikit-learn (comparison scripts only)
 # With no argument: build and data. apt-get update runs once, only if something is missing.
 set -euo pipefail
@@ -17,8 +18,9 @@ for g in "${groups[@]}"; do
     data) want+=(dataset-fashion-mnist gzip) ;;
     check) want+=(clang libclang-rt-14-dev llvm-14 valgrind) ;;
     cross) want+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user) ;;
+    io) want+=(chromium python3-numpy python3-pil) ;;
     peers) want+=(libopenblas-dev python3-torch python3-sklearn python3-numpy) ;;
-    *) echo "install-deps: unknown group '$g' (expected build, data, check, cross or peers)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown group '$g' (expected build, data, check, cross, io or peers)" >&2; exit 2 ;;
     esac
 done
 

@@ -16,7 +16,7 @@ for a in "$@"; do
     esac
 done
 
-scripts/install-deps.sh build data check cross
+scripts/install-deps.sh build data check cross io
 scripts/fetch-data.sh data/fashion-mnist >/dev/null
 
 long=false
