@@ -208,26 +208,35 @@ static void write_images(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const e
     free(y);
 }
 
-/* The test negative ELBO (and its terms) per example with the noise eps
- * of the .npy at path, (test examples, z) float32, instead of draws: the
- * number a peer computes from the same weights and the same eps
- * (bench/safetensors_roundtrip.py). out: {-ELBO, rec, KL}. */
-static void fixed_noise_eval(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const elbo_dataset *test,
-                             const char *path, int chunk, double *out)
+/* --eval-noise: the .npy at path, (test examples, z) float32 standard
+ * normals, read before anything runs so a bad file ends the run at once
+ * (exit 3, nothing written). */
+static float *load_eval_noise(const elbo_cli *cli, const char *path, size_t n, size_t z)
 {
-    const size_t Z = (size_t)m->cfg.z_dim, C = (size_t)m->cfg.n_classes, cb = (size_t)chunk;
     elbo_source src;
     elbo_npy_info info;
     drv_check_input(cli, elbo_source_open(&src, path), "--eval-noise");
     elbo_status st = elbo_npy_info_read(&src, &info);
-    if (st == ELBO_OK && (info.ndim != 2 || info.shape[0] != test->n || info.shape[1] != Z))
-        st = elbo_fail(ELBO_ERR_MISMATCH, "%s: noise of shape %d-D: expected (%zu, %zu), the test examples by the "
-                       "latent size", path, info.ndim, test->n, Z);
-    float *eps = drv_alloc(cli, test->n * Z, sizeof(float));
+    if (st == ELBO_OK && (info.ndim != 2 || info.shape[0] != n || info.shape[1] != z))
+        st = elbo_fail(ELBO_ERR_MISMATCH, "%s: noise of %d dimensions (%llu, ...): expected (%zu, %zu), the test "
+                       "examples by the latent size", path, info.ndim, info.ndim ? (unsigned long long)info.shape[0] : 0ull,
+                       n, z);
+    float *eps = drv_alloc(cli, n * z, sizeof(float));
     if (st == ELBO_OK)
-        st = elbo_npy_read_f32(&src, &info, 0, test->n * Z, eps);
+        st = elbo_npy_read_f32(&src, &info, 0, n * z, eps);
     elbo_source_close(&src);
     drv_check_input(cli, st, "--eval-noise");
+    return eps;
+}
+
+/* The test negative ELBO (and its terms) per example with the noise eps
+ * (test examples, z) instead of draws: the number a peer computes from the
+ * same weights and the same eps (bench/safetensors_roundtrip.py).
+ * out: {-ELBO, rec, KL}. */
+static void fixed_noise_eval(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const elbo_dataset *test,
+                             const float *eps, int chunk, double *out)
+{
+    const size_t Z = (size_t)m->cfg.z_dim, C = (size_t)m->cfg.n_classes, cb = (size_t)chunk;
     float *x = drv_alloc(cli, cb * (size_t)m->cfg.x_dim, sizeof(float)), *y = drv_alloc(cli, cb * (C ? C : 1), sizeof(float));
     uint8_t *lab = drv_alloc(cli, cb, 1);
     bool grad = elbo_tape_grad_enabled(t);
@@ -252,7 +261,7 @@ static void fixed_noise_eval(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, con
     out[1] = rec / (double)test->n;
     out[2] = kl / (double)test->n;
     out[0] = out[1] + out[2];
-    free(eps), free(x), free(y), free(lab);
+    free(x), free(y), free(lab);
 }
 
 static int parse_hidden(const elbo_cli *cli, elbo_vae_config *c)
@@ -290,6 +299,7 @@ int main(int argc, char **argv)
     elbo_vae_trainer tr = {0};
     history hist = {0};
     double *secs = NULL;
+    float *eps = NULL; /* --eval-noise */
 
     /* ---- data, kept in its stored type (uint8 pixels stay uint8; each
      * batch and evaluation chunk is converted as it is read) ---- */
@@ -324,6 +334,8 @@ int main(int argc, char **argv)
     elbo_rng init_rng;
     elbo_rng_seed(&init_rng, cli.seed);
     drv_check(&cli, elbo_vae_create(&model, &mc_cfg, &init_rng), "model");
+    if (*eval_noise_path)
+        eps = load_eval_noise(&cli, eval_noise_path, test.n, (size_t)latent);
     if (*init_path) {
         drv_check_input(&cli, elbo_vae_load_safetensors(&model, init_path), "--init");
         fprintf(stderr, "vae: weights from %s\n", init_path);
@@ -446,7 +458,7 @@ int main(int argc, char **argv)
     }
     double fixed[3] = {NAN, NAN, NAN}; /* test -ELBO, rec, KL with --eval-noise */
     if (*eval_noise_path) {
-        fixed_noise_eval(&cli, &model, etape, &test, eval_noise_path, eval_batch, fixed);
+        fixed_noise_eval(&cli, &model, etape, &test, eps, eval_batch, fixed);
         fprintf(stderr, "test -ELBO with the noise of %s: %.6f (rec %.6f, KL %.6f)\n", eval_noise_path, fixed[0],
                 fixed[1], fixed[2]);
     }
@@ -516,6 +528,7 @@ int main(int argc, char **argv)
 
 done:
     free(secs);
+    free(eps);
     free(hist.rows);
     elbo_vae_trainer_free(&tr);
     elbo_vae_free(&model);
