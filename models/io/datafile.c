@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "models/io/excerpt.h"
 #include "models/io/imagefolder.h"
 #include "models/io/npy.h"
 #include "models/io/source.h"
@@ -358,8 +359,11 @@ static elbo_status load_npz_split(const elbo_zip *z, const char *split, const el
             xi = only;
         }
     }
-    if (!has_suffix(z->members[xi].name, ".npy"))
-        return elbo_fail(ELBO_ERR_FORMAT, "%s: member '%s' is not an array (.npy)", path, z->members[xi].name);
+    if (!has_suffix(z->members[xi].name, ".npy")) {
+        char shown[ELBO_EXCERPT_MAX + 1];
+        return elbo_fail(ELBO_ERR_FORMAT, "%s: member '%s' is not an array (.npy)", path,
+                         elbo_excerpt(shown, sizeof shown, z->members[xi].name, strlen(z->members[xi].name)));
+    }
     elbo_status st = npz_member(z, xi, 0, rq->layout, ds, info, cap);
     if (st == ELBO_OK && yi >= 0)
         st = npz_member(z, yi, 1, rq->layout, ds, info, cap);

@@ -108,8 +108,9 @@ static int lex_shape(lexer *l, elbo_npy_info *info)
 static elbo_status parse_descr(const char *name, const char *d, elbo_npy_info *info)
 {
     char shown[ELBO_EXCERPT_MAX + 1];
-    snprintf(info->descr, sizeof info->descr, "%s", d);
-    size_t n = strlen(d);
+    size_t n = strlen(d), keep = n < sizeof info->descr - 1 ? n : sizeof info->descr - 1;
+    memcpy(info->descr, d, keep);
+    info->descr[keep] = '\0';
     const char *t = d;
     char order = '=';
     if (n && strchr("<>|=", d[0]))
@@ -146,8 +147,11 @@ static elbo_status parse_dict(const char *name, const char *h, size_t n, elbo_np
     int have_descr = 0, have_order = 0, have_shape = 0;
     bool fortran = false;
     char key[32], descr[64];
-    if (!eat(&l, '{'))
-        return elbo_fail(ELBO_ERR_FORMAT, "%s: header: expected a Python dict, got '%c'", name, n ? h[0] : ' ');
+    if (!eat(&l, '{')) {
+        char shown[ELBO_EXCERPT_MAX + 1];
+        return elbo_fail(ELBO_ERR_FORMAT, "%s: header: expected a Python dict, got '%s'", name,
+                         elbo_excerpt(shown, sizeof shown, h, n < 8 ? n : 8));
+    }
     while (!eat(&l, '}')) {
         if (!lex_string(&l, key, sizeof key) || !eat(&l, ':'))
             return elbo_fail(ELBO_ERR_FORMAT, "%s: header: expected 'key': value at byte %zu", name,

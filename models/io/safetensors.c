@@ -271,9 +271,11 @@ static uint64_t le_bits(const uint8_t *p, int n)
 elbo_status elbo_safetensors_read_f32(const elbo_safetensors *f, const elbo_st_tensor *t, float *dst)
 {
     int size = dtype_size(t->dtype);
+    char shown[ELBO_EXCERPT_MAX + 1];
     if (t->dtype != ELBO_ST_F32 && t->dtype != ELBO_ST_F16 && t->dtype != ELBO_ST_BF16 && t->dtype != ELBO_ST_F64)
         return elbo_fail(ELBO_ERR_UNSUPPORTED, "%s: tensor '%s': dtype %s: expected F32, F16, BF16 or F64",
-                         f->src.name, t->name, elbo_st_dtype_name(t->dtype));
+                         f->src.name, elbo_excerpt(shown, sizeof shown, t->name, strlen(t->name)),
+                         elbo_st_dtype_name(t->dtype));
     uint8_t *buf = malloc((size_t)CHUNK_ELEMS * (size_t)size);
     if (!buf)
         return elbo_fail(ELBO_ERR_NOMEM, "%s: out of memory", f->src.name);
@@ -281,7 +283,7 @@ elbo_status elbo_safetensors_read_f32(const elbo_safetensors *f, const elbo_st_t
     for (uint64_t i = 0; i < t->count && st == ELBO_OK; i += CHUNK_ELEMS) {
         size_t m = t->count - i < CHUNK_ELEMS ? (size_t)(t->count - i) : CHUNK_ELEMS;
         st = elbo_source_read(&f->src, f->data_start + t->begin + i * (uint64_t)size, buf, m * (size_t)size,
-                              t->name);
+                              "a tensor's data");
         for (size_t k = 0; k < m && st == ELBO_OK; k++) {
             uint64_t b = le_bits(buf + k * (size_t)size, size);
             float v;

@@ -91,17 +91,19 @@ static elbo_status read_eocd64(const elbo_source *s, uint64_t eocd_at, uint64_t 
 static elbo_status zip64_extra(const char *name, const uint8_t *ex, size_t n, elbo_zip_member *m, int need_size,
                                int need_comp, int need_off)
 {
+    char shown[ELBO_EXCERPT_MAX + 1];
+    elbo_excerpt(shown, sizeof shown, m->name, strlen(m->name));
     size_t p = 0;
     while (n - p >= 4) {
         unsigned id = le16(ex + p), len = le16(ex + p + 2);
         if (len > n - p - 4)
-            return elbo_fail(ELBO_ERR_FORMAT, "%s: member '%s': extra field overruns its header", name, m->name);
+            return elbo_fail(ELBO_ERR_FORMAT, "%s: member '%s': extra field overruns its header", name, shown);
         if (id == ZIP64_EXTRA_ID) {
             const uint8_t *f = ex + p + 4;
             unsigned need = 8u * (unsigned)(need_size + need_comp + need_off), k = 0;
             if (len < need)
                 return elbo_fail(ELBO_ERR_FORMAT, "%s: member '%s': zip64 extra field of %u bytes, expected %u", name,
-                                 m->name, len, need);
+                                 shown, len, need);
             if (need_size)
                 m->size = le64(f + k), k += 8;
             if (need_comp)
@@ -114,7 +116,7 @@ static elbo_status zip64_extra(const char *name, const uint8_t *ex, size_t n, el
     }
     if (need_size || need_comp || need_off)
         return elbo_fail(ELBO_ERR_FORMAT, "%s: member '%s': sizes marked zip64 but no zip64 extra field", name,
-                         m->name);
+                         shown);
     return ELBO_OK;
 }
 
@@ -243,7 +245,8 @@ elbo_status elbo_zip_member_source(const elbo_zip *z, size_t i, elbo_source *out
     *owned = NULL;
     const elbo_zip_member *m = &z->members[i];
     const elbo_source *s = &z->src;
-    snprintf(name_buf, name_cap, "%s/%s", s->name, m->name);
+    char shown[ELBO_EXCERPT_MAX + 1];
+    snprintf(name_buf, name_cap, "%s/%s", s->name, elbo_excerpt(shown, sizeof shown, m->name, strlen(m->name)));
     uint8_t lh[LOCAL_LEN];
     elbo_status st = elbo_source_read(s, m->local_offset, lh, sizeof lh, "a local header");
     if (st != ELBO_OK)

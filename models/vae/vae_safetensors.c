@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/io/excerpt.h"
 #include "models/io/safetensors.h"
 
 #define MAX_PIECES (4 * ELBO_VAE_MAX_HIDDEN + 8)
@@ -172,9 +173,12 @@ elbo_status elbo_vae_load_safetensors(elbo_vae *m, const char *path)
         int used = 0;
         for (int k = 0; k < n && !used; k++)
             used = strcmp(f.t[i].name, p[k].name) == 0;
-        if (!used)
+        if (!used) {
+            char shown[ELBO_EXCERPT_MAX + 1];
             st = elbo_fail(ELBO_ERR_MISMATCH, "%s: tensor '%s' has no place in this model (%d hidden layers%s)", path,
-                           f.t[i].name, m->cfg.n_hidden, m->lik_logvar >= 0 ? ", learned variance" : "");
+                           elbo_excerpt(shown, sizeof shown, f.t[i].name, strlen(f.t[i].name)), m->cfg.n_hidden,
+                           m->lik_logvar >= 0 ? ", learned variance" : "");
+        }
     }
     if (st == ELBO_OK)
         memcpy(m->params.w, w, m->params.n * sizeof(float));
