@@ -11,28 +11,18 @@
 #include <string.h>
 
 #include "models/io/crc.h"
+#include "models/io/deflate_tables.h"
 
 #define MAX_BITS 15      /* longest code (RFC 1951 3.2.2) */
 #define MAX_LIT 288      /* literal/length symbols, 286 and 287 unused */
 #define MAX_DIST 32      /* distance symbols, 30 and 31 unused */
 #define N_LEN_SYMS 286   /* highest valid literal/length count (HLIT + 257) */
 #define N_DIST_SYMS 30   /* highest valid distance count (HDIST + 1) */
-#define N_CLEN 19        /* code length code symbols */
 #define END_OF_BLOCK 256
 #define FAST_BITS 10
 #define FAST_SYM_MASK 0x1FF
 #define FAST_LEN_SHIFT 9
 
-/* Lengths 257..285 and distances 0..29: base value and extra bits. */
-static const uint16_t LEN_BASE[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
-                                      31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
-static const uint8_t LEN_EXTRA[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-static const uint16_t DIST_BASE[30] = {1,    2,    3,    4,    5,    7,     9,     13,    17,  25,
-                                       33,   49,   65,   97,   129,  193,   257,   385,   513, 769,
-                                       1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-static const uint8_t DIST_EXTRA[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
-/* Order in which the code length code lengths are sent. */
-static const uint8_t CLEN_ORDER[N_CLEN] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
 
 typedef struct bitin {
     const uint8_t *p, *end;

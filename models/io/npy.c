@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "models/io/excerpt.h"
+#include "models/io/halfs.h"
 
 static const uint8_t NPY_MAGIC[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 #define PREAMBLE_V1 10 /* magic, version (2), header length (2) */
@@ -297,24 +298,11 @@ static uint64_t raw_bits(const elbo_npy_info *info, const uint8_t *p)
     return v;
 }
 
-static float half_to_float(uint32_t h)
-{
-    uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
-    float v;
-    if (exp == 0)
-        v = ldexpf((float)man, -24); /* subnormal (or zero) */
-    else if (exp == 31)
-        v = man ? NAN : INFINITY;
-    else
-        v = ldexpf((float)(man | 0x400), (int)exp - 25);
-    return sign ? -v : v;
-}
-
 static float element_f32(const elbo_npy_info *info, const uint8_t *p)
 {
     uint64_t b = raw_bits(info, p);
     if (info->itemsize == 2)
-        return half_to_float((uint32_t)b);
+        return elbo_f16_to_f32((uint32_t)b);
     if (info->itemsize == 4) {
         uint32_t u = (uint32_t)b;
         float f;

@@ -8,6 +8,7 @@
 
 #include "models/io/excerpt.h"
 #include "models/io/file.h"
+#include "models/io/halfs.h"
 #include "models/io/json_read.h"
 
 #define LEN_BYTES 8
@@ -253,13 +254,6 @@ float elbo_bf16_to_f32(uint16_t h)
     return v;
 }
 
-static float f16_to_f32(uint32_t h)
-{
-    uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
-    float v = exp == 0 ? ldexpf((float)man, -24) : exp == 31 ? (man ? NAN : INFINITY) : ldexpf((float)(man | 0x400), (int)exp - 25);
-    return sign ? -v : v;
-}
-
 static uint64_t le_bits(const uint8_t *p, int n)
 {
     uint64_t v = 0;
@@ -291,7 +285,7 @@ elbo_status elbo_safetensors_read_f32(const elbo_safetensors *f, const elbo_st_t
                 uint32_t u = (uint32_t)b;
                 memcpy(&v, &u, 4);
             } else if (t->dtype == ELBO_ST_F16) {
-                v = f16_to_f32((uint32_t)b);
+                v = elbo_f16_to_f32((uint32_t)b);
             } else if (t->dtype == ELBO_ST_BF16) {
                 v = elbo_bf16_to_f32((uint16_t)b);
             } else {
