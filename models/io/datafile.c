@@ -227,7 +227,8 @@ static elbo_status array_to_dataset(const elbo_source *src, const elbo_npy_info 
         return st;
     }
     note(info, cap, "%s: %zu x %d x %d x %d %s%s (%s)", src->name, ds->n, ds->rows, ds->cols, ds->channels,
-         elbo_npy_type_name(h), h->kind == ELBO_NPY_FLOAT ? " as float32" : h->kind == ELBO_NPY_BOOL ? " as bits" : "",
+         elbo_npy_type_name(h),
+         h->kind == ELBO_NPY_FLOAT && h->itemsize != 4 ? " as float32" : h->kind == ELBO_NPY_BOOL ? " as bits" : "",
          how);
     return ELBO_OK;
 }
