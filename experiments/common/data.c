@@ -68,6 +68,7 @@ void elbo_data_load_cli(const elbo_cli *cli, elbo_dataset *train, elbo_dataset *
         exit(elbo_exit_code(st, true));
     }
     /* One line per split: "PROG: data: train: ..." */
-    for (char *line = strtok(info, "\n"); line; line = strtok(NULL, "\n"))
+    char *save;
+    for (char *line = strtok_r(info, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
         printf("%s: data: %s\n", cli->prog, line);
 }

@@ -199,7 +199,7 @@ static int read_table(const char *path, table *t)
     size_t len;
     if (elbo_read_file(path, MAX_CSV_BYTES, &buf, &len) != ELBO_OK)
         return 0;
-    char *s = (char *)buf, *line = strtok(s, "\r\n");
+    char *s = (char *)buf, *save, *line = strtok_r(s, "\r\n", &save);
     int ok = line != NULL;
     for (char *c = line; ok && c;) { /* header */
         char *comma = strchr(c, ',');
@@ -215,7 +215,7 @@ static int read_table(const char *path, table *t)
         c = comma ? comma + 1 : NULL;
     }
     size_t cap = 0;
-    while (ok && (line = strtok(NULL, "\r\n"))) {
+    while (ok && (line = strtok_r(NULL, "\r\n", &save))) {
         if (t->rows == cap) {
             cap = cap ? 2 * cap : 64;
             double *q = realloc(t->v, cap * t->cols * sizeof *q);
