@@ -2,6 +2,8 @@
  * which writes files with NumPy and PIL and compares what is read here.
  *
  *   io_probe png FILE OUT.raw              decode; prints "W H C", writes the samples
+ *   io_probe pngs DIR FILE...              the same for many files (one process): DIR/K.raw for
+ *                                          the K-th, one line "W H C" or "error MESSAGE" each
  *   io_probe pngenc IN.raw W H C OUT.png   encode IN.raw's samples (H, W, C)
  *   io_probe data PATH OUT [LAYOUT [HxW [LABELS]]]
  *                                          load PATH as --data does (half held out when
@@ -35,6 +37,26 @@ static int png(const char *in, const char *out)
     elbo_status st = elbo_write_file_atomic(out, px, (size_t)w * h * c);
     free(px);
     return st == ELBO_OK ? 0 : fail();
+}
+
+static int pngs(int argc, char **argv)
+{
+    for (int i = 3; i < argc; i++) {
+        uint8_t *px;
+        int w, h, c;
+        if (elbo_png_read(argv[i], &px, &w, &h, &c) != ELBO_OK) {
+            printf("error %s\n", elbo_last_error());
+            continue;
+        }
+        char out[4096];
+        snprintf(out, sizeof out, "%s/%d.raw", argv[2], i - 3);
+        elbo_status st = elbo_write_file_atomic(out, px, (size_t)w * h * c);
+        free(px);
+        if (st != ELBO_OK)
+            return fail();
+        printf("%d %d %d\n", w, h, c);
+    }
+    return 0;
 }
 
 static int pngenc(const char *in, int w, int h, int c, const char *out)
@@ -96,6 +118,8 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "png"))
         return png(argv[2], argv[3]);
+    if (argc >= 3 && !strcmp(argv[1], "pngs"))
+        return pngs(argc, argv);
     if (argc == 7 && !strcmp(argv[1], "pngenc"))
         return pngenc(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), argv[6]);
     if (argc >= 4 && !strcmp(argv[1], "data"))

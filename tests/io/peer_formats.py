@@ -41,6 +41,24 @@ def check(ok, what):
         print("FAILED", what)
 
 
+def probe_pngs(paths):
+    """Decode many files in one io_probe process: a list of (array or None, error)."""
+    out = os.path.join(TMP, "decoded")
+    os.makedirs(out, exist_ok=True)
+    r = subprocess.run([PROBE, "pngs", out, *paths], capture_output=True, text=True)
+    lines = r.stdout.splitlines()
+    if r.returncode != 0 or len(lines) != len(paths):
+        return [(None, r.stderr.strip())] * len(paths)
+    res = []
+    for k, line in enumerate(lines):
+        if line.startswith("error"):
+            res.append((None, line))
+            continue
+        w, h, c = map(int, line.split())
+        res.append((np.fromfile(os.path.join(out, f"{k}.raw"), dtype=np.uint8).reshape(h, w, c), ""))
+    return res
+
+
 def probe_png(path):
     raw = os.path.join(TMP, "out.raw")
     r = subprocess.run([PROBE, "png", path, raw], capture_output=True, text=True)
@@ -203,13 +221,11 @@ def same(got, want):
 
 def test_png_reading():
     pil = pil_pngs()
-    for p in pil:
-        got, err = probe_png(p)
+    for p, (got, err) in zip(pil, probe_pngs(pil)):
         want = expected_from_pil(p)
         check(same(got, want), f"{os.path.basename(p)}: elbo {None if got is None else got.shape} {err} vs PIL {want.shape}")
     hand = handmade_pngs()
-    for p, want in hand:
-        got, err = probe_png(p)
+    for (p, want), (got, err) in zip(hand, probe_pngs([p for p, _ in hand])):
         check(same(got, want), f"{os.path.basename(p)}: elbo {None if got is None else got.shape} {err} vs the samples written")
         if "_d8_" in p:  # the writer here, checked by PIL where PIL keeps 8-bit samples exactly
             check(same(expected_from_pil(p), want), f"{os.path.basename(p)}: PIL disagrees with the writer here")
