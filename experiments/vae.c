@@ -167,7 +167,7 @@ static void write_curves(const elbo_cli *cli, const history *h)
         elbo_plot_scatter(pl, x, col[2 * p], h->n, &train_st);
         elbo_plot_scatter(pl, x, col[2 * p + 1], h->n, &test_st);
     }
-    elbo_svg_title(fig, "VAE training on Fashion-MNIST (per example)");
+    elbo_svg_title(fig, "VAE training (per example)");
     drv_check(cli, elbo_svg_save(fig, drv_path(cli, "loss.svg")), "loss.svg");
     elbo_svg_free(fig);
     free(x);
