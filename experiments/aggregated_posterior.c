@@ -31,22 +31,34 @@ static const elbo_opt opts[] = {
      .max = 10000},
 };
 
-/* Mean over samples of the RMS pixel distance to the nearest reference image. */
-static double nn_distance(const float *s, size_t n, const float *ref, size_t nr, int D)
+/* Reference images converted to floats at a time. */
+#define NN_CHUNK 256
+
+/* Mean over samples of the RMS pixel distance to the nearest of the first
+ * nr images of ref. */
+static double nn_distance(const elbo_cli *cli, const float *s, size_t n, const elbo_dataset *ref, size_t nr, int D)
 {
-    double tot = 0;
-    for (size_t i = 0; i < n; i++) {
-        double best = INFINITY;
-        for (size_t r = 0; r < nr; r++) {
-            double d2 = 0;
-            for (int p = 0; p < D; p++) {
-                double e = (double)s[i * D + p] - ref[r * D + p];
-                d2 += e * e;
+    double *best = drv_alloc(cli, n, sizeof(double)), tot = 0;
+    float *chunk = drv_alloc(cli, (size_t)NN_CHUNK * D, sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        best[i] = INFINITY;
+    for (size_t r0 = 0; r0 < nr; r0 += NN_CHUNK) {
+        size_t m = nr - r0 < NN_CHUNK ? nr - r0 : NN_CHUNK;
+        elbo_dataset_rows(ref, r0, m, chunk, NULL);
+        for (size_t i = 0; i < n; i++)
+            for (size_t r = 0; r < m; r++) {
+                double d2 = 0;
+                for (int p = 0; p < D; p++) {
+                    double e = (double)s[i * D + p] - chunk[r * D + p];
+                    d2 += e * e;
+                }
+                best[i] = fmin(best[i], d2);
             }
-            best = fmin(best, d2);
-        }
-        tot += sqrt(best / D);
     }
+    for (size_t i = 0; i < n; i++)
+        tot += sqrt(best[i] / D);
+    free(best);
+    free(chunk);
     return tot / (double)n;
 }
 
@@ -63,7 +75,7 @@ int main(int argc, char **argv)
     elbo_vae m;
     double test_nelbo = vs_model(&cli, &d, &(vs_objective){.beta = 1}, &m, "vae");
     elbo_tape *t = vs_tape(&cli);
-    const int D = (int)d.test.d, Z = m.cfg.z_dim, R = d.test.rows, C = d.test.cols;
+    const int D = (int)d.test.d, Z = m.cfg.z_dim, R = d.test.rows, C = d.test.cols, CH = d.test.channels;
     size_t nr = (size_t)n_ref < d.test.n ? (size_t)n_ref : d.test.n;
     size_t ne = (size_t)n_eval > (size_t)side * side ? (size_t)n_eval : (size_t)side * side;
 
@@ -76,7 +88,7 @@ int main(int argc, char **argv)
     mc_rng(&rng, cli.seed, 1, 0);
     float *sp = drv_alloc(&cli, ne * D, sizeof(float)), *sa = drv_alloc(&cli, ne * D, sizeof(float));
     drv_check(&cli, elbo_vae_sample_prior(&m, t, NULL, ne, &rng, sp), "prior samples");
-    drv_check(&cli, elbo_vae_sample_aggregate(&m, t, d.train.x, NULL, d.train.n, ne, &rng, sa, NULL),
+    drv_check(&cli, elbo_vae_sample_aggregate_data(&m, t, &d.train, ne, &rng, sa, NULL),
               "aggregated-posterior samples");
 
     /* Side by side: prior | blank column | aggregated posterior. */
@@ -93,11 +105,10 @@ int main(int argc, char **argv)
                 for (int p = 0; p < D; p++)
                     dst[p] = 1.0f;
         }
-    drv_check(&cli, elbo_png_write_grid(drv_path(&cli, "prior_vs_aggregate.png"), tiles, (size_t)side * cols, R, C,
-                                        side, cols, 2, 1.0f),
-              "prior_vs_aggregate.png");
+    drv_check(&cli, elbo_write_image_grid(cli.out, "prior_vs_aggregate", tiles, (size_t)side * cols, R, C, CH, side,
+                                          cols), "prior_vs_aggregate.png");
 
-    double dp = nn_distance(sp, ne, d.test.x, nr, D), da = nn_distance(sa, ne, d.test.x, nr, D);
+    double dp = nn_distance(&cli, sp, ne, &d.test, nr, D), da = nn_distance(&cli, sa, ne, &d.test, nr, D);
     printf("mean RMS distance to the nearest of %zu test images: prior samples %.4f, aggregated-posterior samples "
            "%.4f\n",
            nr, dp, da);
@@ -107,7 +118,7 @@ int main(int argc, char **argv)
     /* The aggregated posterior's moments per dimension: Var = Var_i(mu_i) + mean_i sigma_i^2. */
     size_t n = d.train.n < 10000 ? d.train.n : 10000;
     float *mu = drv_alloc(&cli, n * Z, sizeof(float)), *lv = drv_alloc(&cli, n * Z, sizeof(float));
-    drv_check(&cli, elbo_vae_encode(&m, t, d.train.x, NULL, n, 0, mu, lv), "encode");
+    drv_check(&cli, elbo_vae_encode_data(&m, t, &d.train, 0, n, 0, mu, lv), "encode");
     double *tab = drv_alloc(&cli, (size_t)Z * 4, sizeof(double));
     double vmin = INFINITY, vmax = 0;
     for (int k = 0; k < Z; k++) {

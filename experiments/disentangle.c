@@ -44,7 +44,7 @@ static double mi_norm(const float *mu, int Z, int j, const uint8_t *y, size_t n,
     double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < n; i++)
         lo = fmin(lo, mu[i * Z + j]), hi = fmax(hi, mu[i * Z + j]);
-    double joint[BINS][ELBO_DATASET_MAX_CLASSES] = {{0}}, pb[BINS] = {0}, py[ELBO_DATASET_MAX_CLASSES] = {0};
+    double joint[BINS][ELBO_DATASET_LABEL_LIMIT] = {{0}}, pb[BINS] = {0}, py[ELBO_DATASET_LABEL_LIMIT] = {0};
     for (size_t i = 0; i < n; i++) {
         int b = hi > lo ? (int)((mu[i * Z + j] - lo) / (hi - lo) * BINS) : 0;
         b = b >= BINS ? BINS - 1 : b;
@@ -78,9 +78,10 @@ int main(int argc, char **argv)
     if ((size_t)image >= d.test.n)
         drv_usage_error(&cli, "--image: beyond the test split");
     elbo_tape *t = vs_tape(&cli);
-    const int D = (int)d.test.d, Z = vs_latent, R = d.test.rows, C = d.test.cols, K = d.test.classes;
+    const int D = (int)d.test.d, Z = vs_latent, R = d.test.rows, C = d.test.cols, K = d.test.classes,
+              CH = d.test.channels;
     size_t n = d.test.n;
-    double hy = 0, py[ELBO_DATASET_MAX_CLASSES] = {0};
+    double hy = 0, py[ELBO_DATASET_LABEL_LIMIT] = {0};
     for (size_t i = 0; i < n; i++)
         py[d.test.y[i]] += 1.0 / n;
     for (int c = 0; c < K; c++)
@@ -105,10 +106,10 @@ int main(int argc, char **argv)
         elbo_rng rng;
         elbo_rng_seed(&rng, cli.seed ^ 0xD15Eull);
         elbo_vae_eval ev;
-        drv_check(&cli, elbo_vae_evaluate(&m, t, d.test.x, NULL, n, 0, &rng, &ev), "evaluate");
+        drv_check(&cli, elbo_vae_evaluate_data(&m, t, &d.test, 0, &rng, &ev), "evaluate");
         int active;
-        drv_check(&cli, elbo_vae_active_units(&m, t, d.test.x, NULL, n, 0, 0.01, &active, var), "active units");
-        drv_check(&cli, elbo_vae_encode(&m, t, d.test.x, NULL, n, 0, mu, NULL), "encode");
+        drv_check(&cli, elbo_vae_active_units_data(&m, t, &d.test, 0, 0.01, &active, var), "active units");
+        drv_check(&cli, elbo_vae_encode_data(&m, t, &d.test, 0, n, 0, mu, NULL), "encode");
         double m1 = 0, m2 = 0;
         static int order[4096];
         if (Z > 4096)
@@ -143,10 +144,8 @@ int main(int argc, char **argv)
             }
         drv_check(&cli, elbo_vae_decode(&m, t, zz, NULL, (size_t)show * steps, 0, img), "decode");
         char fname[64];
-        snprintf(fname, sizeof fname, "traversal_beta%g.png", betas[b]);
-        drv_check(&cli, elbo_png_write_grid(drv_path(&cli, fname), img, (size_t)show * steps, R, C, show, steps, 2,
-                                            1.0f),
-                  fname);
+        snprintf(fname, sizeof fname, "traversal_beta%g", betas[b]);
+        drv_check(&cli, elbo_write_image_grid(cli.out, fname, img, (size_t)show * steps, R, C, CH, show, steps), fname);
         elbo_vae_free(&m);
     }
     static const char *const h[6] = {"beta", "test_neg_elbo", "rec", "kl", "active_units", "label_score"};

@@ -47,17 +47,6 @@ static inline void drv_check_input(const elbo_cli *cli, elbo_status st, const ch
         drv_fail(cli, st, what, true);
 }
 
-/* A Fashion-MNIST split that failed to load (elbo_dataset_load): one line
- * naming the file and the problem, with the fix folded in, and exit 3. */
-static inline void drv_data_error(const elbo_cli *cli, elbo_status st)
-{
-    const char *msg = elbo_last_error();
-    const char *hint = st == ELBO_ERR_NOMEM || strstr(msg, "fetch-data") ? ""
-                       : "; Fashion-MNIST IDX files (decompressed) expected in --data: run scripts/fetch-data.sh";
-    fprintf(stderr, "%s: %s (%s)%s\n", cli->prog, msg, elbo_status_name(st), hint);
-    exit(elbo_exit_code(st, true));
-}
-
 static inline void *drv_alloc(const elbo_cli *cli, size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);

@@ -63,10 +63,10 @@ int main(int argc, char **argv)
         elbo_rng rng;
         elbo_rng_seed(&rng, cli.seed ^ 0xC011A95Eull);
         elbo_vae_eval ev;
-        drv_check(&cli, elbo_vae_evaluate(&m, t, d.test.x, NULL, n, 0, &rng, &ev), "evaluate");
+        drv_check(&cli, elbo_vae_evaluate_data(&m, t, &d.test, 0, &rng, &ev), "evaluate");
         int active;
-        drv_check(&cli, elbo_vae_active_units(&m, t, d.test.x, NULL, n, 0, 0.01, &active, NULL), "active units");
-        drv_check(&cli, elbo_vae_encode(&m, t, d.test.x, NULL, n, 0, mu, lv), "encode");
+        drv_check(&cli, elbo_vae_active_units_data(&m, t, &d.test, 0, 0.01, &active, NULL), "active units");
+        drv_check(&cli, elbo_vae_encode_data(&m, t, &d.test, 0, n, 0, mu, lv), "encode");
         for (int k = 0; k < Z; k++) { /* KL(q || prior) of dimension k, averaged over the test split */
             double s = 0;
             for (size_t i = 0; i < n; i++) {

@@ -90,14 +90,14 @@ int main(int argc, char **argv)
         pairs = 100;
     vs_data d;
     vs_load_data(&cli, &d);
-    if (!d.test.y)
-        drv_usage_error(&cli, "the test split needs labels");
+    if (!d.test.y || d.test.classes > 10)
+        drv_usage_error(&cli, "the test split needs labels of at most 10 classes (the Fashion-MNIST classes)");
     if ((size_t)image_a >= d.test.n || (size_t)image_b >= d.test.n)
         drv_usage_error(&cli, "--image-a/--image-b: beyond the test split");
     elbo_vae m;
     double test_nelbo = vs_model(&cli, &d, &(vs_objective){.beta = 1}, &m, "vae");
     elbo_tape *t = vs_tape(&cli);
-    const int D = (int)d.test.d, Z = m.cfg.z_dim, R = d.test.rows, C = d.test.cols;
+    const int D = (int)d.test.d, Z = m.cfg.z_dim, R = d.test.rows, C = d.test.cols, CH = d.test.channels;
     const size_t N = d.test.n;
     const double radius = sqrt((double)Z);
 
@@ -110,7 +110,7 @@ int main(int argc, char **argv)
 
     /* ---- projections: encoder means of the test split, class means ---- */
     float *mu = drv_alloc(&cli, N * Z, sizeof(float));
-    drv_check(&cli, elbo_vae_encode(&m, t, d.test.x, NULL, N, 0, mu, NULL), "encode");
+    drv_check(&cli, elbo_vae_encode_data(&m, t, &d.test, 0, N, 0, mu, NULL), "encode");
     static double cm[10][4096];
     int cnt[10] = {0};
     if (Z > 4096)
@@ -157,14 +157,13 @@ int main(int argc, char **argv)
     for (int r = 0; r < G; r++) {
         float *first = tiles + (size_t)r * cols * D;
         if (r == grid_half)
-            memcpy(first, d.test.x + src * D, (size_t)D * sizeof(float));
+            elbo_dataset_rows(&d.test, src, 1, first, NULL);
         else
             for (int p = 0; p < D; p++)
                 first[p] = 1.0f; /* blank (white) tile */
         memcpy(first + D, dec + (size_t)r * G * D, (size_t)G * D * sizeof(float));
     }
-    drv_check(&cli, elbo_png_write_grid(drv_path(&cli, "edits.png"), tiles, (size_t)G * cols, R, C, G, cols, 2, 1.0f),
-              "edits.png");
+    drv_check(&cli, elbo_write_image_grid(cli.out, "edits", tiles, (size_t)G * cols, R, C, CH, G, cols), "edits.png");
 
     /* ---- problem 17.6: norms along lerp and slerp ---- */
     elbo_rng rng;
@@ -213,8 +212,7 @@ int main(int argc, char **argv)
     drv_check(&cli, elbo_csv_write(drv_path(&cli, "interp_norms.csv"), nh, pn, (size_t)steps, 5), "interp_norms.csv");
     float *pd = drv_alloc(&cli, (size_t)2 * steps * D, sizeof(float));
     drv_check(&cli, elbo_vae_decode(&m, t, path, NULL, (size_t)2 * steps, 0, pd), "decode");
-    drv_check(&cli, elbo_png_write_grid(drv_path(&cli, "interp.png"), pd, (size_t)2 * steps, R, C, 2, steps, 2, 1.0f),
-              "interp.png");
+    drv_check(&cli, elbo_write_image_grid(cli.out, "interp", pd, (size_t)2 * steps, R, C, CH, 2, steps), "interp.png");
     /* And between two prior draws (typical points), where the difference shows most. */
     elbo_rng_normal_f32(&rng, za, (size_t)Z);
     elbo_rng_normal_f32(&rng, zb, (size_t)Z);
@@ -224,8 +222,7 @@ int main(int argc, char **argv)
         interp(za, zb, Z, tt, true, path + (size_t)(steps + s) * Z);
     }
     drv_check(&cli, elbo_vae_decode(&m, t, path, NULL, (size_t)2 * steps, 0, pd), "decode");
-    drv_check(&cli, elbo_png_write_grid(drv_path(&cli, "interp_prior.png"), pd, (size_t)2 * steps, R, C, 2, steps, 2,
-                                        1.0f),
+    drv_check(&cli, elbo_write_image_grid(cli.out, "interp_prior", pd, (size_t)2 * steps, R, C, CH, 2, steps),
               "interp_prior.png");
 
     /* ---- SVG: norms vs t; the projections onto the two attribute directions ---- */

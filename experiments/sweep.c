@@ -36,6 +36,7 @@
 #include "models/io/file.h"
 #include "models/io/svg.h"
 #include "progress.h"
+#include "report.h"
 #include "summary.h"
 #include "sweep_mpi.h"
 #include "sweep_runs.h"
@@ -655,8 +656,12 @@ int main(int argc, char **argv)
     elbo_json_int(&sum.json, "ranks", plan.ranks);
     elbo_json_int(&sum.json, "metrics", nkeys);
     drv_check(&cli, elbo_summary_write(&sum, cli.out), "summary.json");
-    printf("wrote %s/{sweep.csv,sweep_mean.csv,sweep_<flag>.svg,summary.json}\n", cli.out);
+    const char **run_dirs = drv_alloc(&cli, (size_t)nconf, sizeof *run_dirs);
+    for (long c = 0; c < nconf; c++)
+        run_dirs[c] = runs[c].dir;
+    drv_check(&cli, elbo_report_sweep(cli.out, g.nflags, run_dirs, (size_t)nconf), "index.html");
+    printf("wrote %s/{sweep.csv,sweep_mean.csv,sweep_<flag>.svg,summary.json,index.html}\n", cli.out);
     sweep_plan_free(&plan);
-    free(res), free(have), free(hdr), free(table), free(gm), free(gconf);
+    free(run_dirs), free(res), free(have), free(hdr), free(table), free(gm), free(gconf);
     return failed || stopped ? ELBO_EXIT_RUNTIME : 0;
 }

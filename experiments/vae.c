@@ -1,5 +1,6 @@
 /* The main driver: train and evaluate a VAE, beta-VAE or conditional VAE on
- * Fashion-MNIST (chapter 17.5-17.8).
+ * Fashion-MNIST or any data --data names (IDX, .npy, .npz, PNG class
+ * folders: experiments/common/data.h) (chapter 17.5-17.8).
  *
  *   experiments/vae --data data/fashion-mnist --out runs/vae          # 784-400-20, 10 epochs
  *   experiments/vae --model cvae --hidden 512,256 --latent 8 --iw 100
@@ -8,8 +9,15 @@
  * Writes to --out: epochs.csv (train and test negative ELBO, reconstruction,
  * KL, seconds per epoch), samples.png (decoder means of prior draws),
  * samples_aggregate.png (draws from the aggregated posterior),
- * reconstructions.png (test originals beside their reconstructions),
- * loss.svg, checkpoint.ckpt (each epoch, atomically) and summary.json.
+ * reconstructions.png (test originals beside their reconstructions), each
+ * grid's images as .npy beside it, loss.svg, checkpoint.ckpt (each epoch,
+ * atomically), summary.json and index.html (the report); with
+ * --dump-latents, latents_{train,test}_{mu,logvar,labels}.npy.
+ *
+ * Weights in and out as safetensors (models/vae/vae_safetensors.h):
+ * --export FILE after training, --init FILE before it (--epochs 0: only
+ * evaluate), and --eval-noise EPS.npy for a test -ELBO with fixed noise,
+ * the number bench/safetensors_roundtrip.py compares with PyTorch's.
  *
  * SIGINT/SIGTERM: the current step finishes, a checkpoint is written, and
  * the run exits with 128 + the signal; --resume continues it bit for bit. */
@@ -23,13 +31,17 @@
 #include "driver.h"
 #include "models/io/csv.h"
 #include "models/io/dataset.h"
+#include "models/io/npy.h"
 #include "models/io/png.h"
 #include "models/io/svg.h"
 #include "models/vae/vae.h"
+#include "models/vae/vae_safetensors.h"
 #include "models/vae/vae_train.h"
 #include "ops/pool.h"
 #include "ops/simd_level.h"
+#include "data.h"
 #include "progress.h"
+#include "results.h"
 #include "summary.h"
 
 enum { MODEL_VAE, MODEL_BETA, MODEL_CVAE };
@@ -39,7 +51,8 @@ static int model_kind, lik, act, latent, epochs, batch, binarize, iw, iwae_train
     max_steps;
 static double lr, beta = -1.0, kl_warmup, free_bits, sigma, leaky;
 static const char *hidden_text;
-static bool resume;
+static bool resume, dump_latents;
+static const char *export_path, *init_path, *eval_noise_path;
 
 static const elbo_opt opts[] = {
     {"model", ELBO_OPT_CHOICE, &model_kind, "vae", "vae, beta (beta-VAE, --beta defaults to 4) or cvae (class-conditional)",
@@ -52,7 +65,8 @@ static const elbo_opt opts[] = {
     {"activation", ELBO_OPT_CHOICE, &act, "relu", "hidden activation", .choices = "relu|tanh|leaky"},
     {"leaky-slope", ELBO_OPT_DOUBLE, &leaky, "0.01", "slope of leaky ReLU below zero", .min = 0, .max = 1},
     {"latent", ELBO_OPT_INT, &latent, "20", "latent dimensions", .min = 1, .max = 4096},
-    {"epochs", ELBO_OPT_INT, &epochs, "10", "training epochs", .min = 1, .max = 100000},
+    {"epochs", ELBO_OPT_INT, &epochs, "10", "training epochs (0 with --init: evaluate the imported weights)",
+     .min = 0, .max = 100000},
     {"batch", ELBO_OPT_INT, &batch, "128", "minibatch size", .min = 1, .max = 1000000},
     {"lr", ELBO_OPT_DOUBLE, &lr, "1e-3", "Adam learning rate", .min = 1e-8, .max = 10},
     {"beta", ELBO_OPT_DOUBLE, &beta, NULL, "KL weight (17.30); default 1, or 4 with --model beta", .min = 0,
@@ -74,6 +88,15 @@ static const elbo_opt opts[] = {
     {"resume", ELBO_OPT_BOOL, &resume, "false", "continue from OUT/checkpoint.ckpt", .choices = NULL},
     {"max-steps", ELBO_OPT_INT, &max_steps, "0", "stop (with a checkpoint) after this many steps in this process "
      "(0: no limit; for tests)", .min = 0, .max = 2000000000},
+    {"dump-latents", ELBO_OPT_BOOL, &dump_latents, "false", "write encoder means and log-variances of train and test "
+     "as latents_{train,test}_{mu,logvar,labels}.npy", .choices = NULL},
+    {"export", ELBO_OPT_STRING, &export_path, "", "write the trained weights to FILE.safetensors, named as the "
+     "PyTorch state_dict of bench/safetensors_roundtrip.py's MLPVAE", .choices = NULL},
+    {"init", ELBO_OPT_STRING, &init_path, "", "start from the weights in FILE.safetensors (same layout; shapes must "
+     "match the model the flags describe)", .choices = NULL},
+    {"eval-noise", ELBO_OPT_STRING, &eval_noise_path, "", "also evaluate the test -ELBO with this fixed noise: a "
+     "float32 .npy of (test examples, latent) standard normals", .choices = NULL},
+    ELBO_DATA_OPTS,
 };
 
 /* ---- SIGINT / SIGTERM: finish the step, checkpoint, exit ---- */
@@ -144,26 +167,20 @@ static void write_curves(const elbo_cli *cli, const history *h)
         elbo_plot_scatter(pl, x, col[2 * p], h->n, &train_st);
         elbo_plot_scatter(pl, x, col[2 * p + 1], h->n, &test_st);
     }
-    elbo_svg_title(fig, "VAE training on Fashion-MNIST (per example)");
+    elbo_svg_title(fig, "VAE training (per example)");
     drv_check(cli, elbo_svg_save(fig, drv_path(cli, "loss.svg")), "loss.svg");
     elbo_svg_free(fig);
     free(x);
 }
 
-/* One-hot labels of ds, (n, classes). */
-static float *one_hot_all(const elbo_cli *cli, const elbo_dataset *ds, int classes)
+/* samples.png, samples_aggregate.png, reconstructions.png, each with its
+ * images as .npy beside it (elbo_write_image_grid). */
+static void write_images(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const elbo_dataset *test,
+                         const elbo_dataset *train, uint64_t seed)
 {
-    float *y = drv_alloc(cli, ds->n * (size_t)classes, sizeof(float));
-    elbo_one_hot(ds->y, ds->n, classes, y);
-    return y;
-}
-
-static void write_images(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const elbo_dataset *test, const float *ytest,
-                         const elbo_dataset *train, const float *ytrain, uint64_t seed)
-{
-    const int D = m->cfg.x_dim, C = m->cfg.n_classes, R = test->rows, W = test->cols;
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes, R = test->rows, W = test->cols, CH = test->channels;
     const size_t G = 10; /* grids of 10 x 10 */
-    float *img = drv_alloc(cli, 2 * G * G * (size_t)D, sizeof(float));
+    float *img = drv_alloc(cli, 2 * G * G * (size_t)D, sizeof(float)); /* a grid, then originals and reconstructions */
     float *y = C ? drv_alloc(cli, G * G * (size_t)C, sizeof(float)) : NULL;
     elbo_rng r;
     elbo_rng_seed(&r, seed ^ 0x5A4D504C45ull);
@@ -171,25 +188,80 @@ static void write_images(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const e
     for (size_t i = 0; C && i < G * G; i++)
         y[i * (size_t)C + (i / G) % (size_t)C] = 1.0f;
     drv_check(cli, elbo_vae_sample_prior(m, t, y, G * G, &r, img), "sample prior");
-    drv_check(cli, elbo_png_write_grid(drv_path(cli, "samples.png"), img, G * G, R, W, (int)G, (int)G, 2, 1.0f),
-              "samples.png");
-    drv_check(cli, elbo_vae_sample_aggregate(m, t, train->x, ytrain, train->n, G * G, &r, img, NULL),
-              "sample aggregated posterior");
-    drv_check(cli, elbo_png_write_grid(drv_path(cli, "samples_aggregate.png"), img, G * G, R, W, (int)G, (int)G, 2,
-                                       1.0f), "samples_aggregate.png");
+    drv_check(cli, elbo_write_image_grid(cli->out, "samples", img, G * G, R, W, CH, (int)G, (int)G), "samples.png");
+    drv_check(cli, elbo_vae_sample_aggregate_data(m, t, train, G * G, &r, img, NULL), "sample aggregated posterior");
+    drv_check(cli, elbo_write_image_grid(cli->out, "samples_aggregate", img, G * G, R, W, CH, (int)G, (int)G),
+              "samples_aggregate.png");
     /* Reconstructions: columns alternate original | reconstruction, 5 pairs per row. */
     size_t n = G * G / 2 < test->n ? G * G / 2 : test->n;
-    float *rec = img + G * G * (size_t)D;
-    drv_check(cli, elbo_vae_reconstruct(m, t, test->x, ytest, n, 0, rec), "reconstruct");
+    float *orig = img + G * G * (size_t)D, *rec = orig + n * (size_t)D;
+    elbo_dataset_rows(test, 0, n, orig, NULL);
+    drv_check(cli, elbo_vae_reconstruct_data(m, t, test, 0, n, 0, rec), "reconstruct");
     float *pairs = img;
     for (size_t i = 0; i < n; i++) {
-        memcpy(pairs + (2 * i) * (size_t)D, test->x + i * (size_t)D, (size_t)D * sizeof(float));
+        memcpy(pairs + (2 * i) * (size_t)D, orig + i * (size_t)D, (size_t)D * sizeof(float));
         memcpy(pairs + (2 * i + 1) * (size_t)D, rec + i * (size_t)D, (size_t)D * sizeof(float));
     }
-    drv_check(cli, elbo_png_write_grid(drv_path(cli, "reconstructions.png"), pairs, 2 * n, R, W, (int)G, (int)G, 2,
-                                       1.0f), "reconstructions.png");
+    drv_check(cli, elbo_write_image_grid(cli->out, "reconstructions", pairs, 2 * n, R, W, CH, (int)G, (int)G),
+              "reconstructions.png");
     free(img);
     free(y);
+}
+
+/* --eval-noise: the .npy at path, (test examples, z) float32 standard
+ * normals, read before anything runs so a bad file ends the run at once
+ * (exit 3, nothing written). */
+static float *load_eval_noise(const elbo_cli *cli, const char *path, size_t n, size_t z)
+{
+    elbo_source src;
+    elbo_npy_info info;
+    drv_check_input(cli, elbo_source_open(&src, path), "--eval-noise");
+    elbo_status st = elbo_npy_info_read(&src, &info);
+    if (st == ELBO_OK && (info.ndim != 2 || info.shape[0] != n || info.shape[1] != z))
+        st = elbo_fail(ELBO_ERR_MISMATCH, "%s: noise of %d dimensions (%llu, ...): expected (%zu, %zu), the test "
+                       "examples by the latent size", path, info.ndim, info.ndim ? (unsigned long long)info.shape[0] : 0ull,
+                       n, z);
+    float *eps = drv_alloc(cli, n * z, sizeof(float));
+    if (st == ELBO_OK)
+        st = elbo_npy_read_f32(&src, &info, 0, n * z, eps);
+    elbo_source_close(&src);
+    drv_check_input(cli, st, "--eval-noise");
+    return eps;
+}
+
+/* The test negative ELBO (and its terms) per example with the noise eps
+ * (test examples, z) instead of draws: the number a peer computes from the
+ * same weights and the same eps (bench/safetensors_roundtrip.py).
+ * out: {-ELBO, rec, KL}. */
+static void fixed_noise_eval(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const elbo_dataset *test,
+                             const float *eps, int chunk, double *out)
+{
+    const size_t Z = (size_t)m->cfg.z_dim, C = (size_t)m->cfg.n_classes, cb = (size_t)chunk;
+    float *x = drv_alloc(cli, cb * (size_t)m->cfg.x_dim, sizeof(float)), *y = drv_alloc(cli, cb * (C ? C : 1), sizeof(float));
+    uint8_t *lab = drv_alloc(cli, cb, 1);
+    bool grad = elbo_tape_grad_enabled(t);
+    elbo_tape_set_grad(t, false);
+    elbo_vae_objective obj = ELBO_VAE_OBJECTIVE_DEFAULT;
+    double rec = 0, kl = 0;
+    for (size_t i = 0; i < test->n; i += cb) {
+        size_t b = test->n - i < cb ? test->n - i : cb;
+        elbo_dataset_rows(test, i, b, x, lab);
+        if (C)
+            elbo_one_hot(lab, b, (int)C, y);
+        elbo_tape_reset(t);
+        elbo_node *loss;
+        elbo_vae_batch_stats bs;
+        drv_check(cli, elbo_vae_loss(m, t, x, C ? y : NULL, (int)b, &obj, NULL, eps + i * Z, &loss, &bs),
+                  "evaluate with fixed noise");
+        rec += bs.rec;
+        kl += bs.kl;
+    }
+    elbo_tape_reset(t);
+    elbo_tape_set_grad(t, grad);
+    out[1] = rec / (double)test->n;
+    out[2] = kl / (double)test->n;
+    out[0] = out[1] + out[2];
+    free(x), free(y), free(lab);
 }
 
 static int parse_hidden(const elbo_cli *cli, elbo_vae_config *c)
@@ -213,6 +285,10 @@ int main(int argc, char **argv)
     elbo_cli_main(&cli, argc, argv);
     if (beta < 0)
         beta = model_kind == MODEL_BETA ? 4.0 : 1.0;
+    if (epochs == 0 && !*init_path)
+        drv_usage_error(&cli, "--epochs 0 evaluates imported weights: it needs --init FILE.safetensors");
+    if (resume && *init_path)
+        drv_usage_error(&cli, "--resume and --init both set the weights: give one");
 
     /* Everything the run owns, zeroed so the one cleanup path at the end can
      * free it whatever was reached (failures below exit() from drv_check;
@@ -222,17 +298,12 @@ int main(int argc, char **argv)
     elbo_vae model = {0};
     elbo_vae_trainer tr = {0};
     history hist = {0};
-    float *ytrain = NULL, *ytest = NULL;
     double *secs = NULL;
+    float *eps = NULL; /* --eval-noise */
 
-    /* ---- data: float32 pixels only (the loader keeps no uint8 copy) ---- */
-    elbo_status st = elbo_dataset_load(cli.data, "train", &train);
-    if (st == ELBO_OK)
-        st = elbo_dataset_load(cli.data, "t10k", &test);
-    if (st != ELBO_OK) {
-        elbo_dataset_free(&train);
-        drv_data_error(&cli, st);
-    }
+    /* ---- data, kept in its stored type (uint8 pixels stay uint8; each
+     * batch and evaluation chunk is converted as it is read) ---- */
+    elbo_data_load_cli(&cli, &train, &test);
     if (cli.quick) {
         drv_check(&cli, elbo_dataset_truncate(&train, 2048), "quick");
         drv_check(&cli, elbo_dataset_truncate(&test, 512), "quick");
@@ -243,8 +314,8 @@ int main(int argc, char **argv)
         /* Dynamic binarization draws training batches afresh each step; the
          * test set is binarized once so every evaluation sees the same data. */
         if (binarize == BIN_STATIC)
-            elbo_dataset_binarize(&train, cli.seed * 2 + 1);
-        elbo_dataset_binarize(&test, cli.seed * 2 + 2);
+            drv_check(&cli, elbo_dataset_binarize(&train, cli.seed * 2 + 1), "binarize");
+        drv_check(&cli, elbo_dataset_binarize(&test, cli.seed * 2 + 2), "binarize");
     }
 
     /* ---- model ---- */
@@ -263,6 +334,12 @@ int main(int argc, char **argv)
     elbo_rng init_rng;
     elbo_rng_seed(&init_rng, cli.seed);
     drv_check(&cli, elbo_vae_create(&model, &mc_cfg, &init_rng), "model");
+    if (*eval_noise_path)
+        eps = load_eval_noise(&cli, eval_noise_path, test.n, (size_t)latent);
+    if (*init_path) {
+        drv_check_input(&cli, elbo_vae_load_safetensors(&model, init_path), "--init");
+        fprintf(stderr, "vae: weights from %s\n", init_path);
+    }
 
     elbo_vae_train_config tc = ELBO_VAE_TRAIN_DEFAULT;
     tc.batch = batch;
@@ -306,10 +383,6 @@ int main(int argc, char **argv)
                 model.params.step);
     }
 
-    if (model_kind == MODEL_CVAE) {
-        ytrain = one_hot_all(&cli, &train, mc_cfg.n_classes);
-        ytest = one_hot_all(&cli, &test, mc_cfg.n_classes);
-    }
     /* Evaluation shares the trainer's tape: one arena, sized by the larger
      * of a training step and an evaluation chunk (peak RSS is a bar). */
     elbo_tape *etape = tr.tape;
@@ -349,7 +422,7 @@ int main(int argc, char **argv)
         elbo_rng er;
         elbo_rng_seed(&er, cli.seed * 1000003ull + epoch + 1);
         elbo_vae_eval ev;
-        drv_check(&cli, elbo_vae_evaluate(&model, etape, test.x, ytest, test.n, eval_batch, &er, &ev), "evaluate");
+        drv_check(&cli, elbo_vae_evaluate_data(&model, etape, &test, eval_batch, &er, &ev), "evaluate");
         double n = (double)tr.acc.n;
         double row[H_COLS] = {(double)epoch + 1, tr.acc.neg_elbo / n, tr.acc.rec / n, tr.acc.kl / n,
                               tr.acc.loss / n, ev.neg_elbo, ev.rec, ev.kl,
@@ -371,25 +444,45 @@ int main(int argc, char **argv)
     /* ---- final evaluation: the checkpoint is written, so Ctrl-C may simply end it ---- */
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (hist.n == 0)
+    if (hist.n == 0 && !*init_path)
         drv_usage_error(&cli, "nothing to do: the checkpoint already has --epochs epochs and no history");
+    if (hist.n == 0) { /* --epochs 0: the imported weights as they are (the noise of epoch 0's evaluation) */
+        elbo_rng er;
+        elbo_rng_seed(&er, cli.seed * 1000003ull + 1);
+        elbo_vae_eval ev;
+        drv_check(&cli, elbo_vae_evaluate_data(&model, etape, &test, eval_batch, &er, &ev), "evaluate");
+        double row[H_COLS] = {0, NAN, NAN, NAN, NAN, ev.neg_elbo, ev.rec, ev.kl, beta, 0};
+        history_push(&cli, &hist, row);
+        fprintf(stderr, "imported weights: test -ELBO %8.3f (rec %8.3f, KL %7.3f)\n", ev.neg_elbo, ev.rec, ev.kl);
+        write_curves(&cli, &hist);
+    }
+    double fixed[3] = {NAN, NAN, NAN}; /* test -ELBO, rec, KL with --eval-noise */
+    if (*eval_noise_path) {
+        fixed_noise_eval(&cli, &model, etape, &test, eps, eval_batch, fixed);
+        fprintf(stderr, "test -ELBO with the noise of %s: %.6f (rec %.6f, KL %.6f)\n", eval_noise_path, fixed[0],
+                fixed[1], fixed[2]);
+    }
     const double *last = hist.rows + (hist.n - 1) * H_COLS;
     int active = 0;
     double au_var[4096];
-    drv_check(&cli, elbo_vae_active_units(&model, etape, test.x, ytest, test.n, eval_batch, 0.01, &active, au_var),
+    drv_check(&cli, elbo_vae_active_units_data(&model, etape, &test, eval_batch, 0.01, &active, au_var),
               "active units");
     double iw_nll = NAN, iw_seconds = 0.0;
     if (iw > 0) {
         elbo_rng ir;
         elbo_rng_seed(&ir, cli.seed * 7919ull + 17);
         double t0 = elbo_now();
-        drv_check(&cli, elbo_vae_iw_nll(&model, etape, test.x, ytest, test.n, iw, eval_batch, &ir, &iw_nll, NULL),
+        drv_check(&cli, elbo_vae_iw_nll_data(&model, etape, &test, iw, eval_batch, &ir, &iw_nll, NULL),
                   "importance-weighted NLL");
         iw_seconds = elbo_now() - t0;
         fprintf(stderr, "test -log p(x) ~ %.3f (IWAE-%d, %.1f s)\n", iw_nll, iw, iw_seconds);
     }
     fprintf(stderr, "active units %d/%d\n", active, latent);
-    write_images(&cli, &model, etape, &test, ytest, &train, ytrain, cli.seed);
+    write_images(&cli, &model, etape, &test, &train, cli.seed);
+    if (dump_latents) {
+        drv_check(&cli, elbo_dump_latents(cli.out, "latents_train", &model, etape, &train, eval_batch), "latents");
+        drv_check(&cli, elbo_dump_latents(cli.out, "latents_test", &model, etape, &test, eval_batch), "latents");
+    }
 
     elbo_summary s;
     elbo_summary_begin(&s, &cli);
@@ -408,6 +501,11 @@ int main(int argc, char **argv)
         elbo_json_int(&s.json, "iw_k", iw);
         elbo_json_number(&s.json, "iw_seconds", iw_seconds);
     }
+    if (*eval_noise_path) {
+        elbo_json_number(&s.json, "test_neg_elbo_fixed_noise", fixed[0]);
+        elbo_json_number(&s.json, "test_rec_fixed_noise", fixed[1]);
+        elbo_json_number(&s.json, "test_kl_fixed_noise", fixed[2]);
+    }
     elbo_json_int(&s.json, "steps", model.params.step);
     elbo_json_int(&s.json, "parameters", (long long)model.params.n);
     elbo_json_begin_object(&s.json, "model");
@@ -421,14 +519,17 @@ int main(int argc, char **argv)
     elbo_json_end_array(&s.json);
     elbo_json_number(&s.json, "beta", beta);
     elbo_json_end_object(&s.json);
+    if (*export_path) {
+        drv_check(&cli, elbo_vae_save_safetensors(&model, export_path), "--export");
+        fprintf(stderr, "vae: wrote %s\n", export_path);
+    }
     drv_check(&cli, elbo_summary_write(&s, cli.out), "summary.json");
     fprintf(stderr, "vae: wrote %s/summary.json\n", cli.out);
 
 done:
     free(secs);
+    free(eps);
     free(hist.rows);
-    free(ytrain);
-    free(ytest);
     elbo_vae_trainer_free(&tr);
     elbo_vae_free(&model);
     elbo_dataset_free(&train);

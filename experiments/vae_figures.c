@@ -25,6 +25,9 @@
 
 static int n_show;
 
+/* Test images per chunk of the reconstruction-error pass. */
+#define MSE_CHUNK 1000
+
 static const elbo_opt opts[] = {
     VS_MODEL_OPTS("20", "gaussian", "0.25"),
     VS_TRAIN_OPTS("5", "60000"),
@@ -42,7 +45,7 @@ int main(int argc, char **argv)
     elbo_vae m;
     double test_nelbo = vs_model(&cli, &d, &(vs_objective){.beta = 1}, &m, "vae");
     elbo_tape *t = vs_tape(&cli);
-    const int D = (int)d.test.d, Z = m.cfg.z_dim, R = d.test.rows, C = d.test.cols, N = n_show;
+    const int D = (int)d.test.d, Z = m.cfg.z_dim, R = d.test.rows, C = d.test.cols, CH = d.test.channels, N = n_show;
 
     elbo_summary sum;
     elbo_summary_begin(&sum, &cli);
@@ -77,42 +80,53 @@ int main(int argc, char **argv)
             grid[(size_t)(N + i) * D + p] = mu;                  /* row 2: (b) the mean */
             grid[(size_t)(2 * N + i) * D + p] = 0.5f + noise;    /* row 3: (c) the noise, around grey */
         }
-    drv_check(&cli, elbo_png_write_grid(drv_path(&cli, "samples_17_12.png"), grid, (size_t)3 * N, R, C, 3, N, 2, 1.0f),
+    drv_check(&cli, elbo_write_image_grid(cli.out, "samples_17_12", grid, (size_t)3 * N, R, C, CH, 3, N),
               "samples_17_12.png");
     /* Also a bigger grid of noise-free samples (what is usually shown). */
     int G = 8;
     float *zs = drv_alloc(&cli, (size_t)G * G * Z, sizeof(float)), *ms = drv_alloc(&cli, (size_t)G * G * D, sizeof(float));
     drv_check(&cli, elbo_vae_sample_prior(&m, t, NULL, (size_t)G * G, &rng, ms), "sample");
-    drv_check(&cli, elbo_png_write_grid(drv_path(&cli, "samples_mean.png"), ms, (size_t)G * G, R, C, G, G, 2, 1.0f),
+    drv_check(&cli, elbo_write_image_grid(cli.out, "samples_mean", ms, (size_t)G * G, R, C, CH, G, G),
               "samples_mean.png");
 
     /* ---- figs 17.9 / 17.11: originals, decoded means, decoded reparameterized samples ---- */
     float *mu = drv_alloc(&cli, (size_t)N * Z, sizeof(float)), *lvq = drv_alloc(&cli, (size_t)N * Z, sizeof(float));
     float *dec = drv_alloc(&cli, (size_t)N * D, sizeof(float));
-    drv_check(&cli, elbo_vae_encode(&m, t, d.test.x, NULL, (size_t)N, 0, mu, lvq), "encode");
-    memcpy(grid, d.test.x, (size_t)N * D * sizeof(float));
+    if ((size_t)N > d.test.n)
+        drv_usage_error(&cli, "--show: more than the test images");
+    drv_check(&cli, elbo_vae_encode_data(&m, t, &d.test, 0, (size_t)N, 0, mu, lvq), "encode");
+    elbo_dataset_rows(&d.test, 0, (size_t)N, grid, NULL);
     drv_check(&cli, elbo_vae_decode(&m, t, mu, NULL, (size_t)N, 0, grid + (size_t)N * D), "decode");
     for (size_t k = 0; k < (size_t)N * Z; k++) /* z* = mu + sigma eps (17.25) */
         z[k] = mu[k] + expf(0.5f * lvq[k]) * (float)elbo_rng_normal(&rng);
     drv_check(&cli, elbo_vae_decode(&m, t, z, NULL, (size_t)N, 0, dec), "decode");
     memcpy(grid + (size_t)2 * N * D, dec, (size_t)N * D * sizeof(float));
-    drv_check(&cli, elbo_png_write_grid(drv_path(&cli, "reconstructions.png"), grid, (size_t)3 * N, R, C, 3, N, 2, 1.0f),
+    drv_check(&cli, elbo_write_image_grid(cli.out, "reconstructions", grid, (size_t)3 * N, R, C, CH, 3, N),
               "reconstructions.png");
 
     /* Numbers: reconstruction error of the whole test split against the
-     * trivial "mean image" predictor, and the posterior spread. */
-    size_t nt = d.test.n;
-    float *rec = drv_alloc(&cli, nt * D, sizeof(float));
-    drv_check(&cli, elbo_vae_reconstruct(&m, t, d.test.x, NULL, nt, 0, rec), "reconstruct");
+     * trivial "mean image" predictor, and the posterior spread; the split is
+     * read a chunk at a time (the mean image first). */
+    size_t nt = d.test.n, cb = MSE_CHUNK;
+    float *xs = drv_alloc(&cli, cb * D, sizeof(float)), *rec = drv_alloc(&cli, cb * D, sizeof(float));
     double *avg = drv_alloc(&cli, (size_t)D, sizeof(double)), mse = 0, mse0 = 0;
-    for (size_t i = 0; i < nt; i++)
-        for (int p = 0; p < D; p++)
-            avg[p] += d.test.x[i * D + p] / (double)nt;
-    for (size_t i = 0; i < nt; i++)
-        for (int p = 0; p < D; p++) {
-            double x = d.test.x[i * D + p], e = x - rec[i * D + p], e0 = x - avg[p];
-            mse += e * e, mse0 += e0 * e0;
-        }
+    for (size_t i0 = 0; i0 < nt; i0 += cb) {
+        size_t b = nt - i0 < cb ? nt - i0 : cb;
+        elbo_dataset_rows(&d.test, i0, b, xs, NULL);
+        for (size_t i = 0; i < b; i++)
+            for (int p = 0; p < D; p++)
+                avg[p] += xs[i * D + p] / (double)nt;
+    }
+    for (size_t i0 = 0; i0 < nt; i0 += cb) {
+        size_t b = nt - i0 < cb ? nt - i0 : cb;
+        elbo_dataset_rows(&d.test, i0, b, xs, NULL);
+        drv_check(&cli, elbo_vae_reconstruct_data(&m, t, &d.test, i0, b, 0, rec), "reconstruct");
+        for (size_t i = 0; i < b; i++)
+            for (int p = 0; p < D; p++) {
+                double x = xs[i * D + p], e = x - rec[i * D + p], e0 = x - avg[p];
+                mse += e * e, mse0 += e0 * e0;
+            }
+    }
     mse /= (double)nt * D, mse0 /= (double)nt * D;
     double post_sd = 0;
     for (size_t k = 0; k < (size_t)N * Z; k++)
@@ -126,7 +140,7 @@ int main(int argc, char **argv)
     elbo_json_number(j, "mean_image_mse", mse0);
     elbo_json_number(j, "mean_posterior_sd", post_sd);
     int active;
-    drv_check(&cli, elbo_vae_active_units(&m, t, d.test.x, NULL, nt, 0, 0.01, &active, NULL), "active units");
+    drv_check(&cli, elbo_vae_active_units_data(&m, t, &d.test, 0, 0.01, &active, NULL), "active units");
     elbo_json_int(j, "active_units", active);
     elbo_json_int(j, "latent", Z);
     printf("active units %d/%d\n", active, Z);
@@ -153,6 +167,6 @@ int main(int argc, char **argv)
            cli.out);
     elbo_vae_free(&m);
     vs_free_data(&d);
-    free(z), free(mean), free(grid), free(zs), free(ms), free(mu), free(lvq), free(dec), free(rec), free(avg);
+    free(z), free(mean), free(grid), free(zs), free(ms), free(mu), free(lvq), free(dec), free(rec), free(avg), free(xs);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* What the VAE-based figure drivers share (header-only; one driver is one
  * translation unit, so the static option variables below are per driver):
- * the Fashion-MNIST splits, and a model that is either loaded from a
+ * the data splits (Fashion-MNIST, or whatever --data names: common/data.h),
+ * and a model that is either loaded from a
  * checkpoint of experiments/vae (--checkpoint DIR/checkpoint.ckpt) or
  * trained here for a few epochs with models/vae's trainer.
  *
@@ -18,15 +19,18 @@
 #include <string.h>
 
 #include "cli.h"
+#include "data.h"
 #include "driver.h"
 #include "models/io/dataset.h"
 #include "models/vae/vae.h"
 #include "models/vae/vae_train.h"
 #include "progress.h"
+#include "results.h"
 
 static const char *vs_checkpoint, *vs_hidden;
 static int vs_latent, vs_epochs, vs_train_n, vs_test_n, vs_batch, vs_lik;
 static double vs_lr, vs_sigma;
+static bool vs_dump_latents;
 
 #define VS_MODEL_OPTS(latent, lik, sigma)                                                                                 \
     {"checkpoint", ELBO_OPT_STRING, &vs_checkpoint, "",                                                         \
@@ -40,11 +44,15 @@ static double vs_lr, vs_sigma;
 
 #define VS_TRAIN_OPTS(epochs, train_n)                                                                          \
     {"epochs", ELBO_OPT_INT, &vs_epochs, epochs, "training epochs", .min = 1, .max = 100000},                  \
-    {"train-size", ELBO_OPT_INT, &vs_train_n, train_n, "training images used (of 60000)", .min = 1,            \
-     .max = 60000},                                                                                             \
-    {"test-size", ELBO_OPT_INT, &vs_test_n, "10000", "test images used (of 10000)", .min = 1, .max = 10000},   \
+    {"train-size", ELBO_OPT_INT, &vs_train_n, train_n, "training examples used (at most; Fashion-MNIST has "   \
+     "60000)", .min = 1, .max = 2000000000},                                                                     \
+    {"test-size", ELBO_OPT_INT, &vs_test_n, "10000", "test examples used (at most)", .min = 1,                \
+     .max = 2000000000},                                                                                        \
     {"batch", ELBO_OPT_INT, &vs_batch, "128", "minibatch size", .min = 1, .max = 100000},                      \
-    {"lr", ELBO_OPT_DOUBLE, &vs_lr, "1e-3", "Adam learning rate", .min = 1e-8, .max = 10}
+    {"lr", ELBO_OPT_DOUBLE, &vs_lr, "1e-3", "Adam learning rate", .min = 1e-8, .max = 10},                     \
+    {"dump-latents", ELBO_OPT_BOOL, &vs_dump_latents, "false", "write encoder means and log-variances of train " \
+     "and test as latents_{train,test}_{mu,logvar,labels}.npy", .choices = NULL},                              \
+    ELBO_DATA_OPTS
 
 typedef struct vs_data {
     elbo_dataset train, test;
@@ -56,18 +64,12 @@ typedef struct vs_objective {
     double *trace; /* if not NULL: per epoch (train -ELBO, rec, KL), room for --epochs rows */
 } vs_objective;
 
-/* Fashion-MNIST from --data; --quick keeps 2048 training and 512 test images.
+/* The splits of --data; --quick keeps 2048 training and 512 test images.
  * Missing or bad data ends the run with one line naming the file, the problem
  * and the fix (exit 3). */
 static inline void vs_load_data(const elbo_cli *cli, vs_data *d)
 {
-    elbo_status st = elbo_dataset_load(cli->data, "train", &d->train);
-    if (st == ELBO_OK)
-        st = elbo_dataset_load(cli->data, "t10k", &d->test);
-    if (st != ELBO_OK) {
-        elbo_dataset_free(&d->train);
-        drv_data_error(cli, st);
-    }
+    elbo_data_load_cli(cli, &d->train, &d->test);
     size_t ntr = (size_t)vs_train_n, nte = (size_t)vs_test_n;
     if (cli->quick) {
         ntr = ntr > 2048 ? 2048 : ntr;
@@ -97,9 +99,29 @@ static inline elbo_tape *vs_tape(const elbo_cli *cli)
 /* Epochs actually trained (--quick: one). */
 static inline int vs_run_epochs(const elbo_cli *cli) { return cli->quick && vs_epochs > 1 ? 1 : vs_epochs; }
 
+/* --dump-latents: the model's encoder means and log-variances over both
+ * splits, as latents_{train,test}_*.npy (latents_LABEL_... for a model
+ * labelled other than "vae", so drivers with several models keep each). */
+static inline void vs_dump(const elbo_cli *cli, const vs_data *d, elbo_vae *m, const char *label)
+{
+    if (!vs_dump_latents)
+        return;
+    char pre[2][128];
+    int plain = strcmp(label, "vae") == 0;
+    for (int k = 0; k < 2; k++) {
+        snprintf(pre[k], sizeof pre[k], "latents_%s%s%s", plain ? "" : label, plain ? "" : "_", k ? "test" : "train");
+        for (char *c = pre[k]; *c; c++) /* a label may hold '=' or spaces: keep file names plain */
+            if (!(*c == '_' || *c == '-' || *c == '.' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
+                  (*c >= 'A' && *c <= 'Z')))
+                *c = '_';
+        drv_check(cli, elbo_dump_latents(cli->out, pre[k], m, vs_tape(cli), k ? &d->test : &d->train, 0), "latents");
+    }
+}
+
 /* The model: loaded from --checkpoint, or trained for --epochs on the
  * training split with objective o (label names it in the log). Returns the
- * test negative ELBO per example (NAN when loaded). */
+ * test negative ELBO per example (NAN when loaded). With --dump-latents its
+ * latents are written (vs_dump). */
 static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_objective *o, elbo_vae *m,
                               const char *label)
 {
@@ -112,6 +134,7 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
             drv_input_error(cli, "--checkpoint %s: a conditional VAE; these figures need an unconditional one",
                             vs_checkpoint);
         printf("%s: loaded %s (z %d)\n", label, vs_checkpoint, m->cfg.z_dim);
+        vs_dump(cli, d, m, label);
         return NAN;
     }
     elbo_vae_config c = elbo_vae_config_default();
@@ -165,8 +188,9 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
     elbo_rng r;
     elbo_rng_seed(&r, cli->seed ^ 0x5EEDull);
     elbo_vae_eval ev;
-    drv_check(cli, elbo_vae_evaluate(m, vs_tape(cli), d->test.x, NULL, d->test.n, 1000, &r, &ev), "evaluate");
+    drv_check(cli, elbo_vae_evaluate_data(m, vs_tape(cli), &d->test, 1000, &r, &ev), "evaluate");
     printf("%s: test -ELBO %.2f (rec %.2f, KL %.2f)\n", label, ev.neg_elbo, ev.rec, ev.kl);
+    vs_dump(cli, d, m, label);
     return ev.neg_elbo;
 }
 

@@ -18,7 +18,7 @@ for a in "$@"; do
     esac
 done
 
-scripts/install-deps.sh build data check cross mpi
+scripts/install-deps.sh build data check cross mpi io
 scripts/fetch-data.sh data/fashion-mnist >/dev/null
 
 long=false

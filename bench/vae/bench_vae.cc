@@ -112,7 +112,7 @@ void vae_eval(benchmark::State &state)
     elbo_rng_seed(&r, 2);
     elbo_vae_eval ev;
     for (auto _ : state) {
-        if (elbo_vae_evaluate(&s.m, t, s.ds.x, nullptr, 1000, 1000, &r, &ev) != ELBO_OK) {
+        if (elbo_vae_evaluate(&s.m, t, reinterpret_cast<const float *>(s.ds.pixels), nullptr, 1000, 1000, &r, &ev) != ELBO_OK) {
             state.SkipWithError(elbo_last_error());
             break;
         }

@@ -214,7 +214,7 @@ void elbo_cli_usage(const elbo_cli *cli, FILE *f)
     usage_line(f, "seed", " N", "random seed (same seed, same bits)", seed);
     usage_line(f, "threads", " N", "worker threads 1..64", "ELBO_THREADS or 1");
     usage_line(f, "out", " DIR", "output directory", cli->out);
-    usage_line(f, "data", " DIR", "directory of train-*/t10k-* IDX files", cli->data);
+    usage_line(f, "data", " PATH", "data: an IDX directory, .npy, .npz or PNG class folders", cli->data);
     usage_line(f, "simd", " LEVEL", "scalar, avx2, avx512 or neon", "ELBO_SIMD or the best supported");
     usage_line(f, "quick", "", "small, fast run (smoke test)", NULL);
     usage_line(f, "help", "", "show this help and exit", NULL);

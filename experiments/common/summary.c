@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "models/io/file.h"
+#include "report.h"
 
 #define REV_MAX 64
 #define UNKNOWN "unknown"
@@ -61,6 +62,9 @@ elbo_status elbo_summary_write(elbo_summary *s, const char *dir)
             st = elbo_json_save(&s->json, path);
     }
     elbo_json_free(&s->json);
+    /* The report reads summary.json back: every driver's folder gets its page. */
+    if (st == ELBO_OK)
+        st = elbo_report_write(dir);
     return st;
 }
 

@@ -18,7 +18,9 @@ typedef struct elbo_summary {
 } elbo_summary;
 
 void elbo_summary_begin(elbo_summary *s, const elbo_cli *cli);
-/* Close "results", write DIR/summary.json atomically (mkdir -p DIR), free. */
+/* Close "results", write DIR/summary.json atomically (mkdir -p DIR), free;
+ * then DIR/index.html, the run's report (report.h), from the folder as it is:
+ * write summary.json last. */
 elbo_status elbo_summary_write(elbo_summary *s, const char *dir);
 /* Free without writing. */
 void elbo_summary_free(elbo_summary *s);

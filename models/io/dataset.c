@@ -21,35 +21,57 @@ static void dataset_zero(elbo_dataset *ds) { memset(ds, 0, sizeof *ds); }
 
 void elbo_dataset_free(elbo_dataset *ds)
 {
-    free(ds->x);
+    free(ds->pixels);
     free(ds->y);
     dataset_zero(ds);
 }
 
-/* Allocate x (n, d) and, if labeled, y (n); n may be 0. */
-static elbo_status dataset_alloc(elbo_dataset *ds, size_t n, size_t d, int labeled, const char *what)
+static size_t row_bytes_of(elbo_pixel_type type, size_t d)
 {
-    size_t cells;
-    if (__builtin_mul_overflow(n, d, &cells) || cells > SIZE_MAX / sizeof(float))
-        return elbo_fail(ELBO_ERR_INVALID, "%s: %zu x %zu floats overflow", what, n, d);
-    ds->x = malloc(cells ? cells * sizeof(float) : 1);
-    ds->y = labeled ? malloc(n ? n : 1) : NULL;
-    if (!ds->x || (labeled && !ds->y)) {
-        free(ds->x);
-        free(ds->y);
-        ds->x = NULL;
-        ds->y = NULL;
-        return elbo_fail(ELBO_ERR_NOMEM, "%s: cannot allocate %zu x %zu floats", what, n, d);
+    switch (type) {
+    case ELBO_PIXELS_F32:
+        return d * sizeof(float);
+    case ELBO_PIXELS_BITS:
+        return (d + 7) / 8;
+    case ELBO_PIXELS_U8:
+    default:
+        return d;
     }
+}
+
+elbo_status elbo_dataset_alloc(elbo_dataset *ds, elbo_pixel_type type, size_t n, int rows, int cols, int channels,
+                               bool labeled)
+{
+    dataset_zero(ds);
+    if (rows <= 0 || cols <= 0 || channels <= 0)
+        return elbo_fail(ELBO_ERR_INVALID, "dataset: image shape: expected positive sides and channels, got %d x %d x %d",
+                         rows, cols, channels);
+    size_t d, cells;
+    if (__builtin_mul_overflow((size_t)rows, (size_t)cols, &d) || __builtin_mul_overflow(d, (size_t)channels, &d) ||
+        d > SIZE_MAX / sizeof(float) || __builtin_mul_overflow(n, row_bytes_of(type, d), &cells))
+        return elbo_fail(ELBO_ERR_INVALID, "dataset: %zu examples of %d x %d x %d overflow", n, rows, cols, channels);
+    ds->pixels = malloc(cells ? cells : 1);
+    ds->y = labeled ? calloc(n ? n : 1, 1) : NULL;
+    if (!ds->pixels || (labeled && !ds->y)) {
+        free(ds->pixels);
+        free(ds->y);
+        dataset_zero(ds);
+        return elbo_fail(ELBO_ERR_NOMEM, "dataset: cannot allocate %zu examples of %zu bytes", n, row_bytes_of(type, d));
+    }
+    ds->type = type;
+    ds->row_bytes = row_bytes_of(type, d);
     ds->n = n;
     ds->d = d;
+    ds->rows = rows;
+    ds->cols = cols;
+    ds->channels = channels;
     return ELBO_OK;
 }
 
 elbo_status elbo_dataset_check(const elbo_dataset *ds, const char *name)
 {
-    for (size_t i = 0; i < ds->n; i++) {
-        const float *row = ds->x + i * ds->d;
+    for (size_t i = 0; ds->type == ELBO_PIXELS_F32 && i < ds->n; i++) {
+        const float *row = (const float *)elbo_dataset_row(ds, i);
         for (size_t j = 0; j < ds->d; j++) {
             if (!isfinite(row[j]))
                 return elbo_fail(ELBO_ERR_NONFINITE, "%s: example %zu, pixel %zu: expected a finite value, got %g",
@@ -58,10 +80,11 @@ elbo_status elbo_dataset_check(const elbo_dataset *ds, const char *name)
                 return elbo_fail(ELBO_ERR_FORMAT, "%s: example %zu, pixel %zu: expected a value in [0,1], got %g",
                                  name, i, j, (double)row[j]);
         }
-        if (ds->y && ds->y[i] >= ds->classes)
+    }
+    for (size_t i = 0; ds->y && i < ds->n; i++)
+        if (ds->y[i] >= ds->classes)
             return elbo_fail(ELBO_ERR_FORMAT, "%s: example %zu: expected a label in 0..%d, got %d", name, i,
                              ds->classes - 1, ds->y[i]);
-    }
     return ELBO_OK;
 }
 
@@ -96,27 +119,30 @@ elbo_status elbo_dataset_load_files(const char *images_path, const char *labels_
         if (lb.dims[0] != im.dims[0]) {
             st = elbo_fail(ELBO_ERR_FORMAT, "%s: label count: expected %zu (the images in %s), got %zu", labels_path,
                            im.dims[0], images_path, lb.dims[0]);
-            goto done;
+            goto fail;
         }
         for (size_t i = 0; i < lb.count; i++)
             if (lb.data[i] >= ELBO_DATASET_MAX_CLASSES) {
                 st = elbo_fail(ELBO_ERR_FORMAT, "%s: label %zu: expected 0..%d, got %d", labels_path, i,
                                ELBO_DATASET_MAX_CLASSES - 1, lb.data[i]);
-                goto done;
+                goto fail;
             }
     }
-    size_t n = im.dims[0], d = im.dims[1] * im.dims[2]; /* no overflow: the file's byte count is their product */
-    if ((st = dataset_alloc(ds, n, d, labels_path != NULL, images_path)) != ELBO_OK)
-        goto done;
-    for (size_t i = 0; i < im.count; i++)
-        ds->x[i] = (float)im.data[i] / PIXEL_MAX;
-    if (labels_path) {
-        memcpy(ds->y, lb.data, n);
-        ds->classes = ELBO_DATASET_MAX_CLASSES;
-    }
+    /* The IDX payload is already (n, rows, cols) uint8: it becomes the storage. */
+    ds->type = ELBO_PIXELS_U8;
+    ds->pixels = im.data;
+    ds->n = im.dims[0];
     ds->rows = (int)im.dims[1];
     ds->cols = (int)im.dims[2];
-done:
+    ds->channels = 1;
+    ds->d = im.dims[1] * im.dims[2]; /* no overflow: the file's byte count is their product */
+    ds->row_bytes = ds->d;
+    if (labels_path) {
+        ds->y = lb.data;
+        ds->classes = ELBO_DATASET_MAX_CLASSES;
+    }
+    return ELBO_OK;
+fail:
     elbo_idx_free(&im);
     elbo_idx_free(&lb);
     return st;
@@ -141,32 +167,44 @@ elbo_status elbo_dataset_load(const char *dir, const char *split, elbo_dataset *
     return elbo_dataset_load_files(images, labels, ds);
 }
 
+static elbo_status check_classes(const uint8_t *y, int classes)
+{
+    if (y && (classes <= 0 || classes > ELBO_DATASET_LABEL_LIMIT))
+        return elbo_fail(ELBO_ERR_INVALID, "dataset: classes: expected 1..%d, got %d", ELBO_DATASET_LABEL_LIMIT,
+                         classes);
+    return ELBO_OK;
+}
+
 elbo_status elbo_dataset_from_arrays(const float *x, const uint8_t *y, size_t n, int rows, int cols, int classes,
                                      elbo_dataset *ds)
 {
     dataset_zero(ds);
-    if (rows <= 0 || cols <= 0)
-        return elbo_fail(ELBO_ERR_INVALID, "dataset: image shape: expected positive sides, got %d x %d", rows, cols);
-    if (y && (classes <= 0 || classes > UINT8_MAX + 1))
-        return elbo_fail(ELBO_ERR_INVALID, "dataset: classes: expected 1..%d, got %d", UINT8_MAX + 1, classes);
-    elbo_dataset tmp = {0};
-    tmp.x = (float *)x; /* checked in place before copying */
-    tmp.y = (uint8_t *)y;
-    tmp.n = n;
-    tmp.d = (size_t)rows * (size_t)cols;
-    tmp.classes = y ? classes : 0;
-    elbo_status st = elbo_dataset_check(&tmp, "dataset");
-    if (st != ELBO_OK)
+    elbo_status st = check_classes(y, classes);
+    if (st != ELBO_OK || (st = elbo_dataset_alloc(ds, ELBO_PIXELS_F32, n, rows, cols, 1, y != NULL)) != ELBO_OK)
         return st;
-    if ((st = dataset_alloc(ds, n, tmp.d, y != NULL, "dataset")) != ELBO_OK)
-        return st;
-    memcpy(ds->x, x, n * tmp.d * sizeof(float));
+    memcpy(ds->pixels, x, n * ds->row_bytes);
     if (y)
         memcpy(ds->y, y, n);
-    ds->classes = tmp.classes;
-    ds->rows = rows;
-    ds->cols = cols;
-    return ELBO_OK;
+    ds->classes = y ? classes : 0;
+    if ((st = elbo_dataset_check(ds, "dataset")) != ELBO_OK)
+        elbo_dataset_free(ds);
+    return st;
+}
+
+elbo_status elbo_dataset_from_u8(const uint8_t *px, const uint8_t *y, size_t n, int rows, int cols, int channels,
+                                 int classes, elbo_dataset *ds)
+{
+    dataset_zero(ds);
+    elbo_status st = check_classes(y, classes);
+    if (st != ELBO_OK || (st = elbo_dataset_alloc(ds, ELBO_PIXELS_U8, n, rows, cols, channels, y != NULL)) != ELBO_OK)
+        return st;
+    memcpy(ds->pixels, px, n * ds->row_bytes);
+    if (y)
+        memcpy(ds->y, y, n);
+    ds->classes = y ? classes : 0;
+    if ((st = elbo_dataset_check(ds, "dataset")) != ELBO_OK)
+        elbo_dataset_free(ds);
+    return st;
 }
 
 elbo_status elbo_dataset_truncate(elbo_dataset *ds, size_t n)
@@ -176,19 +214,27 @@ elbo_status elbo_dataset_truncate(elbo_dataset *ds, size_t n)
     return ELBO_OK;
 }
 
+/* Copy example storage rows idx (n) into out (allocated alike). */
+static void gather_storage(const elbo_dataset *ds, const uint32_t *idx, size_t n, elbo_dataset *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        memcpy(elbo_dataset_row(out, i), elbo_dataset_row(ds, idx[i]), ds->row_bytes);
+        if (ds->y)
+            out->y[i] = ds->y[idx[i]];
+    }
+}
+
 elbo_status elbo_dataset_subset(const elbo_dataset *ds, const uint32_t *idx, size_t n, elbo_dataset *out)
 {
     dataset_zero(out);
     for (size_t i = 0; i < n; i++)
         if (idx[i] >= ds->n)
             return elbo_fail(ELBO_ERR_INVALID, "dataset subset: index %zu: expected < %zu, got %u", i, ds->n, idx[i]);
-    elbo_status st = dataset_alloc(out, n, ds->d, ds->y != NULL, "dataset subset");
+    elbo_status st = elbo_dataset_alloc(out, ds->type, n, ds->rows, ds->cols, ds->channels, ds->y != NULL);
     if (st != ELBO_OK)
         return st;
     out->classes = ds->classes;
-    out->rows = ds->rows;
-    out->cols = ds->cols;
-    elbo_dataset_gather(ds, idx, n, out->x, out->y);
+    gather_storage(ds, idx, n, out);
     return ELBO_OK;
 }
 
@@ -249,11 +295,53 @@ void elbo_binarize(elbo_rng *r, const float *x, float *out, size_t n)
     }
 }
 
-void elbo_dataset_binarize(elbo_dataset *ds, uint64_t seed)
+/* u8 v as a float: the one conversion every reader uses. */
+static float u8_value(uint8_t v) { return (float)v / PIXEL_MAX; }
+
+/* Feature j of example row (storage of ds->type) as a float. */
+static float feature(const elbo_dataset *ds, const uint8_t *row, size_t j)
 {
+    switch (ds->type) {
+    case ELBO_PIXELS_F32: {
+        float v;
+        memcpy(&v, row + j * sizeof(float), sizeof v);
+        return v;
+    }
+    case ELBO_PIXELS_BITS:
+        return (float)((row[j >> 3] >> (j & 7)) & 1);
+    case ELBO_PIXELS_U8:
+    default:
+        return u8_value(row[j]);
+    }
+}
+
+elbo_status elbo_dataset_binarize(elbo_dataset *ds, uint64_t seed)
+{
+    size_t rb = (ds->d + 7) / 8;
+    uint8_t *bits = calloc(ds->n && rb ? ds->n * rb : 1, 1);
+    if (!bits)
+        return elbo_fail(ELBO_ERR_NOMEM, "dataset: cannot allocate %zu bytes of bits", ds->n * rb);
     elbo_rng r;
     elbo_rng_seed(&r, seed);
-    elbo_binarize(&r, ds->x, ds->x, ds->n * ds->d);
+    /* The stream is drawn over the n*d features in chunks of BIN_CHUNK,
+     * exactly as elbo_binarize over a float copy would: same seed, same bits. */
+    float u[BIN_CHUNK];
+    size_t total = ds->n * ds->d, i = 0, j = 0;
+    for (size_t k0 = 0; k0 < total; k0 += BIN_CHUNK) {
+        size_t m = total - k0 < BIN_CHUNK ? total - k0 : BIN_CHUNK;
+        elbo_rng_uniform_f32(&r, u, m);
+        for (size_t k = 0; k < m; k++) {
+            if (u[k] < feature(ds, elbo_dataset_row(ds, i), j))
+                bits[i * rb + (j >> 3)] |= (uint8_t)(1u << (j & 7));
+            if (++j == ds->d)
+                j = 0, i++;
+        }
+    }
+    free(ds->pixels);
+    ds->pixels = bits;
+    ds->type = ELBO_PIXELS_BITS;
+    ds->row_bytes = rb;
+    return ELBO_OK;
 }
 
 void elbo_one_hot(const uint8_t *y, size_t n, int classes, float *out)
@@ -264,14 +352,43 @@ void elbo_one_hot(const uint8_t *y, size_t n, int classes, float *out)
             out[i * (size_t)classes + y[i]] = 1.0f;
 }
 
+/* Example row (storage) as d floats into x. */
+static void convert_row(const elbo_dataset *ds, const uint8_t *row, float *x)
+{
+    size_t d = ds->d;
+    switch (ds->type) {
+    case ELBO_PIXELS_F32:
+        memcpy(x, row, d * sizeof(float));
+        return;
+    case ELBO_PIXELS_BITS:
+        for (size_t j = 0; j < d; j++)
+            x[j] = (float)((row[j >> 3] >> (j & 7)) & 1);
+        return;
+    case ELBO_PIXELS_U8:
+    default:
+        for (size_t j = 0; j < d; j++) /* a division, as at load time before: the same floats */
+            x[j] = u8_value(row[j]);
+    }
+}
+
+void elbo_dataset_rows(const elbo_dataset *ds, size_t first, size_t n, float *x_out, uint8_t *y_out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (x_out)
+            convert_row(ds, elbo_dataset_row(ds, first + i), x_out + i * ds->d);
+        if (y_out && ds->y)
+            y_out[i] = ds->y[first + i];
+    }
+}
+
 /* Rows of look-ahead in elbo_dataset_gather. */
 #define GATHER_AHEAD 4
 
 void elbo_dataset_prefetch(const elbo_dataset *ds, const uint32_t *idx, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *row = (const char *)(ds->x + (size_t)idx[i] * ds->d);
-        for (size_t o = 0; o < ds->d * sizeof(float); o += 64)
+        const char *row = (const char *)elbo_dataset_row(ds, idx[i]);
+        for (size_t o = 0; o < ds->row_bytes; o += 64)
             __builtin_prefetch(row + o, 0, 3);
     }
 }
@@ -288,7 +405,7 @@ void elbo_dataset_gather(const elbo_dataset *ds, const uint32_t *idx, size_t n, 
         if (x_out && i + GATHER_AHEAD < n)
             elbo_dataset_prefetch(ds, idx + i + GATHER_AHEAD, 1);
         if (x_out)
-            memcpy(x_out + i * ds->d, ds->x + (size_t)idx[i] * ds->d, ds->d * sizeof(float));
+            convert_row(ds, elbo_dataset_row(ds, idx[i]), x_out + i * ds->d);
         if (y_out && ds->y)
             y_out[i] = ds->y[idx[i]];
     }

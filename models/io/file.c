@@ -199,12 +199,10 @@ elbo_status elbo_write_file_atomic(const char *path, const void *data, size_t n)
     return elbo_afile_commit(&a);
 }
 
-elbo_status elbo_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *n)
+elbo_status elbo_open_regular(const char *path, int *fd_out, uint64_t *size)
 {
-    *out = NULL;
-    *n = 0;
-    if (max_bytes == 0)
-        max_bytes = ELBO_IO_MAX_FILE_BYTES;
+    *fd_out = -1;
+    *size = 0;
     /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer;
      * such files are refused below, and O_NONBLOCK is cleared for the read. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -230,12 +228,28 @@ elbo_status elbo_read_file(const char *path, size_t max_bytes, uint8_t **out, si
         close(fd);
         return elbo_fail(ELBO_ERR_IO, "%s: fcntl: %s", path, strerror(e));
     }
-    if ((unsigned long long)sb.st_size > max_bytes) {
+    *fd_out = fd;
+    *size = (uint64_t)sb.st_size;
+    return ELBO_OK;
+}
+
+elbo_status elbo_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (max_bytes == 0)
+        max_bytes = ELBO_IO_MAX_FILE_BYTES;
+    int fd;
+    uint64_t file_size;
+    elbo_status st = elbo_open_regular(path, &fd, &file_size);
+    if (st != ELBO_OK)
+        return st;
+    if (file_size > max_bytes) {
         close(fd);
-        return elbo_fail(ELBO_ERR_FORMAT, "%s: file too large: expected at most %zu bytes, got %lld", path,
-                         max_bytes, (long long)sb.st_size);
+        return elbo_fail(ELBO_ERR_FORMAT, "%s: file too large: expected at most %zu bytes, got %llu", path,
+                         max_bytes, (unsigned long long)file_size);
     }
-    size_t size = (size_t)sb.st_size;
+    size_t size = (size_t)file_size;
     uint8_t *buf = malloc(size + 1);
     if (!buf) {
         close(fd);

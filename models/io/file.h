@@ -44,6 +44,10 @@ elbo_status elbo_write_file_atomic(const char *path, const void *data, size_t n)
  * (0 means ELBO_IO_MAX_FILE_BYTES) with a message naming path. */
 elbo_status elbo_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *n);
 
+/* Open a regular file for reading: *fd (close it) and its *size. Refuses
+ * directories, FIFOs and devices (without blocking on a FIFO). */
+elbo_status elbo_open_regular(const char *path, int *fd, uint64_t *size);
+
 /* mkdir -p with mode 0777 & ~umask; ELBO_ERR_IO names the component that failed. */
 elbo_status elbo_mkdir_p(const char *path);
 

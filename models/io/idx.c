@@ -16,7 +16,9 @@ static uint32_t be32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
-elbo_status elbo_idx_parse(const char *name, const uint8_t *buf, size_t len, int rank, elbo_idx *out)
+/* Validate buf[0..len) as an IDX file of the rank; fills out's dims, rank
+ * and count (not data) and *header, the payload's offset. */
+static elbo_status idx_check(const char *name, const uint8_t *buf, size_t len, int rank, elbo_idx *out, size_t *header_len)
 {
     memset(out, 0, sizeof *out);
     if (rank < 1 || rank > ELBO_IDX_MAX_RANK)
@@ -55,14 +57,27 @@ elbo_status elbo_idx_parse(const char *name, const uint8_t *buf, size_t len, int
     if (payload > count)
         return elbo_fail(ELBO_ERR_FORMAT, "%s: trailing data: expected %zu data bytes, got %zu", name, count,
                          payload);
-    out->data = malloc(count);
+    out->rank = rank;
+    out->count = count;
+    *header_len = header;
+    return ELBO_OK;
+}
+
+elbo_status elbo_idx_parse(const char *name, const uint8_t *buf, size_t len, int rank, elbo_idx *out)
+{
+    size_t header;
+    elbo_status st = idx_check(name, buf, len, rank, out, &header);
+    if (st != ELBO_OK) {
+        memset(out, 0, sizeof *out);
+        return st;
+    }
+    out->data = malloc(out->count);
     if (!out->data) {
+        size_t count = out->count;
         memset(out, 0, sizeof *out);
         return elbo_fail(ELBO_ERR_NOMEM, "%s: cannot allocate %zu bytes", name, count);
     }
-    memcpy(out->data, buf + header, count);
-    out->rank = rank;
-    out->count = count;
+    memcpy(out->data, buf + header, out->count);
     return ELBO_OK;
 }
 
@@ -74,9 +89,19 @@ elbo_status elbo_idx_read(const char *path, int rank, elbo_idx *out)
     elbo_status st = elbo_read_file(path, 0, &buf, &len);
     if (st != ELBO_OK)
         return st;
-    st = elbo_idx_parse(path, buf, len, rank, out);
-    free(buf);
-    return st;
+    /* The payload moves to the front of the file's buffer, which becomes
+     * out->data: no second copy of a data set while loading. */
+    size_t header;
+    st = idx_check(path, buf, len, rank, out, &header);
+    if (st != ELBO_OK) {
+        memset(out, 0, sizeof *out);
+        free(buf);
+        return st;
+    }
+    memmove(buf, buf + header, out->count);
+    uint8_t *shrunk = realloc(buf, out->count);
+    out->data = shrunk ? shrunk : buf;
+    return ELBO_OK;
 }
 
 void elbo_idx_free(elbo_idx *idx)

@@ -19,6 +19,7 @@
 
 #include "autodiff/params.h"
 #include "autodiff/tape.h"
+#include "models/io/dataset.h"
 #include "ops/error.h"
 #include "ops/rng.h"
 
@@ -137,5 +138,23 @@ elbo_status elbo_vae_sample_prior(elbo_vae *m, elbo_tape *t, const float *y, siz
  * labels y (Nx, C) are given; picked (N) receives the chosen i if not NULL. */
 elbo_status elbo_vae_sample_aggregate(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t Nx,
                                       size_t N, elbo_rng *rng, float *out, size_t *picked);
+
+/* The same over a data set in its stored type (models/io/dataset.h): rows
+ * are converted one chunk at a time into the tape's arena, labels one-hot
+ * from ds->y for a conditional model; never a float copy of the whole set.
+ * Same numbers as the array forms on the converted rows. encode and
+ * reconstruct take the rows first..first+N. */
+elbo_status elbo_vae_evaluate_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *ds, int eval_batch, elbo_rng *rng,
+                                   elbo_vae_eval *out);
+elbo_status elbo_vae_iw_nll_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *ds, int K, int eval_batch,
+                                 elbo_rng *rng, double *out, double *per_example);
+elbo_status elbo_vae_active_units_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *ds, int eval_batch,
+                                       double threshold, int *active, double *var);
+elbo_status elbo_vae_encode_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *ds, size_t first, size_t N,
+                                 int eval_batch, float *mu, float *logvar);
+elbo_status elbo_vae_reconstruct_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *ds, size_t first, size_t N,
+                                      int eval_batch, float *out);
+elbo_status elbo_vae_sample_aggregate_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *ds, size_t N,
+                                           elbo_rng *rng, float *out, size_t *picked);
 
 #endif

@@ -4,7 +4,12 @@
  *
  * Everything runs with gradients off, in chunks of eval_batch rows: one tape
  * reset per chunk, so memory stays at one chunk's activations and GEMMs see
- * tall matrices. Each function resets the caller's tape. */
+ * tall matrices. Each function resets the caller's tape.
+ *
+ * The rows come from a source: float arrays x (N, D) and one-hot y (N, C),
+ * or an elbo_dataset whose rows are converted chunk by chunk into the
+ * tape's arena (labels one-hot from ds->y), so evaluating a data set never
+ * makes a float copy of it. Both give the same floats, hence the same bits. */
 #include "models/vae/vae.h"
 #include "models/vae/vae_internal.h"
 
@@ -37,6 +42,81 @@ static size_t chunk_rows(int eval_batch) { return eval_batch > 0 ? (size_t)eval_
 
 static const float *row(const float *a, size_t i, int cols) { return a ? a + i * (size_t)cols : NULL; }
 
+/* Where the rows come from: arrays, or a data set from example `first` on. */
+typedef struct source {
+    const float *x, *y;
+    const elbo_dataset *ds;
+    size_t first;
+} source;
+
+static source arrays(const float *x, const float *y) { return (source){x, y, NULL, 0}; }
+static source dataset(const elbo_dataset *ds, size_t first) { return (source){NULL, NULL, ds, first}; }
+
+/* Labels lab (b) as one-hot rows y (b, C). */
+static void one_hot_rows(const uint8_t *lab, size_t b, int C, float *y)
+{
+    memset(y, 0, b * (size_t)C * sizeof(float));
+    for (size_t r = 0; r < b; r++)
+        if (lab[r] < C)
+            y[r * (size_t)C + lab[r]] = 1.0f;
+}
+
+/* Rows i..i+b of the source: pointers into the arrays, or the data set's
+ * rows converted into the tape's arena (valid until the next reset). idx,
+ * if not NULL, lists the b rows to take instead of a range. */
+static elbo_status source_rows(const elbo_vae *m, elbo_tape *t, const source *s, size_t i, size_t b,
+                               const size_t *idx, const float **x, const float **y)
+{
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes;
+    *y = NULL;
+    if (!s->ds && !idx) {
+        *x = row(s->x, i, D);
+        *y = C ? row(s->y, i, C) : NULL;
+        return ELBO_OK;
+    }
+    float *xb = elbo_tape_alloc(t, b * (size_t)D), *yb = C ? elbo_tape_alloc(t, b * (size_t)C) : NULL;
+    uint8_t *lab = s->ds && C ? (uint8_t *)elbo_tape_alloc(t, (b + 3) / 4) : NULL;
+    elbo_status st = elbo_tape_status(t);
+    if (st != ELBO_OK)
+        return st;
+    for (size_t r = 0; r < b; r++) {
+        size_t k = idx ? idx[r] : i + r;
+        if (s->ds) {
+            elbo_dataset_rows(s->ds, s->first + k, 1, xb + r * (size_t)D, lab ? lab + r : NULL);
+        } else {
+            memcpy(xb + r * (size_t)D, s->x + k * (size_t)D, (size_t)D * sizeof(float));
+            if (C)
+                memcpy(yb + r * (size_t)C, s->y + k * (size_t)C, (size_t)C * sizeof(float));
+        }
+    }
+    if (lab)
+        one_hot_rows(lab, b, C, yb);
+    *x = xb;
+    *y = yb;
+    return ELBO_OK;
+}
+
+static elbo_status check_source(const elbo_vae *m, const source *s, size_t N, const char *what)
+{
+    if (s->ds) {
+        if (s->ds->d != (size_t)m->cfg.x_dim)
+            return elbo_fail(ELBO_ERR_INVALID, "vae %s: expected data of %d features, got %zu", what, m->cfg.x_dim,
+                             s->ds->d);
+        if (m->cfg.n_classes > 0 && (!s->ds->y || s->ds->classes > m->cfg.n_classes))
+            return elbo_fail(ELBO_ERR_INVALID, "vae %s: a conditional model of %d classes needs labels below %d", what,
+                             m->cfg.n_classes, m->cfg.n_classes);
+        if (s->first > s->ds->n || N > s->ds->n - s->first)
+            return elbo_fail(ELBO_ERR_INVALID, "vae %s: rows %zu..%zu beyond the %zu examples", what, s->first,
+                             s->first + N, s->ds->n);
+        return ELBO_OK;
+    }
+    if (!s->x)
+        return elbo_fail(ELBO_ERR_INVALID, "vae %s: x is NULL", what);
+    if (m->cfg.n_classes > 0 && !s->y)
+        return elbo_fail(ELBO_ERR_INVALID, "vae %s: a conditional model needs labels", what);
+    return ELBO_OK;
+}
+
 /* Encoder mean (returned) and log-variance (*lv) of b rows x (b, D) with
  * labels y (b, C) for a conditional model. */
 static elbo_node *encode_rows(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t b, elbo_node **lv)
@@ -45,23 +125,13 @@ static elbo_node *encode_rows(elbo_vae *m, elbo_tape *t, const float *x, const f
     return vae_encoder(m, t, elbo_ad_input(t, (int)b, D, x), C ? elbo_ad_input(t, (int)b, C, y) : NULL, lv);
 }
 
-static elbo_status check_args(const elbo_vae *m, const float *x, const float *y, const char *what)
-{
-    if (!x)
-        return elbo_fail(ELBO_ERR_INVALID, "vae %s: x is NULL", what);
-    if (m->cfg.n_classes > 0 && !y)
-        return elbo_fail(ELBO_ERR_INVALID, "vae %s: a conditional model needs labels", what);
-    return ELBO_OK;
-}
-
-elbo_status elbo_vae_evaluate(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N, int eval_batch,
-                              elbo_rng *rng, elbo_vae_eval *out)
+static elbo_status evaluate(elbo_vae *m, elbo_tape *t, const source *src, size_t N, int eval_batch, elbo_rng *rng,
+                            elbo_vae_eval *out)
 {
     memset(out, 0, sizeof *out);
-    elbo_status st = check_args(m, x, y, "evaluate");
+    elbo_status st = check_source(m, src, N, "evaluate");
     if (st != ELBO_OK || N == 0)
         return st;
-    const int D = m->cfg.x_dim, C = m->cfg.n_classes;
     const size_t cb = chunk_rows(eval_batch);
     nograd g = nograd_begin(t);
     elbo_vae_objective obj = ELBO_VAE_OBJECTIVE_DEFAULT;
@@ -71,7 +141,10 @@ elbo_status elbo_vae_evaluate(elbo_vae *m, elbo_tape *t, const float *x, const f
         elbo_tape_reset(t);
         elbo_node *loss;
         elbo_vae_batch_stats s;
-        st = elbo_vae_loss(m, t, row(x, i, D), row(y, i, C), (int)b, &obj, rng, NULL, &loss, &s);
+        const float *x, *y;
+        if ((st = source_rows(m, t, src, i, b, NULL, &x, &y)) != ELBO_OK)
+            break;
+        st = elbo_vae_loss(m, t, x, y, (int)b, &obj, rng, NULL, &loss, &s);
         rec += s.rec;
         kl += s.kl;
     }
@@ -83,20 +156,34 @@ elbo_status elbo_vae_evaluate(elbo_vae *m, elbo_tape *t, const float *x, const f
     return nograd_end(g, st);
 }
 
-/* Rows i..i+b of x replicated K times each: out row (r*K + k) = x row i+r. */
-static void replicate(const float *x, size_t i, size_t b, int cols, int K, float *out)
+elbo_status elbo_vae_evaluate(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N, int eval_batch,
+                              elbo_rng *rng, elbo_vae_eval *out)
+{
+    source s = arrays(x, y);
+    return evaluate(m, t, &s, N, eval_batch, rng, out);
+}
+
+elbo_status elbo_vae_evaluate_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *ds, int eval_batch, elbo_rng *rng,
+                                   elbo_vae_eval *out)
+{
+    source s = dataset(ds, 0);
+    return evaluate(m, t, &s, ds->n, eval_batch, rng, out);
+}
+
+/* Rows 0..b of x replicated K times each: out row (r*K + k) = x row r. */
+static void replicate(const float *x, size_t b, int cols, int K, float *out)
 {
     for (size_t r = 0; r < b; r++)
         for (int k = 0; k < K; k++)
-            memcpy(out + (r * (size_t)K + (size_t)k) * (size_t)cols, x + (i + r) * (size_t)cols,
+            memcpy(out + (r * (size_t)K + (size_t)k) * (size_t)cols, x + r * (size_t)cols,
                    (size_t)cols * sizeof(float));
 }
 
-elbo_status elbo_vae_iw_nll(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N, int K,
-                            int eval_batch, elbo_rng *rng, double *out, double *per_example)
+static elbo_status iw_nll(elbo_vae *m, elbo_tape *t, const source *src, size_t N, int K, int eval_batch,
+                          elbo_rng *rng, double *out, double *per_example)
 {
     *out = 0.0;
-    elbo_status st = check_args(m, x, y, "iw_nll");
+    elbo_status st = check_source(m, src, N, "iw_nll");
     if (st != ELBO_OK)
         return st;
     if (K < 1 || !rng)
@@ -114,7 +201,10 @@ elbo_status elbo_vae_iw_nll(elbo_vae *m, elbo_tape *t, const float *x, const flo
         size_t bk = b * (size_t)K;
         elbo_tape_reset(t);
         elbo_node *lv, *mu;
-        mu = encode_rows(m, t, row(x, i, D), row(y, i, C), b, &lv);
+        const float *x, *y;
+        if ((st = source_rows(m, t, src, i, b, NULL, &x, &y)) != ELBO_OK)
+            break;
+        mu = encode_rows(m, t, x, y, b, &lv);
         float *z = elbo_tape_alloc(t, bk * (size_t)Z);
         float *eps = elbo_tape_alloc(t, bk * (size_t)Z);
         float *xr = elbo_tape_alloc(t, bk * (size_t)D);
@@ -122,9 +212,9 @@ elbo_status elbo_vae_iw_nll(elbo_vae *m, elbo_tape *t, const float *x, const flo
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
         elbo_rng_normal_f32(rng, eps, bk * (size_t)Z);
-        replicate(x, i, b, D, K, xr);
+        replicate(x, b, D, K, xr);
         if (C)
-            replicate(y, i, b, C, K, yr);
+            replicate(y, b, C, K, yr);
         /* log w = log Pr(x|z) + log Pr(z) - log q(z|x); the 2pi terms cancel. */
         double *lw = (double *)elbo_tape_alloc(t, 2 * bk);
         if ((st = elbo_tape_status(t)) != ELBO_OK)
@@ -158,7 +248,7 @@ elbo_status elbo_vae_iw_nll(elbo_vae *m, elbo_tape *t, const float *x, const flo
             for (int k = 0; k < K; k++)
                 s += exp(w[k] - mx);
             double v = -(mx + log(s) - log_k);
-            st = vae_check_finite("iw_nll", v, row(x, i + r, D), row(y, i + r, C), 1, D, C);
+            st = vae_check_finite("iw_nll", v, row(x, r, D), row(y, r, C), 1, D, C);
             total += v;
             if (per_example)
                 per_example[i + r] = v;
@@ -169,19 +259,36 @@ elbo_status elbo_vae_iw_nll(elbo_vae *m, elbo_tape *t, const float *x, const flo
     return nograd_end(g, st);
 }
 
-elbo_status elbo_vae_encode(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N, int eval_batch,
-                            float *mu_out, float *lv_out)
+elbo_status elbo_vae_iw_nll(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N, int K,
+                            int eval_batch, elbo_rng *rng, double *out, double *per_example)
 {
-    elbo_status st = check_args(m, x, y, "encode");
+    source s = arrays(x, y);
+    return iw_nll(m, t, &s, N, K, eval_batch, rng, out, per_example);
+}
+
+elbo_status elbo_vae_iw_nll_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *ds, int K, int eval_batch,
+                                 elbo_rng *rng, double *out, double *per_example)
+{
+    source s = dataset(ds, 0);
+    return iw_nll(m, t, &s, ds->n, K, eval_batch, rng, out, per_example);
+}
+
+static elbo_status encode(elbo_vae *m, elbo_tape *t, const source *src, size_t N, int eval_batch, float *mu_out,
+                          float *lv_out)
+{
+    elbo_status st = check_source(m, src, N, "encode");
     if (st != ELBO_OK)
         return st;
-    const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
+    const int Z = m->cfg.z_dim;
     const size_t cb = chunk_rows(eval_batch);
     nograd g = nograd_begin(t);
     for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
         size_t b = N - i < cb ? N - i : cb;
         elbo_tape_reset(t);
-        elbo_node *lv, *mu = encode_rows(m, t, row(x, i, D), row(y, i, C), b, &lv);
+        const float *x, *y;
+        if ((st = source_rows(m, t, src, i, b, NULL, &x, &y)) != ELBO_OK)
+            break;
+        elbo_node *lv, *mu = encode_rows(m, t, x, y, b, &lv);
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
         memcpy(mu_out + i * (size_t)Z, mu->x, b * (size_t)Z * sizeof(float));
@@ -189,6 +296,20 @@ elbo_status elbo_vae_encode(elbo_vae *m, elbo_tape *t, const float *x, const flo
             memcpy(lv_out + i * (size_t)Z, lv->x, b * (size_t)Z * sizeof(float));
     }
     return nograd_end(g, st);
+}
+
+elbo_status elbo_vae_encode(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N, int eval_batch,
+                            float *mu_out, float *lv_out)
+{
+    source s = arrays(x, y);
+    return encode(m, t, &s, N, eval_batch, mu_out, lv_out);
+}
+
+elbo_status elbo_vae_encode_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *ds, size_t first, size_t N,
+                                 int eval_batch, float *mu, float *logvar)
+{
+    source s = dataset(ds, first);
+    return encode(m, t, &s, N, eval_batch, mu, logvar);
 }
 
 /* Decoder means of z (b, Z) into out: sigmoid of the logits for Bernoulli. */
@@ -221,36 +342,52 @@ elbo_status elbo_vae_decode(elbo_vae *m, elbo_tape *t, const float *z, const flo
     return nograd_end(g, st);
 }
 
-elbo_status elbo_vae_reconstruct(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N,
-                                 int eval_batch, float *out)
+static elbo_status reconstruct(elbo_vae *m, elbo_tape *t, const source *src, size_t N, int eval_batch, float *out)
 {
-    elbo_status st = check_args(m, x, y, "reconstruct");
+    elbo_status st = check_source(m, src, N, "reconstruct");
     if (st != ELBO_OK)
         return st;
-    const int D = m->cfg.x_dim, C = m->cfg.n_classes;
+    const int D = m->cfg.x_dim;
     const size_t cb = chunk_rows(eval_batch);
     nograd g = nograd_begin(t);
     for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
         size_t b = N - i < cb ? N - i : cb;
         elbo_tape_reset(t);
-        elbo_node *lv, *mu = encode_rows(m, t, row(x, i, D), row(y, i, C), b, &lv);
+        const float *x, *y;
+        if ((st = source_rows(m, t, src, i, b, NULL, &x, &y)) != ELBO_OK)
+            break;
+        elbo_node *lv, *mu = encode_rows(m, t, x, y, b, &lv);
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
-        st = decode_rows(m, t, mu->x, row(y, i, C), b, out + i * (size_t)D);
+        st = decode_rows(m, t, mu->x, y, b, out + i * (size_t)D);
     }
     return nograd_end(g, st);
 }
 
-elbo_status elbo_vae_active_units(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N,
-                                  int eval_batch, double threshold, int *active, double *var)
+elbo_status elbo_vae_reconstruct(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N,
+                                 int eval_batch, float *out)
+{
+    source s = arrays(x, y);
+    return reconstruct(m, t, &s, N, eval_batch, out);
+}
+
+elbo_status elbo_vae_reconstruct_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *ds, size_t first, size_t N,
+                                      int eval_batch, float *out)
+{
+    source s = dataset(ds, first);
+    return reconstruct(m, t, &s, N, eval_batch, out);
+}
+
+static elbo_status active_units(elbo_vae *m, elbo_tape *t, const source *src, size_t N, int eval_batch,
+                                double threshold, int *active, double *var)
 {
     *active = 0;
-    elbo_status st = check_args(m, x, y, "active_units");
+    elbo_status st = check_source(m, src, N, "active_units");
     if (st != ELBO_OK)
         return st;
     if (N < 1)
         return elbo_fail(ELBO_ERR_INVALID, "vae active_units: expected N >= 1");
-    const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
+    const int Z = m->cfg.z_dim;
     const size_t cb = chunk_rows(eval_batch);
     double *sum = calloc(2 * (size_t)Z, sizeof(double)), *sq = sum + Z;
     if (!sum)
@@ -259,7 +396,10 @@ elbo_status elbo_vae_active_units(elbo_vae *m, elbo_tape *t, const float *x, con
     for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
         size_t b = N - i < cb ? N - i : cb;
         elbo_tape_reset(t);
-        elbo_node *lv, *mu = encode_rows(m, t, row(x, i, D), row(y, i, C), b, &lv);
+        const float *x, *y;
+        if ((st = source_rows(m, t, src, i, b, NULL, &x, &y)) != ELBO_OK)
+            break;
+        elbo_node *lv, *mu = encode_rows(m, t, x, y, b, &lv);
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
         /* E_q[z_j | x] is the encoder mean; its variance over the data set. */
@@ -283,6 +423,20 @@ elbo_status elbo_vae_active_units(elbo_vae *m, elbo_tape *t, const float *x, con
     return nograd_end(g, st);
 }
 
+elbo_status elbo_vae_active_units(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N,
+                                  int eval_batch, double threshold, int *active, double *var)
+{
+    source s = arrays(x, y);
+    return active_units(m, t, &s, N, eval_batch, threshold, active, var);
+}
+
+elbo_status elbo_vae_active_units_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *ds, int eval_batch,
+                                       double threshold, int *active, double *var)
+{
+    source s = dataset(ds, 0);
+    return active_units(m, t, &s, ds->n, eval_batch, threshold, active, var);
+}
+
 elbo_status elbo_vae_sample_prior(elbo_vae *m, elbo_tape *t, const float *y, size_t N, elbo_rng *rng, float *out)
 {
     if (!rng || (m->cfg.n_classes > 0 && !y))
@@ -304,35 +458,35 @@ elbo_status elbo_vae_sample_prior(elbo_vae *m, elbo_tape *t, const float *y, siz
     return nograd_end(g, st);
 }
 
-elbo_status elbo_vae_sample_aggregate(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t Nx,
-                                      size_t N, elbo_rng *rng, float *out, size_t *picked)
+static elbo_status sample_aggregate(elbo_vae *m, elbo_tape *t, const source *src, size_t Nx, size_t N,
+                                    elbo_rng *rng, float *out, size_t *picked)
 {
-    elbo_status st = check_args(m, x, y, "sample_aggregate");
+    elbo_status st = check_source(m, src, Nx, "sample_aggregate");
     if (st != ELBO_OK)
         return st;
     if (Nx < 1 || !rng)
         return elbo_fail(ELBO_ERR_INVALID, "vae sample_aggregate: expected data and an rng");
-    const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
+    const int D = m->cfg.x_dim, Z = m->cfg.z_dim;
     const size_t cb = DEFAULT_EVAL_BATCH;
+    size_t *pick = malloc(cb * sizeof *pick);
+    if (!pick)
+        return elbo_fail(ELBO_ERR_NOMEM, "vae sample_aggregate: out of memory");
     nograd g = nograd_begin(t);
     for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
         size_t b = N - i < cb ? N - i : cb;
         elbo_tape_reset(t);
-        float *xb = elbo_tape_alloc(t, b * (size_t)D);
-        float *yb = C ? elbo_tape_alloc(t, b * (size_t)C) : NULL;
-        float *z = elbo_tape_alloc(t, b * (size_t)Z);
-        if ((st = elbo_tape_status(t)) != ELBO_OK)
-            break;
         /* The aggregated posterior is a uniform mixture over the data of
          * q(z|x_i): pick a component, then draw from it. */
         for (size_t r = 0; r < b; r++) {
-            size_t k = (size_t)elbo_rng_below(rng, Nx);
+            pick[r] = (size_t)elbo_rng_below(rng, Nx);
             if (picked)
-                picked[i + r] = k;
-            memcpy(xb + r * (size_t)D, x + k * (size_t)D, (size_t)D * sizeof(float));
-            if (C)
-                memcpy(yb + r * (size_t)C, y + k * (size_t)C, (size_t)C * sizeof(float));
+                picked[i + r] = pick[r];
         }
+        const float *xb, *yb;
+        float *z;
+        if ((st = source_rows(m, t, src, 0, b, pick, &xb, &yb)) != ELBO_OK ||
+            (z = elbo_tape_alloc(t, b * (size_t)Z), (st = elbo_tape_status(t)) != ELBO_OK))
+            break;
         elbo_node *lv, *mu = encode_rows(m, t, xb, yb, b, &lv);
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
@@ -341,5 +495,20 @@ elbo_status elbo_vae_sample_aggregate(elbo_vae *m, elbo_tape *t, const float *x,
             z[k] = mu->x[k] + expf(0.5f * lv->x[k]) * z[k];
         st = decode_rows(m, t, z, yb, b, out + i * (size_t)D);
     }
+    free(pick);
     return nograd_end(g, st);
+}
+
+elbo_status elbo_vae_sample_aggregate(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t Nx,
+                                      size_t N, elbo_rng *rng, float *out, size_t *picked)
+{
+    source s = arrays(x, y);
+    return sample_aggregate(m, t, &s, Nx, N, rng, out, picked);
+}
+
+elbo_status elbo_vae_sample_aggregate_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *ds, size_t N,
+                                           elbo_rng *rng, float *out, size_t *picked)
+{
+    source s = dataset(ds, 0);
+    return sample_aggregate(m, t, &s, ds->n, N, rng, out, picked);
 }

@@ -167,6 +167,16 @@ static void write_split(const char *split, uint32_t n, uint32_t n_labels, int la
     iu_write(iu_path(dir, name), buf, len);
 }
 
+/* Feature k of the flattened (n, d) data set, as its readers convert it. */
+static float at(const elbo_dataset *ds, size_t k)
+{
+    float *row = malloc(ds->d * sizeof(float));
+    elbo_dataset_rows(ds, k / ds->d, 1, row, NULL);
+    float v = row[k % ds->d];
+    free(row);
+    return v;
+}
+
 Test(dataset, load_valid)
 {
     write_split("train", 7, 7, 10);
@@ -177,7 +187,9 @@ Test(dataset, load_valid)
     cr_assert_eq(ds.rows, 2);
     cr_assert_eq(ds.cols, 3);
     cr_assert_eq(ds.classes, 10);
-    cr_assert_float_eq(ds.x[5], 5.0f / 255.0f, 1e-7);
+    cr_assert_eq(ds.type, ELBO_PIXELS_U8, "IDX pixels stay uint8");
+    cr_assert_eq(ds.channels, 1);
+    cr_assert_eq(at(&ds, 5), 5.0f / 255.0f, "the one conversion: (float)v / 255.0f");
     cr_assert_eq(ds.y[6], 6);
     cr_assert_eq(elbo_dataset_check(&ds, "ds"), ELBO_OK);
     elbo_dataset_free(&ds);
@@ -254,20 +266,20 @@ Test(dataset, split_last_and_seeded)
     cr_assert_eq(elbo_dataset_split(&ds, 3, false, 0, &tr, &va), ELBO_OK);
     cr_assert_eq(tr.n, 7);
     cr_assert_eq(va.n, 3);
-    cr_assert_eq(va.x[0], ds.x[14]);
+    cr_assert_eq(at(&va, 0), at(&ds, 14));
     cr_assert_eq(va.y[2], ds.y[9]);
     elbo_dataset_free(&tr);
     elbo_dataset_free(&va);
     elbo_dataset tr2, va2;
     cr_assert_eq(elbo_dataset_split(&ds, 4, true, 42, &tr, &va), ELBO_OK);
     cr_assert_eq(elbo_dataset_split(&ds, 4, true, 42, &tr2, &va2), ELBO_OK);
-    cr_assert_eq(memcmp(va.x, va2.x, 8 * sizeof(float)), 0, "same seed, same split");
+    cr_assert_eq(memcmp(va.pixels, va2.pixels, 8 * sizeof(float)), 0, "same seed, same split");
     /* every example lands in exactly one part */
     int seen[10] = {0};
     for (size_t i = 0; i < tr.n; i++)
-        seen[(int)lrintf(tr.x[2 * i] * 10)]++;
+        seen[(int)lrintf(at(&tr, 2 * i) * 10)]++;
     for (size_t i = 0; i < va.n; i++)
-        seen[(int)lrintf(va.x[2 * i] * 10)]++;
+        seen[(int)lrintf(at(&va, 2 * i) * 10)]++;
     for (int i = 0; i < 10; i++)
         cr_assert_eq(seen[i], 1);
     elbo_dataset_free(&tr2);
@@ -281,23 +293,26 @@ Test(dataset, split_last_and_seeded)
 Test(dataset, binarize_static_and_dynamic)
 {
     elbo_dataset a = ramp(100), b = ramp(100);
-    elbo_dataset_binarize(&a, 7);
-    elbo_dataset_binarize(&b, 7);
-    cr_assert_eq(memcmp(a.x, b.x, 200 * sizeof(float)), 0);
+    cr_assert_eq(elbo_dataset_binarize(&a, 7), ELBO_OK);
+    cr_assert_eq(elbo_dataset_binarize(&b, 7), ELBO_OK);
+    cr_assert_eq(a.type, ELBO_PIXELS_BITS, "binarized data is kept as bits");
+    cr_assert_eq(a.row_bytes, 1);
+    cr_assert_eq(memcmp(a.pixels, b.pixels, 100), 0);
     int ones = 0;
     for (int i = 0; i < 200; i++) {
-        cr_assert(a.x[i] == 0.0f || a.x[i] == 1.0f);
-        ones += a.x[i] == 1.0f;
+        cr_assert(at(&a, (size_t)i) == 0.0f || at(&a, (size_t)i) == 1.0f);
+        ones += at(&a, (size_t)i) == 1.0f;
     }
     cr_assert(ones > 60 && ones < 140, "about half the pixels: %d", ones);
-    cr_assert_eq(a.x[0], 0.0f, "a zero pixel never turns on");
+    cr_assert_eq(at(&a, 0), 0.0f, "a zero pixel never turns on");
     elbo_dataset c = ramp(100); /* grey levels, not yet binarized */
     elbo_rng r;
     elbo_rng_seed(&r, 3);
     float out[200];
-    elbo_binarize(&r, c.x, out, 200);
+    const float *cx = (const float *)(const void *)c.pixels; /* float32 storage */
+    elbo_binarize(&r, cx, out, 200);
     float out2[200];
-    elbo_binarize(&r, c.x, out2, 200);
+    elbo_binarize(&r, cx, out2, 200);
     elbo_dataset_free(&c);
     cr_assert_neq(memcmp(out, out2, sizeof out), 0, "fresh noise per minibatch");
     elbo_dataset_free(&a);
@@ -361,7 +376,7 @@ Test(dataset, batcher_epochs_and_resume)
     uint8_t y[4];
     uint32_t pick[4] = {9, 0, 3, 3};
     elbo_dataset_gather(&ds, pick, 4, x, y);
-    cr_assert_eq(x[0], ds.x[18]);
+    cr_assert_eq(x[0], at(&ds, 18));
     cr_assert_eq(y[0], ds.y[9]);
     elbo_dataset_free(&ds);
 }

@@ -56,7 +56,8 @@ static const char *driver_path(const char *name)
 }
 
 /* What the driver's --data names, from its source: an MNIST-layout
- * directory (elbo_dataset_load, or the shared experiments/vae_setup.h), a CSV
+ * directory or any other data set (elbo_dataset_load, elbo_data_load_cli of
+ * experiments/common/data.h, or the shared experiments/vae_setup.h), a CSV
  * file (elbo_csv_read of cli.data), or nothing it reads. */
 enum { DATA_NONE, DATA_MNIST, DATA_CSV };
 static int data_kind(const char *name)
@@ -70,7 +71,8 @@ static int data_kind(const char *name)
     char line[1024];
     int kind = DATA_NONE;
     while (kind == DATA_NONE && fgets(line, sizeof line, f)) {
-        if (strstr(line, "elbo_dataset_load(cli") || strstr(line, "\"vae_setup.h\""))
+        if (strstr(line, "elbo_dataset_load(cli") || strstr(line, "elbo_data_load_cli(") ||
+            strstr(line, "\"vae_setup.h\""))
             kind = DATA_MNIST;
         else if (strstr(line, "elbo_csv_read(cli"))
             kind = DATA_CSV;

@@ -52,14 +52,14 @@ Test(vae_bounds, elbo_below_iwae_and_rising_with_k, .init = setup, .fini = teard
     double elbo = 0.0;
     for (int rep = 0; rep < 8; rep++) {
         elbo_vae_eval ev;
-        cr_assert_eq(elbo_vae_evaluate(&model, t, test.x, NULL, test.n, 0, &r, &ev), ELBO_OK, "%s",
+        cr_assert_eq(elbo_vae_evaluate(&model, t, FX_X(test), NULL, test.n, 0, &r, &ev), ELBO_OK, "%s",
                      elbo_last_error());
         elbo += ev.neg_elbo / 8.0;
     }
     const int ks[4] = {1, 5, 25, 100};
     double nll[4];
     for (int i = 0; i < 4; i++)
-        cr_assert_eq(elbo_vae_iw_nll(&model, t, test.x, NULL, test.n, ks[i], 0, &r, &nll[i], NULL), ELBO_OK, "%s",
+        cr_assert_eq(elbo_vae_iw_nll(&model, t, FX_X(test), NULL, test.n, ks[i], 0, &r, &nll[i], NULL), ELBO_OK, "%s",
                      elbo_last_error());
     /* -ELBO >= -IWAE_K, decreasing in K (bounds rise). K = 1 is the ELBO
      * estimated by sampling: equal up to MC noise. */
@@ -83,12 +83,12 @@ Test(vae_bounds, iw_per_example_matches_mean, .init = setup, .fini = teardown)
     elbo_rng_seed(&r2, 9);
     double *per = malloc(test.n * sizeof(double)), mean, mean2;
     /* Chunking must not change the numbers: the draws happen in the same order. */
-    cr_assert_eq(elbo_vae_iw_nll(&model, t, test.x, NULL, test.n, 10, 0, &r1, &mean, per), ELBO_OK);
+    cr_assert_eq(elbo_vae_iw_nll(&model, t, FX_X(test), NULL, test.n, 10, 0, &r1, &mean, per), ELBO_OK);
     double s = 0.0;
     for (size_t i = 0; i < test.n; i++)
         s += per[i];
     cr_expect(fabs(s / (double)test.n - mean) < 1e-9);
-    cr_assert_eq(elbo_vae_iw_nll(&model, t, test.x, NULL, test.n, 10, 100, &r2, &mean2, NULL), ELBO_OK);
+    cr_assert_eq(elbo_vae_iw_nll(&model, t, FX_X(test), NULL, test.n, 10, 100, &r2, &mean2, NULL), ELBO_OK);
     cr_expect(fabs(mean2 - mean) < 1e-3, "eval batch changed the estimate: %.6f vs %.6f", mean2, mean);
     free(per);
     elbo_tape_destroy(t);
@@ -100,7 +100,7 @@ Test(vae_bounds, active_units, .init = setup, .fini = teardown)
     cr_assert_eq(elbo_tape_create(&t, 1 << 20), ELBO_OK);
     int z = model.cfg.z_dim, active = -1;
     double var[16];
-    cr_assert_eq(elbo_vae_active_units(&model, t, test.x, NULL, test.n, 0, 0.01, &active, var), ELBO_OK);
+    cr_assert_eq(elbo_vae_active_units(&model, t, FX_X(test), NULL, test.n, 0, 0.01, &active, var), ELBO_OK);
     int expect = 0;
     for (int j = 0; j < z; j++)
         expect += var[j] > 0.01;
@@ -119,12 +119,12 @@ Test(vae_bounds, active_units, .init = setup, .fini = teardown)
         b[j] = 0.3f;
     }
     int after = -1;
-    cr_assert_eq(elbo_vae_active_units(&model, t, test.x, NULL, test.n, 0, 0.01, &after, var), ELBO_OK);
+    cr_assert_eq(elbo_vae_active_units(&model, t, FX_X(test), NULL, test.n, 0, 0.01, &after, var), ELBO_OK);
     cr_expect_eq(after, active - was);
     cr_expect(var[0] < 1e-12 && var[1] < 1e-12);
     /* The threshold is strict and applies to the variance. */
     int none = -1;
-    cr_assert_eq(elbo_vae_active_units(&model, t, test.x, NULL, test.n, 0, 1e9, &none, NULL), ELBO_OK);
+    cr_assert_eq(elbo_vae_active_units(&model, t, FX_X(test), NULL, test.n, 0, 1e9, &none, NULL), ELBO_OK);
     cr_expect_eq(none, 0);
     elbo_tape_destroy(t);
 }
@@ -141,18 +141,18 @@ Test(vae_bounds, sampling_and_reconstruction, .init = setup, .fini = teardown)
     cr_assert_eq(elbo_vae_sample_prior(&model, t, NULL, n, &r, out), ELBO_OK);
     for (size_t i = 0; i < n * FX_D; i++)
         cr_assert(out[i] >= 0.0f && out[i] <= 1.0f);
-    cr_assert_eq(elbo_vae_sample_aggregate(&model, t, train.x, NULL, train.n, n, &r, out, picked), ELBO_OK);
+    cr_assert_eq(elbo_vae_sample_aggregate(&model, t, FX_X(train), NULL, train.n, n, &r, out, picked), ELBO_OK);
     for (size_t i = 0; i < n; i++)
         cr_assert_lt(picked[i], train.n);
     /* Reconstructions of the encoder mean are close to the data (10% flips). */
-    cr_assert_eq(elbo_vae_reconstruct(&model, t, test.x, NULL, n, 0, out), ELBO_OK);
+    cr_assert_eq(elbo_vae_reconstruct(&model, t, FX_X(test), NULL, n, 0, out), ELBO_OK);
     double err = 0.0;
     for (size_t i = 0; i < n * FX_D; i++)
-        err += fabs(out[i] - test.x[i]);
+        err += fabs(out[i] - FX_X(test)[i]);
     cr_expect_lt(err / (double)(n * FX_D), 0.25, "mean reconstruction error %.3f", err / (double)(n * FX_D));
     /* decode(encode(x)) is reconstruct(x). */
     float *mu = malloc(n * 4 * sizeof(float)), *dec = malloc(n * FX_D * sizeof(float));
-    cr_assert_eq(elbo_vae_encode(&model, t, test.x, NULL, n, 7, mu, NULL), ELBO_OK);
+    cr_assert_eq(elbo_vae_encode(&model, t, FX_X(test), NULL, n, 7, mu, NULL), ELBO_OK);
     cr_assert_eq(elbo_vae_decode(&model, t, mu, NULL, n, 0, dec), ELBO_OK);
     cr_expect(memcmp(dec, out, n * FX_D * sizeof(float)) == 0);
     free(mu);

@@ -193,7 +193,7 @@ Test(vae_guards, nonfinite_gradient_names_the_parameter)
     guard_run g;
     start(&g);
     const int Z = g.m.cfg.z_dim, H = g.m.cfg.hidden[0];
-    memset(g.ds.x, 0, g.ds.n * g.ds.d * sizeof(float)); /* behind the loader's back */
+    memset(FX_X(g.ds), 0, g.ds.n * g.ds.d * sizeof(float)); /* behind the loader's back */
     fill(elbo_param_w(&g.m.params, g.m.dec_w[0]), (size_t)Z * (size_t)H, 0.0f);
     fill(elbo_param_w(&g.m.params, g.m.dec_b[0]), (size_t)H, 1e38f);
     fill(elbo_param_w(&g.m.params, g.m.out_w), (size_t)H * FX_D, 0.0f);
@@ -205,7 +205,7 @@ Test(vae_guards, nonfinite_gradient_names_the_parameter)
     elbo_rng_seed(&r, 3);
     elbo_vae_objective o = ELBO_VAE_OBJECTIVE_DEFAULT;
     elbo_node *loss;
-    cr_assert_eq(elbo_vae_loss(&g.m, t, g.ds.x, NULL, BATCH, &o, &r, NULL, &loss, NULL), ELBO_OK, "%s",
+    cr_assert_eq(elbo_vae_loss(&g.m, t, FX_X(g.ds), NULL, BATCH, &o, &r, NULL, &loss, NULL), ELBO_OK, "%s",
                  elbo_last_error());
     cr_assert(isfinite(loss->x[0]));
     elbo_tape_destroy(t);

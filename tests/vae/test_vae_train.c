@@ -35,7 +35,7 @@ static double train_and_eval(elbo_vae_config c, const elbo_dataset *train, const
     elbo_rng_seed(&er, 4);
     double nll;
     /* IWAE-50: a low-variance estimate of -log p(x), fair to both models. */
-    cr_assert_eq(elbo_vae_iw_nll(&m, t, test->x, y, test->n, 50, 0, &er, &nll, NULL), ELBO_OK, "%s",
+    cr_assert_eq(elbo_vae_iw_nll(&m, t, FX_X(*test), y, test->n, 50, 0, &er, &nll, NULL), ELBO_OK, "%s",
                  elbo_last_error());
     free(y);
     elbo_tape_destroy(t);
@@ -253,7 +253,7 @@ Test(vae_train, nonfinite_input_is_reported)
     /* In training: the step fails naming the step, and the weights are untouched. */
     elbo_dataset ds;
     cr_assert_eq(fx_dataset(64, 0.1f, 1, 1, &ds), ELBO_OK);
-    ds.x[10 * FX_D + 3] = INFINITY; /* behind the loader's back */
+    FX_X(ds)[10 * FX_D + 3] = INFINITY; /* behind the loader's back */
     elbo_vae_train_config tc = ELBO_VAE_TRAIN_DEFAULT;
     tc.batch = 64;
     elbo_vae_trainer tr;
@@ -267,7 +267,7 @@ Test(vae_train, nonfinite_input_is_reported)
     cr_expect_eq(m.params.step, 0);
 
     /* A parameter gone bad is named through its gradient or the loss. */
-    ds.x[10 * FX_D + 3] = 0.5f;
+    FX_X(ds)[10 * FX_D + 3] = 0.5f;
     elbo_param_w(&m.params, m.out_b)[7] = NAN;
     cr_expect_eq(elbo_vae_trainer_step(&tr, &end), ELBO_ERR_NONFINITE);
     cr_expect(strstr(elbo_last_error(), "step 1") != NULL, "message: %s", elbo_last_error());

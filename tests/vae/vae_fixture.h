@@ -15,6 +15,9 @@
 #define FX_D (FX_SIDE * FX_SIDE)
 #define FX_CLASSES 4
 
+/* The float32 storage of a fixture data set (elbo_dataset_from_arrays). */
+#define FX_X(ds) ((float *)(void *)(ds).pixels)
+
 /* n examples from FX_CLASSES prototypes (fixed by proto_seed), pixels
  * flipped with probability flip (drawn from seed); labels are the class. */
 static inline elbo_status fx_dataset(size_t n, float flip, uint64_t proto_seed, uint64_t seed, elbo_dataset *ds)
