@@ -7,6 +7,8 @@ likelihood on [0,1] pixels (BCE-with-logits summed over pixels), closed-form KL,
 Adam lr 1e-3, batch 128 (shuffled each epoch, last batch partial), 10 epochs,
 nn.Linear default initialisation. Reads the same decompressed IDX files.
 
+--arch conv trains the conv VAE of `experiments/vae --arch conv` instead (class ConvVAE).
+
 Prints one JSON object: per-epoch training seconds, per-epoch train/test
 negative ELBO, and the final test negative ELBO (one posterior sample per
 example, as the elbo driver does), plus the IWAE-K bound with --iw K.
@@ -51,6 +53,40 @@ class VAE(nn.Module):
 
     def decode(self, z):
         return self.fc4(F.relu(self.fc3(z)))  # logits
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return self.decode(z), mu, logvar
+
+
+class ConvVAE(nn.Module):
+    """The conv VAE of experiments/vae --arch conv on 28x28x1 images: encoder
+    conv 1->32 k4 s2 p1, ReLU, conv 32->64 k4 s2 p1, ReLU, flatten (3136),
+    dense 256, ReLU, dense 2Z; decoder dense Z->256, ReLU, dense 3136, ReLU,
+    reshape 64x7x7, transposed conv 64->32 k4 s2 p1, ReLU, transposed conv
+    32->1 k4 s2 p1 (logits). Flat 784-vectors in and out, as the MLP."""
+
+    def __init__(self, z=20):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 32, 4, 2, 1)
+        self.c2 = nn.Conv2d(32, 64, 4, 2, 1)
+        self.fe = nn.Linear(3136, 256)
+        self.head = nn.Linear(256, 2 * z)
+        self.fd1 = nn.Linear(z, 256)
+        self.fd2 = nn.Linear(256, 3136)
+        self.t1 = nn.ConvTranspose2d(64, 32, 4, 2, 1)
+        self.t2 = nn.ConvTranspose2d(32, 1, 4, 2, 1)
+        self.z = z
+
+    def encode(self, x):
+        h = F.relu(self.c2(F.relu(self.c1(x.reshape(-1, 1, 28, 28)))))
+        out = self.head(F.relu(self.fe(h.flatten(1))))
+        return out[:, :self.z], out[:, self.z:]
+
+    def decode(self, z):
+        h = F.relu(self.fd2(F.relu(self.fd1(z)))).reshape(-1, 64, 7, 7)
+        return self.t2(F.relu(self.t1(h))).flatten(1)  # logits
 
     def forward(self, x):
         mu, logvar = self.encode(x)
@@ -107,6 +143,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--hidden", type=int, default=400)
     ap.add_argument("--latent", type=int, default=20)
+    ap.add_argument("--arch", choices=("mlp", "conv"), default="mlp")
     ap.add_argument("--iw", type=int, default=0, help="also report the IWAE-K test NLL")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args()
@@ -116,7 +153,10 @@ def main():
     xtr = read_idx_images(os.path.join(a.data, "train-images-idx3-ubyte"))
     xte = read_idx_images(os.path.join(a.data, "t10k-images-idx3-ubyte"))
 
-    model = VAE(xtr.shape[1], a.hidden, a.latent)
+    if a.arch == "conv":
+        model = ConvVAE(a.latent)
+    else:
+        model = VAE(xtr.shape[1], a.hidden, a.latent)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     n = xtr.shape[0]
     epoch_seconds, train_nelbo, test_nelbo = [], [], []
@@ -144,7 +184,7 @@ def main():
                   f"test {te[0]:.3f}", file=sys.stderr)
 
     out = {
-        "threads": a.threads, "seed": a.seed, "epoch_seconds": epoch_seconds,
+        "arch": a.arch, "threads": a.threads, "seed": a.seed, "epoch_seconds": epoch_seconds,
         "train_neg_elbo": train_nelbo, "test_neg_elbo_per_epoch": test_nelbo,
         "test_neg_elbo": te[0], "test_rec": te[1], "test_kl": te[2],
     }

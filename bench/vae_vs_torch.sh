@@ -7,6 +7,7 @@
 #
 #   bench/vae_vs_torch.sh [BUILD_DIR]          (default BUILD_DIR: build)
 #   SEEDS="1 2 3" THREADS="1 2" EPOCHS=10 IW=100 DATA=data/fashion-mnist OUT=runs/vae_vs_torch
+#   ARCH=conv                                   the conv VAE (both sides' --arch conv) instead of the MLP
 #
 # IW=K adds the IWAE-K test NLL of both (0 skips it). Runs already finished in OUT are
 # reused (delete OUT to re-measure). Needs /usr/bin/python3 with torch (scripts/install-deps.sh peers).
@@ -21,7 +22,9 @@ seeds=${SEEDS:-"1 2 3"}
 threads=${THREADS:-"1 2"}
 epochs=${EPOCHS:-10}
 iw=${IW:-100}
-out=${OUT:-$root/runs/vae_vs_torch}
+arch=${ARCH:-mlp}
+case "$arch" in mlp|conv) ;; *) echo "vae_vs_torch: ARCH must be mlp or conv, got '$arch'" >&2; exit 2 ;; esac
+out=${OUT:-$root/runs/vae_vs_torch_$arch}
 py=${TORCH_PYTHON:-/usr/bin/python3}
 
 vae=$build/experiments/vae
@@ -43,22 +46,22 @@ for s in $seeds; do
             echo "== elbo seed $s, $t thread(s)" >&2
             rm -rf "$run"
             /usr/bin/time -v -o "$run.time" "$vae" --data "$data" --seed "$s" --threads "$t" --epochs "$epochs" \
-                --out "$run" "${extra[@]}" > "$run.out" 2> "$run.log" || { cat "$run.log" >&2; exit 1; }
+                --arch "$arch" --out "$run" "${extra[@]}" > "$run.out" 2> "$run.log" || { cat "$run.log" >&2; exit 1; }
         fi
         run=$out/torch_s${s}_t${t}
         if [ ! -s "$run.json" ]; then
             echo "== torch seed $s, $t thread(s)" >&2
             /usr/bin/time -v -o "$run.time" "$root/bench/peer-env" "$t" "$py" "$root/bench/vae_vs_torch.py" --data "$data" --seed "$s" \
-                --threads "$t" --epochs "$epochs" "${extra[@]}" > "$run.json.tmp" 2> "$run.log" \
+                --threads "$t" --epochs "$epochs" --arch "$arch" "${extra[@]}" > "$run.json.tmp" 2> "$run.log" \
                 || { cat "$run.log" >&2; exit 1; }
             mv "$run.json.tmp" "$run.json"
         fi
     done
 done
 
-"$py" - "$out" "$data" "$seeds" "$threads" <<'EOF'
+"$py" - "$out" "$data" "$seeds" "$threads" "$arch" <<'EOF'
 import json, os, re, statistics, sys
-out, data, seeds, threads = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+out, data, seeds, threads, arch = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split(), sys.argv[5]
 
 def rss_mb(path):
     with open(path) as f:
@@ -80,7 +83,7 @@ def load(kind, s, t):
 runs = {(k, s, t): load(k, s, t) for k in ("elbo", "torch") for s in seeds for t in threads}
 mean = lambda xs: sum(xs) / len(xs)
 
-print(f"\nVAE 784-400-20, Fashion-MNIST, seeds {' '.join(seeds)} "
+print(f"\n{'VAE 784-400-20' if arch == 'mlp' else 'conv VAE 32-64-256-20'}, Fashion-MNIST, seeds {' '.join(seeds)} "
       f"({len(runs[('elbo', seeds[0], threads[0])]['epoch_seconds'])} epochs)\n")
 print(f"{'':28}{'elbo':>12}{'torch':>12}{'diff':>10}")
 t1 = threads[0]
@@ -101,7 +104,14 @@ for t in threads:
     if torch1 and t != "1":
         line += f", elbo/torch-1-thread {e / torch1:.3f}"
     print(line)
-print(f"{'  bars':28}  1 thread: elbo/torch <= 0.5; 2 threads: elbo/torch-1-thread <= 0.3")
+if arch == "mlp":
+    print(f"{'  bars':28}  1 thread: elbo/torch <= 0.5; 2 threads: elbo/torch-1-thread <= 0.3")
+else:
+    print(f"{'  bars':28}  1 thread: elbo/torch <= 0.4; 2 threads: elbo 2/1 threads <= 0.55")
+    if "1" in threads and "2" in threads:
+        e1 = mean([runs[("elbo", s, "1")]["median_epoch_s"] for s in seeds])
+        e2 = mean([runs[("elbo", s, "2")]["median_epoch_s"] for s in seeds])
+        print(f"{'  elbo 2/1 threads':28}{e2 / e1:12.3f}")
 
 print()
 # Memory bar (issue 16): elbo's peak RSS at most 0.25x PyTorch's. elbo keeps the
