@@ -3,9 +3,9 @@
 rows (bench/ops/bench_conv.cc): batch 128, k4 s2 p1, each layer's forward,
 input gradient and weight gradient timed on its own (torch's own NCHW layout,
 its best). Prints one line per layer and pass: name, median microseconds,
-GFLOP/s (the gradient passes timed as forward + backward minus the forward;
-2 * output pixels * k*k*cin * cout for a convolution, the same count
-as elbo's). Run through bench/peer-env so it is truly on the threads asked for:
+GFLOP/s (2 * output pixels * k*k*cin * cout of the convolution, the same count
+as elbo's). The gradients are timed through aten::convolution_backward, the op
+autograd calls, one output at a time. Run through bench/peer-env so it is truly on the threads asked for:
 
     bench/peer-env 1 /usr/bin/python3 bench/conv_layers_torch.py --threads 1
 """
@@ -22,7 +22,8 @@ LAYERS = [("enc1", False, 28, 1, 32), ("enc2", False, 14, 32, 64),
 
 
 def timed(fn, reps):
-    fn()
+    for _ in range(3):
+        fn()
     ts = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -55,11 +56,13 @@ def main():
         c_out = cin if transposed else cout
         flops = 2.0 * small.shape[0] * small.shape[2] * small.shape[3] * 16 * c_in * c_out
         dy = torch.rand(y.shape, generator=g) - 0.5
-        xr, wr = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+        # the two backward products alone, through the op autograd calls
+        bwd = lambda mask: torch.ops.aten.convolution_backward(
+            dy, x, w, None, [2, 2], [1, 1], [1, 1], transposed, [0, 0], 1, mask)
         with torch.no_grad():
             t_fwd = timed(lambda: fwd(x, w), a.reps)
-        t_dgrad = timed(lambda: torch.autograd.grad(fwd(xr, w), xr, dy), a.reps) - t_fwd
-        t_wgrad = timed(lambda: torch.autograd.grad(fwd(x, wr), wr, dy), a.reps) - t_fwd
+            t_dgrad = timed(lambda: bwd([True, False, False]), a.reps)
+            t_wgrad = timed(lambda: bwd([False, True, False]), a.reps)
         for p, t in (("fwd", t_fwd), ("dgrad", t_dgrad), ("wgrad", t_wgrad)):
             print(f"conv/{name}/{p} {t * 1e6:.1f} {flops / t * 1e-9:.2f}")
 

@@ -25,7 +25,7 @@ ELBO_THREADS=$threads "$bench" --benchmark_filter='^conv/|^fma_peak' --benchmark
 
 "$py" - "$tmp/elbo.json" "$tmp/torch.txt" "$threads" <<'PY'
 import json, sys
-rows = {b["run_name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"] if b.get("aggregate_name") == "median"}
+rows = {b["run_name"].split("/real_time")[0]: b for b in json.load(open(sys.argv[1]))["benchmarks"] if b.get("aggregate_name") == "median"}
 peak = rows["fma_peak"]["GFLOPS"]
 print(f"conv VAE layers, batch 128, {sys.argv[3]} thread(s); elbo's measured FMA peak {peak:.1f} GFLOP/s\n")
 print(f"{'layer/pass':18}{'elbo us':>10}{'GFLOP/s':>10}{'of peak':>9}{'torch us':>10}{'GFLOP/s':>10}{'elbo/torch':>12}")
