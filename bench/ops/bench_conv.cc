@@ -183,6 +183,47 @@ void bench_conv(benchmark::State &state, const Layer &l, Pass pass)
                                                      benchmark::Counter::kIsRate);
 }
 
+// ---- the layout question: the same forward in NCHW, as Caffe lowers it ----
+// Per image: col (Cin*KH*KW, OH*OW) gathered with stride, then one GEMM
+// W (Cout, Cin*KH*KW) . col -> y (Cout, OH*OW), already NCHW. Versus NHWC's
+// one GEMM over the whole batch (rows N*OH*OW) on contiguous runs of KW*Cin.
+// conv_nchw/<layer>/fwd times the forward of the plain convolutions this way.
+void im2col_nchw(const float *x, int cin, int h, int w, int oh, int ow, float *col)
+{
+    for (int c = 0; c < cin; c++)
+        for (int ky = 0; ky < 4; ky++)
+            for (int kx = 0; kx < 4; kx++, col += size_t(oh) * ow)
+                for (int y = 0; y < oh; y++) {
+                    int iy = 2 * y - 1 + ky;
+                    for (int xo = 0; xo < ow; xo++) {
+                        int ix = 2 * xo - 1 + kx;
+                        bool in = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                        col[size_t(y) * ow + xo] = in ? x[(size_t(c) * h + iy) * w + ix] : 0.0f;
+                    }
+                }
+}
+
+void bench_conv_nchw(benchmark::State &state, const Layer &l)
+{
+    elbo_bench_setup();
+    int oh = l.h / 2, ow = l.w / 2, k = 16 * l.cin;
+    size_t img = size_t(l.cin) * l.h * l.w, pix = size_t(oh) * ow;
+    FloatBuf x(kBatch * img), w(size_t(l.cout) * k), y(kBatch * pix * l.cout), col(size_t(k) * pix);
+    fill(x, 1);
+    fill(w, 2);
+    for (auto _ : state) {
+        for (int n = 0; n < kBatch; n++) {
+            im2col_nchw(x.data() + n * img, l.cin, l.h, l.w, oh, ow, col.data());
+            elbo_gemm(false, false, size_t(l.cout), pix, size_t(k), w.data(), size_t(k), col.data(), pix, 0.0f,
+                      y.data() + n * pix * l.cout, pix);
+        }
+        benchmark::ClobberMemory();
+    }
+    double flops = 2.0 * kBatch * double(pix) * k * l.cout;
+    state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9 * double(state.iterations()),
+                                                  benchmark::Counter::kIsRate);
+}
+
 int register_all()
 {
     static const char *pass_names[] = {"fwd", "dgrad", "wgrad"};
@@ -190,6 +231,12 @@ int register_all()
         for (int p = FWD; p <= WGRAD; p++)
             benchmark::RegisterBenchmark((std::string("conv/") + l.name + "/" + pass_names[p]).c_str(),
                                          [&l, p](benchmark::State &s) { bench_conv(s, l, Pass(p)); })
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+    for (const Layer &l : kLayers)
+        if (!l.transposed)
+            benchmark::RegisterBenchmark((std::string("conv_nchw/") + l.name + "/fwd").c_str(),
+                                         [&l](benchmark::State &s) { bench_conv_nchw(s, l); })
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
     benchmark::RegisterBenchmark("fma_peak", BM_fma_peak)->Unit(benchmark::kMillisecond)->UseRealTime();
