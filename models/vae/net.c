@@ -7,7 +7,8 @@
  * GEMM). The decoder mirrors it: a dense layer from z to the last hidden
  * activation's size, then each encoder layer's inverse from its output back
  * to its input (dense, or the transposed convolution of the same geometry,
- * with the output padding that restores the exact size), the last one (out)
+ * with the output padding that restores the exact size: the remainder the
+ * convolution's floor dropped), the last one (out)
  * without an activation: the likelihood's parameters in the input's shape.
  * A conditional model's one-hot class joins the encoder at its first dense
  * layer (or the head) and the decoder at its first layer. */
@@ -61,14 +62,10 @@ elbo_status vae_net_plan(elbo_vae *m)
             return elbo_fail(ELBO_ERR_INVALID, "encoder layer %d (conv:%d:%d:%d:%d) does not fit its input "
                              "%d x %d x %d", i + 1, l->width, l->k, l->stride, l->pad, s.h, s.w, s.c);
         n->in[i + 1] = (elbo_vae_act_shape){g.oh, g.ow, l->width};
-        /* The transposed convolution back: (oh-1) s - 2p + k + out_pad = h, 0 <= out_pad < s. */
-        int back_h = (g.oh - 1) * l->stride - 2 * l->pad + l->k, back_w = (g.ow - 1) * l->stride - 2 * l->pad + l->k;
-        int pad_h = s.h - back_h, pad_w = s.w - back_w;
-        if (pad_h != pad_w || pad_h < 0 || pad_h >= l->stride)
-            return elbo_fail(ELBO_ERR_INVALID, "encoder layer %d (conv:%d:%d:%d:%d): the decoder cannot mirror it: "
-                             "its transposed convolution does not return %d x %d from %d x %d", i + 1, l->width,
-                             l->k, l->stride, l->pad, s.h, s.w, g.oh, g.ow);
-        n->out_pad[i] = pad_h;
+        /* The transposed convolution back: (oh-1) s - 2p + k + out_pad = h; out_pad is
+         * the remainder the convolution's floor dropped, so 0 <= out_pad < s always. */
+        n->out_pad_h[i] = s.h - ((g.oh - 1) * l->stride - 2 * l->pad + l->k);
+        n->out_pad_w[i] = s.w - ((g.ow - 1) * l->stride - 2 * l->pad + l->k);
     }
     return ELBO_OK;
 }
@@ -198,7 +195,8 @@ elbo_node *vae_decoder(elbo_vae *m, elbo_tape *t, elbo_node *z, elbo_node *y)
         if (j > 0 && n->layer[i].kind == ELBO_VAE_LAYER_CONV) {
             const elbo_vae_layer *l = &n->layer[i];
             elbo_conv2d_opts o = ELBO_CONV2D_OPTS(l->stride, l->pad);
-            o.out_pad_h = o.out_pad_w = n->out_pad[i];
+            o.out_pad_h = n->out_pad_h[i];
+            o.out_pad_w = n->out_pad_w[i];
             h = elbo_ad_conv_transpose2d(t, h, param(t, m, w), param(t, m, b), &o);
         } else {
             h = elbo_ad_linear(t, as_shape(t, h, (elbo_vae_act_shape){0, 0, 0}), param(t, m, w), param(t, m, b));

@@ -114,7 +114,8 @@ typedef struct elbo_vae_net {
     elbo_vae_act_shape in[ELBO_VAE_MAX_HIDDEN + 1]; /* in[i]: input of encoder layer i; in[n]: the head's */
     int y_at;                                   /* conditional: the encoder layer whose input takes the
                                                  * class (n: the head) */
-    int out_pad[ELBO_VAE_MAX_HIDDEN];           /* the transposed convolution mirroring conv layer i */
+    int out_pad_h[ELBO_VAE_MAX_HIDDEN], out_pad_w[ELBO_VAE_MAX_HIDDEN]; /* output padding of the transposed
+                                                 * convolution mirroring conv layer i */
 } elbo_vae_net;
 
 typedef struct elbo_vae {
