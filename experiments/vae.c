@@ -34,6 +34,7 @@
 #include "models/io/npy.h"
 #include "models/io/png.h"
 #include "models/io/svg.h"
+#include "models/vae/component.h"
 #include "models/vae/vae.h"
 #include "models/vae/vae_safetensors.h"
 #include "models/vae/vae_train.h"
@@ -43,22 +44,25 @@
 #include "progress.h"
 #include "results.h"
 #include "summary.h"
+#include "vae_parts.h"
 
 enum { MODEL_VAE, MODEL_BETA, MODEL_CVAE };
 enum { BIN_NONE, BIN_STATIC, BIN_DYNAMIC };
 
-static int model_kind, lik, act, latent, epochs, batch, binarize, iw, iwae_train, mc, eval_batch, warmup_shape,
+static int model_kind, act, latent, epochs, batch, binarize, iw, iwae_train, mc, eval_batch, warmup_shape,
     max_steps;
 static double lr, beta = -1.0, kl_warmup, free_bits, sigma, leaky;
-static const char *hidden_text;
+static const char *hidden_text, *lik_name;
 static bool resume, dump_latents;
 static const char *export_path, *init_path, *eval_noise_path;
 
 static const elbo_opt opts[] = {
     {"model", ELBO_OPT_CHOICE, &model_kind, "vae", "vae, beta (beta-VAE, --beta defaults to 4) or cvae (class-conditional)",
      .choices = "vae|beta|cvae"},
-    {"likelihood", ELBO_OPT_CHOICE, &lik, "bernoulli", "Pr(x|z): Bernoulli logits, Gaussian with fixed --sigma, or "
-     "Gaussian with a learned per-pixel variance", .choices = "bernoulli|gaussian|gaussian-learned"},
+    {"likelihood", ELBO_OPT_STRING, &lik_name, "bernoulli", "Pr(x|z): bernoulli (logits), gaussian (fixed --sigma) "
+     "or gaussian-learned (a learned per-pixel variance)", .choices = NULL},
+    ELBO_VAE_PART_OPTS,
+    ELBO_VAE_OBJECTIVE_OPTS,
     {"sigma", ELBO_OPT_DOUBLE, &sigma, "0.1", "Gaussian likelihood: fixed sigma (initial sigma when learned)",
      .min = 1e-4, .max = 1e4},
     {"hidden", ELBO_OPT_STRING, &hidden_text, "400", "encoder hidden widths, e.g. 400 or 512,256 (decoder mirrors)", .choices = NULL},
@@ -283,6 +287,7 @@ int main(int argc, char **argv)
     elbo_cli_init(&cli, "vae", "Train and evaluate a VAE / beta-VAE / conditional VAE on Fashion-MNIST.", opts,
                   sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
+    elbo_vae_parts_check(&cli, lik_name);
     if (beta < 0)
         beta = model_kind == MODEL_BETA ? 4.0 : 1.0;
     if (epochs == 0 && !*init_path)
@@ -326,8 +331,9 @@ int main(int argc, char **argv)
     parse_hidden(&cli, &mc_cfg);
     mc_cfg.act = (elbo_vae_act)act;
     mc_cfg.leaky_slope = (float)leaky;
-    mc_cfg.lik = (elbo_vae_lik)lik;
+    mc_cfg.lik = elbo_vae_parts_likelihood(&cli, lik_name);
     mc_cfg.gauss_logvar = (float)(2.0 * log(sigma));
+    elbo_vae_parts_config(&cli, &train, &mc_cfg);
     if (model_kind == MODEL_CVAE && (!train.y || train.classes < 1))
         drv_usage_error(&cli, "--model cvae needs labels");
 
@@ -352,18 +358,20 @@ int main(int argc, char **argv)
     tc.iw_k = iwae_train;
     tc.dynamic_binarize = binarize == BIN_DYNAMIC;
     tc.seed = cli.seed;
+    elbo_vae_parts_train(&cli, &tc);
     drv_check(&cli, elbo_vae_trainer_init(&tr, &model, &train, &tc), "trainer");
 
     /* What must match for --resume to continue the same run (not --epochs:
      * a finished run may be extended). */
-    char arch[512], config[1536];
+    char arch[1024], objective[256], config[2048];
     elbo_vae_config_json(&mc_cfg, arch, sizeof arch);
+    elbo_vae_parts_json(&tc, objective, sizeof objective);
     snprintf(config, sizeof config,
              "{\"arch\":%s,\"batch\":%d,\"lr\":%.9g,\"beta\":%.9g,\"kl_warmup\":%.9g,\"warmup_shape\":%d,"
              "\"free_bits\":%.9g,\"binarize\":%d,\"mc_samples\":%d,\"iwae_train\":%d,\"seed\":%llu,\"quick\":%d,"
-             "\"n_train\":%zu}",
-             arch, batch, lr, beta, kl_warmup, warmup_shape, free_bits, binarize, mc, iwae_train,
-             (unsigned long long)cli.seed, (int)cli.quick, train.n);
+             "\"n_train\":%zu%s}",
+             arch, batch, lr, beta, kl_warmup, warmup_shape, free_bits, binarize, mc, tc.iw_k,
+             (unsigned long long)cli.seed, (int)cli.quick, train.n, objective);
 
     char ckpt[1024]; /* a copy: drv_path's buffers rotate */
     snprintf(ckpt, sizeof ckpt, "%s", drv_path(&cli, "checkpoint.ckpt"));
@@ -388,9 +396,13 @@ int main(int argc, char **argv)
     elbo_tape *etape = tr.tape;
 
     install_signals();
-    fprintf(stderr, "vae: %s, %s likelihood, %s, z %d, %zu train / %zu test, batch %d, %d threads, %s\n",
-            model_kind == MODEL_CVAE ? "cvae" : beta != 1.0 ? "beta-vae" : "vae",
-            lik == 0 ? "bernoulli" : lik == 1 ? "gaussian" : "gaussian-learned", hidden_text, latent, train.n,
+    char spec[256];
+    elbo_vae_config_spec(&mc_cfg, spec, sizeof spec);
+    fprintf(stderr, "vae: %s, %s likelihood, %s posterior, %s prior, %s, z %d, objective %s, %zu train / %zu test, "
+            "batch %d, %d threads, %s\n",
+            model_kind == MODEL_CVAE ? "cvae" : beta != 1.0 ? "beta-vae" : "vae", lik_name,
+            elbo_vae_posterior(mc_cfg.posterior)->name, elbo_vae_prior(mc_cfg.prior)->name, spec, latent,
+            elbo_vae_objective_of(&(elbo_vae_objective){.ops = tc.objective, .iw_k = tc.iw_k})->name, train.n,
             test.n, batch, elbo_threads(), elbo_simd_name(elbo_simd_current()));
 
     long steps_here = 0;

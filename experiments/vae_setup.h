@@ -26,9 +26,10 @@
 #include "models/vae/vae_train.h"
 #include "progress.h"
 #include "results.h"
+#include "vae_parts.h"
 
-static const char *vs_checkpoint, *vs_hidden;
-static int vs_latent, vs_epochs, vs_train_n, vs_test_n, vs_batch, vs_lik;
+static const char *vs_checkpoint, *vs_hidden, *vs_lik;
+static int vs_latent, vs_epochs, vs_train_n, vs_test_n, vs_batch;
 static double vs_lr, vs_sigma;
 static bool vs_dump_latents;
 
@@ -38,9 +39,10 @@ static bool vs_dump_latents;
      "training one here", .choices = NULL},                                                                     \
     {"latent", ELBO_OPT_INT, &vs_latent, latent, "latent dimensions", .min = 1, .max = 4096},                  \
     {"hidden", ELBO_OPT_STRING, &vs_hidden, "400", "encoder hidden widths, e.g. 400 or 512,256", .choices = NULL}, \
-    {"likelihood", ELBO_OPT_CHOICE, &vs_lik, lik, "Pr(x|z): Bernoulli, Gaussian with fixed --sigma, or learned",  \
-     .choices = "bernoulli|gaussian|gaussian-learned"},                                                         \
-    {"sigma", ELBO_OPT_DOUBLE, &vs_sigma, sigma, "Gaussian likelihood: (initial) sigma", .min = 1e-4, .max = 10}
+    {"likelihood", ELBO_OPT_STRING, &vs_lik, lik, "Pr(x|z): bernoulli, gaussian (fixed --sigma) or "            \
+     "gaussian-learned", .choices = NULL},                                                                      \
+    {"sigma", ELBO_OPT_DOUBLE, &vs_sigma, sigma, "Gaussian likelihood: (initial) sigma", .min = 1e-4, .max = 10}, \
+    ELBO_VAE_PART_OPTS
 
 #define VS_TRAIN_OPTS(epochs, train_n)                                                                          \
     {"epochs", ELBO_OPT_INT, &vs_epochs, epochs, "training epochs", .min = 1, .max = 100000},                  \
@@ -52,6 +54,7 @@ static bool vs_dump_latents;
     {"lr", ELBO_OPT_DOUBLE, &vs_lr, "1e-3", "Adam learning rate", .min = 1e-8, .max = 10},                     \
     {"dump-latents", ELBO_OPT_BOOL, &vs_dump_latents, "false", "write encoder means and log-variances of train " \
      "and test as latents_{train,test}_{mu,logvar,labels}.npy", .choices = NULL},                              \
+    ELBO_VAE_OBJECTIVE_OPTS,                                                                                   \
     ELBO_DATA_OPTS
 
 typedef struct vs_data {
@@ -69,6 +72,7 @@ typedef struct vs_objective {
  * and the fix (exit 3). */
 static inline void vs_load_data(const elbo_cli *cli, vs_data *d)
 {
+    elbo_vae_parts_check(cli, vs_lik); /* bad names: exit 2 before any data is read */
     elbo_data_load_cli(cli, &d->train, &d->test);
     size_t ntr = (size_t)vs_train_n, nte = (size_t)vs_test_n;
     if (cli->quick) {
@@ -148,8 +152,9 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
         c.hidden[i] = (int)h[i];
     }
     c.n_hidden = nh;
-    c.lik = (elbo_vae_lik)vs_lik; /* the choices are listed in the enum's order */
+    c.lik = elbo_vae_parts_likelihood(cli, vs_lik);
     c.gauss_logvar = (float)(2 * log(vs_sigma));
+    elbo_vae_parts_config(cli, &d->train, &c);
     elbo_rng init;
     elbo_rng_seed(&init, cli->seed);
     drv_check(cli, elbo_vae_create(m, &c, &init), "model");
@@ -161,6 +166,7 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
     tc.warmup_epochs = (float)o->warmup_epochs;
     tc.free_bits = (float)o->free_bits;
     tc.seed = cli->seed;
+    elbo_vae_parts_train(cli, &tc);
     elbo_vae_trainer tr;
     drv_check(cli, elbo_vae_trainer_init(&tr, m, &d->train, &tc), "trainer");
     int epochs = vs_run_epochs(cli);

@@ -117,12 +117,44 @@ static elbo_status check_source(const elbo_vae *m, const source *s, size_t N, co
     return ELBO_OK;
 }
 
-/* Encoder mean (returned) and log-variance (*lv) of b rows x (b, D) with
- * labels y (b, C) for a conditional model. */
-static elbo_node *encode_rows(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t b, elbo_node **lv)
+/* The posterior's parameters of b rows x (b, D) with labels y (b, C) for a
+ * conditional model; returns the mean, *lv the log-variance. */
+static elbo_node *encode_q(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t b, elbo_vae_qparams *q)
 {
     const int D = m->cfg.x_dim, C = m->cfg.n_classes;
-    return vae_encoder(m, t, elbo_ad_input(t, (int)b, D, x), C ? elbo_ad_input(t, (int)b, C, y) : NULL, lv);
+    if (vae_encode_q(m, t, elbo_ad_input(t, (int)b, D, x), C ? elbo_ad_input(t, (int)b, C, y) : NULL, q) != ELBO_OK)
+        return NULL;
+    return q->mu;
+}
+
+static elbo_node *encode_rows(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t b, elbo_node **lv)
+{
+    elbo_vae_qparams q;
+    elbo_node *mu = encode_q(m, t, x, y, b, &q);
+    *lv = q.logvar;
+    return mu;
+}
+
+/* The rows of every parameter node of q replicated K times each (row r*K + k
+ * = row r): constants, so only for evaluation with gradients off. */
+static elbo_status replicate_q(elbo_tape *t, const elbo_vae_qparams *q, int K, elbo_vae_qparams *out)
+{
+    *out = *q;
+    elbo_node **in[2 + ELBO_VAE_Q_EXTRA] = {&out->mu, &out->logvar};
+    for (int i = 0; i < q->n_extra; i++)
+        in[2 + i] = &out->extra[i];
+    for (int i = 0; i < 2 + q->n_extra; i++) {
+        elbo_node *a = *in[i];
+        size_t rows = (size_t)a->rows, cols = (size_t)a->cols;
+        float *v = elbo_tape_alloc(t, rows * (size_t)K * cols);
+        if (!v)
+            return elbo_tape_status(t);
+        for (size_t r = 0; r < rows; r++)
+            for (int k = 0; k < K; k++)
+                memcpy(v + (r * (size_t)K + (size_t)k) * cols, a->x + r * cols, cols * sizeof(float));
+        *in[i] = elbo_ad_input(t, (int)(rows * (size_t)K), (int)cols, v);
+    }
+    return elbo_tape_status(t);
 }
 
 static elbo_status evaluate(elbo_vae *m, elbo_tape *t, const source *src, size_t N, int eval_batch, elbo_rng *rng,
@@ -188,7 +220,7 @@ static elbo_status iw_nll(elbo_vae *m, elbo_tape *t, const source *src, size_t N
         return st;
     if (K < 1 || !rng)
         return elbo_fail(ELBO_ERR_INVALID, "vae iw_nll: expected K >= 1 and an rng, got K = %d", K);
-    const int D = m->cfg.x_dim, C = m->cfg.n_classes, Z = m->cfg.z_dim;
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes;
     /* Each chunk decodes cb*K rows at once: one tall GEMM per layer. */
     size_t cb = chunk_rows(eval_batch) / (size_t)K;
     if (cb < 1)
@@ -200,50 +232,33 @@ static elbo_status iw_nll(elbo_vae *m, elbo_tape *t, const source *src, size_t N
         size_t b = N - i < cb ? N - i : cb;
         size_t bk = b * (size_t)K;
         elbo_tape_reset(t);
-        elbo_node *lv, *mu;
         const float *x, *y;
         if ((st = source_rows(m, t, src, i, b, NULL, &x, &y)) != ELBO_OK)
             break;
-        mu = encode_rows(m, t, x, y, b, &lv);
-        float *z = elbo_tape_alloc(t, bk * (size_t)Z);
-        float *eps = elbo_tape_alloc(t, bk * (size_t)Z);
+        elbo_vae_qparams q, qk;
         float *xr = elbo_tape_alloc(t, bk * (size_t)D);
         float *yr = C ? elbo_tape_alloc(t, bk * (size_t)C) : NULL;
-        if ((st = elbo_tape_status(t)) != ELBO_OK)
+        if (!encode_q(m, t, x, y, b, &q) || (st = elbo_tape_status(t)) != ELBO_OK ||
+            (st = replicate_q(t, &q, K, &qk)) != ELBO_OK)
             break;
-        elbo_rng_normal_f32(rng, eps, bk * (size_t)Z);
         replicate(x, b, D, K, xr);
         if (C)
             replicate(y, b, C, K, yr);
-        /* log w = log Pr(x|z) + log Pr(z) - log q(z|x); the 2pi terms cancel. */
+        /* K draws per row at once (one tall GEMM per decoder layer), their
+         * log-weights from the one function training uses too. */
+        elbo_node *z = elbo_vae_posterior(m->cfg.posterior)->sample(t, m, &qk, rng, NULL);
+        elbo_node *nll = vae_nll(m, t, vae_decoder(m, t, z, C ? elbo_ad_input(t, (int)bk, C, yr) : NULL),
+                                 elbo_ad_input(t, (int)bk, D, xr));
+        elbo_node *lwn = elbo_vae_log_weight(t, m, &qk, z, nll);
         double *lw = (double *)elbo_tape_alloc(t, 2 * bk);
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
-        for (size_t r = 0; r < b; r++) {
-            const float *mr = mu->x + r * (size_t)Z, *lr = lv->x + r * (size_t)Z;
-            for (int k = 0; k < K; k++) {
-                size_t o = (r * (size_t)K + (size_t)k) * (size_t)Z;
-                double a = 0.0;
-                for (int j = 0; j < Z; j++) {
-                    float e = eps[o + j];
-                    float zz = mr[j] + expf(0.5f * lr[j]) * e;
-                    z[o + j] = zz;
-                    a += -0.5 * (double)zz * zz + 0.5 * ((double)e * e + lr[j]);
-                }
-                lw[r * (size_t)K + (size_t)k] = a;
-            }
-        }
-        elbo_node *nll = vae_nll(m, t, vae_decoder(m, t, elbo_ad_input(t, (int)bk, Z, z),
-                                                    C ? elbo_ad_input(t, (int)bk, C, yr) : NULL),
-                                 elbo_ad_input(t, (int)bk, D, xr));
-        if ((st = elbo_tape_status(t)) != ELBO_OK)
-            break;
+        for (size_t r = 0; r < bk; r++)
+            lw[r] = lwn->x[r];
         for (size_t r = 0; r < b && st == ELBO_OK; r++) {
             double *w = lw + r * (size_t)K, mx = -INFINITY;
-            for (int k = 0; k < K; k++) {
-                w[k] -= nll->x[r * (size_t)K + (size_t)k];
+            for (int k = 0; k < K; k++)
                 mx = w[k] > mx ? w[k] : mx;
-            }
             double s = 0.0;
             for (int k = 0; k < K; k++)
                 s += exp(w[k] - mx);
@@ -317,8 +332,7 @@ static elbo_status decode_rows(elbo_vae *m, elbo_tape *t, const float *z, const 
 {
     const int C = m->cfg.n_classes, Z = m->cfg.z_dim;
     elbo_node *o = vae_decoder(m, t, elbo_ad_input(t, (int)b, Z, z), C ? elbo_ad_input(t, (int)b, C, y) : NULL);
-    if (m->cfg.lik == ELBO_VAE_BERNOULLI)
-        o = elbo_ad_sigmoid(t, o);
+    o = elbo_vae_likelihood(m->cfg.lik)->mean(t, m, o);
     elbo_status st = elbo_tape_status(t);
     if (st == ELBO_OK)
         memcpy(out, o->x, b * (size_t)m->cfg.x_dim * sizeof(float));
@@ -452,7 +466,8 @@ elbo_status elbo_vae_sample_prior(elbo_vae *m, elbo_tape *t, const float *y, siz
         float *z = elbo_tape_alloc(t, b * (size_t)Z);
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
-        elbo_rng_normal_f32(rng, z, b * (size_t)Z);
+        if ((st = elbo_vae_prior(m->cfg.prior)->sample(m, rng, z, b)) != ELBO_OK)
+            break;
         st = decode_rows(m, t, z, row(y, i, C), b, out + i * (size_t)D);
     }
     return nograd_end(g, st);
@@ -466,7 +481,7 @@ static elbo_status sample_aggregate(elbo_vae *m, elbo_tape *t, const source *src
         return st;
     if (Nx < 1 || !rng)
         return elbo_fail(ELBO_ERR_INVALID, "vae sample_aggregate: expected data and an rng");
-    const int D = m->cfg.x_dim, Z = m->cfg.z_dim;
+    const int D = m->cfg.x_dim;
     const size_t cb = DEFAULT_EVAL_BATCH;
     size_t *pick = malloc(cb * sizeof *pick);
     if (!pick)
@@ -483,17 +498,14 @@ static elbo_status sample_aggregate(elbo_vae *m, elbo_tape *t, const source *src
                 picked[i + r] = pick[r];
         }
         const float *xb, *yb;
-        float *z;
-        if ((st = source_rows(m, t, src, 0, b, pick, &xb, &yb)) != ELBO_OK ||
-            (z = elbo_tape_alloc(t, b * (size_t)Z), (st = elbo_tape_status(t)) != ELBO_OK))
+        if ((st = source_rows(m, t, src, 0, b, pick, &xb, &yb)) != ELBO_OK)
             break;
-        elbo_node *lv, *mu = encode_rows(m, t, xb, yb, b, &lv);
+        elbo_vae_qparams q;
+        elbo_node *z = encode_q(m, t, xb, yb, b, &q) ? elbo_vae_posterior(m->cfg.posterior)->sample(t, m, &q, rng, NULL)
+                                                     : NULL;
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
-        elbo_rng_normal_f32(rng, z, b * (size_t)Z);
-        for (size_t k = 0; k < b * (size_t)Z; k++)
-            z[k] = mu->x[k] + expf(0.5f * lv->x[k]) * z[k];
-        st = decode_rows(m, t, z, yb, b, out + i * (size_t)D);
+        st = decode_rows(m, t, z->x, yb, b, out + i * (size_t)D);
     }
     free(pick);
     return nograd_end(g, st);

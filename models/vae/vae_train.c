@@ -46,9 +46,18 @@ elbo_status elbo_vae_trainer_init(elbo_vae_trainer *tr, elbo_vae *m, const elbo_
         return elbo_fail(ELBO_ERR_INVALID, "vae trainer init: a conditional model of %d classes needs labels "
                          "below %d", C, C);
     if (cfg->batch < 1 || !(cfg->beta >= 0.0f) || !(cfg->free_bits >= 0.0f) || !(cfg->warmup_epochs >= 0.0f) ||
-        cfg->mc_samples < 1 || cfg->iw_k < 0 || !(cfg->adam.lr > 0.0f))
+        cfg->mc_samples < 1 || cfg->iw_k < 0 || !(cfg->adam.lr > 0.0f) || !isfinite(cfg->beta) ||
+        !isfinite(cfg->warmup_epochs) || !(cfg->capacity_epochs >= 0.0f) || !isfinite(cfg->capacity_epochs))
         return elbo_fail(ELBO_ERR_INVALID, "vae trainer init: expected batch >= 1, beta, free bits and warm-up "
                          ">= 0, mc_samples >= 1, iw_k >= 0 and lr > 0");
+    elbo_vae_objective o0 = elbo_vae_train_objective(cfg, 0, 1, data->n);
+    const elbo_vae_objective_ops *ops = elbo_vae_objective_of(&o0);
+    elbo_status cst = ops->check ? ops->check(&o0) : ELBO_OK;
+    if (cst == ELBO_OK && !(cfg->capacity_max >= 0.0f && isfinite(cfg->capacity_max)))
+        cst = elbo_fail(ELBO_ERR_INVALID, "objective %s: capacity must be finite and >= 0, got %g", ops->name,
+                        (double)cfg->capacity_max);
+    if (cst != ELBO_OK)
+        return cst;
     tr->m = m;
     tr->data = data;
     tr->cfg = *cfg;
@@ -106,6 +115,33 @@ float elbo_vae_kl_weight(const elbo_vae_train_config *cfg, long step, size_t ste
         f = (1.0 / (1.0 + exp(-12.0 * (u - 0.5))) - lo) / (hi - lo);
     }
     return (float)(cfg->beta * f);
+}
+
+float elbo_vae_capacity(const elbo_vae_train_config *cfg, long step, size_t steps_per_epoch)
+{
+    double len = (double)cfg->capacity_epochs * (double)steps_per_epoch;
+    if (!(len > 0.0) || (double)step >= len)
+        return cfg->capacity_max;
+    return (float)((double)cfg->capacity_max * (step > 0 ? (double)step / len : 0.0));
+}
+
+elbo_vae_objective elbo_vae_train_objective(const elbo_vae_train_config *cfg, long step, size_t steps_per_epoch,
+                                            size_t n_data)
+{
+    return (elbo_vae_objective){
+        .kl_weight = elbo_vae_kl_weight(cfg, step, steps_per_epoch),
+        .free_bits = cfg->free_bits,
+        .mc_samples = cfg->mc_samples,
+        .iw_k = cfg->iw_k,
+        .ops = cfg->objective,
+        .gamma = cfg->gamma,
+        .capacity = elbo_vae_capacity(cfg, step, steps_per_epoch),
+        .alpha = cfg->alpha,
+        .lambda = cfg->lambda,
+        .variant = cfg->variant,
+        .step = step,
+        .n_data = n_data,
+    };
 }
 
 /* The finite check of the gradient slab, split into chunks fixed by its size
@@ -176,6 +212,38 @@ static elbo_status with_step(elbo_status st, long step, const char *what)
     return elbo_fail(st, "step %ld: %s%s", step, what, msg);
 }
 
+/* The step: forward (the objective's loss on the tape), backward, the
+ * non-finite guard, the optimizer. */
+elbo_status elbo_vae_step(elbo_vae *m, elbo_tape *t, const float *x, const float *y, int B,
+                          const elbo_vae_objective *obj, elbo_rng *rng, const elbo_adam_config *adam,
+                          elbo_vae_batch_stats *stats)
+{
+    elbo_params *p = &m->params;
+    elbo_tape_reset(t);
+    elbo_tape_set_grad(t, true);
+    elbo_params_clear_grad(p); /* backward overwrites: no pass to zero the slab */
+    elbo_node *loss;
+    elbo_vae_batch_stats s;
+    elbo_status st = elbo_vae_loss(m, t, x, y, B, obj, rng, NULL, &loss, &s);
+    if (st == ELBO_ERR_NONFINITE)
+        return with_step(st, p->step + 1, "");
+    if (st == ELBO_OK)
+        st = elbo_backward(t, loss);
+    if (st != ELBO_OK)
+        return st;
+    /* A cheap vectorised test first; only on failure look for the culprit. */
+    if (!grad_finite(p)) {
+        st = elbo_params_check_finite(p);
+        if (st == ELBO_OK)
+            elbo_fail(ELBO_ERR_NONFINITE, "the gradient sum overflows");
+        return with_step(ELBO_ERR_NONFINITE, p->step + 1, ""); /* the message names the gradient */
+    }
+    elbo_adam_step(p, adam);
+    if (stats)
+        *stats = s;
+    return ELBO_OK;
+}
+
 elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
 {
     *epoch_end = false;
@@ -209,33 +277,13 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
             tr->yb[i * (size_t)C + tr->lb[i]] = 1.0f;
     }
 
-    elbo_vae_objective obj = {
-        .kl_weight = elbo_vae_kl_weight(&tr->cfg, p->step, tr->steps_per_epoch),
-        .free_bits = tr->cfg.free_bits,
-        .mc_samples = tr->cfg.mc_samples,
-        .iw_k = tr->cfg.iw_k,
-    };
-    elbo_tape *t = tr->tape;
-    elbo_tape_reset(t);
-    elbo_tape_set_grad(t, true);
-    elbo_params_clear_grad(p); /* backward overwrites: no pass to zero the slab */
-    elbo_node *loss;
+    elbo_vae_objective obj = elbo_vae_train_objective(&tr->cfg, p->step, tr->steps_per_epoch, tr->data->n);
+    obj.state = tr->objective_state;
     elbo_vae_batch_stats s;
-    elbo_status st = elbo_vae_loss(m, t, tr->xb, C ? tr->yb : NULL, (int)n, &obj, &tr->noise, NULL, &loss, &s);
-    if (st == ELBO_ERR_NONFINITE)
-        return with_step(st, p->step + 1, "");
-    if (st == ELBO_OK)
-        st = elbo_backward(t, loss);
+    elbo_status st = elbo_vae_step(m, tr->tape, tr->xb, C ? tr->yb : NULL, (int)n, &obj, &tr->noise, &tr->cfg.adam, &s);
     if (st != ELBO_OK)
         return st;
-    /* A cheap vectorised test first; only on failure look for the culprit. */
-    if (!grad_finite(p)) {
-        st = elbo_params_check_finite(p);
-        if (st == ELBO_OK)
-            elbo_fail(ELBO_ERR_NONFINITE, "the gradient sum overflows");
-        return with_step(ELBO_ERR_NONFINITE, p->step + 1, ""); /* the message names the gradient */
-    }
-    elbo_adam_step(p, &tr->cfg.adam);
+    tr->last = s;
 
     tr->acc.rec += s.rec;
     tr->acc.kl += s.kl;
@@ -254,7 +302,12 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
 
 #define BLOB_MAGIC 0x45564145u /* "EAVE" */
 #define BLOB_VERSION 1u
-#define ARCH_LEN (6 + ELBO_VAE_MAX_HIDDEN + 4)
+/* The architecture record: version 1 (the MLP with a diagonal Gaussian
+ * posterior and a standard normal prior) is the first ARCH_LEN_V1 floats of
+ * version 2, which adds the parts and the layer list. */
+#define ARCH_VERSION 2
+#define ARCH_LEN_V1 (6 + ELBO_VAE_MAX_HIDDEN + 4)
+#define ARCH_LEN (ARCH_LEN_V1 + 7 + 5 * ELBO_VAE_MAX_HIDDEN)
 
 typedef struct train_blob {
     uint32_t magic, version;
@@ -270,7 +323,7 @@ typedef struct train_blob {
 static void arch_encode(const elbo_vae_config *c, float *a)
 {
     memset(a, 0, ARCH_LEN * sizeof(float));
-    a[0] = 1.0f; /* layout version */
+    a[0] = (float)ARCH_VERSION;
     a[1] = (float)c->x_dim;
     a[2] = (float)c->z_dim;
     a[3] = (float)c->n_classes;
@@ -281,25 +334,70 @@ static void arch_encode(const elbo_vae_config *c, float *a)
     a[6 + ELBO_VAE_MAX_HIDDEN] = c->leaky_slope;
     a[7 + ELBO_VAE_MAX_HIDDEN] = (float)c->lik;
     a[8 + ELBO_VAE_MAX_HIDDEN] = c->gauss_logvar;
+    float *v2 = a + ARCH_LEN_V1;
+    v2[0] = (float)c->posterior;
+    v2[1] = (float)c->prior;
+    v2[2] = (float)c->arch;
+    v2[3] = (float)c->image_h;
+    v2[4] = (float)c->image_w;
+    v2[5] = (float)c->image_c;
+    v2[6] = (float)c->n_layers;
+    for (int i = 0; i < c->n_layers; i++) {
+        const elbo_vae_layer *l = &c->layers[i];
+        float *r = v2 + 7 + 5 * i;
+        r[0] = (float)l->kind, r[1] = (float)l->width, r[2] = (float)l->k, r[3] = (float)l->stride, r[4] = (float)l->pad;
+    }
+}
+
+/* A count field: an integer in [lo, hi]. */
+static bool field(float v, int lo, int hi, int *out)
+{
+    if (!(v >= (float)lo && v <= (float)hi) || v != (float)(int)v)
+        return false;
+    *out = (int)v;
+    return true;
 }
 
 static elbo_status arch_decode(const float *a, size_t n, elbo_vae_config *c)
 {
-    if (n != ARCH_LEN || a[0] != 1.0f)
-        return elbo_fail(ELBO_ERR_FORMAT, "vae trainer checkpoint: unknown architecture record");
-    memset(c, 0, sizeof *c);
-    c->x_dim = (int)a[1];
-    c->z_dim = (int)a[2];
-    c->n_classes = (int)a[3];
-    c->n_hidden = (int)a[4];
-    c->act = (elbo_vae_act)(int)a[5];
-    if (c->n_hidden < 0 || c->n_hidden > ELBO_VAE_MAX_HIDDEN)
-        return elbo_fail(ELBO_ERR_FORMAT, "vae trainer checkpoint: %d hidden layers", c->n_hidden);
-    for (int i = 0; i < c->n_hidden; i++)
-        c->hidden[i] = (int)a[6 + i];
+    if (n < 1 || (a[0] != 1.0f && a[0] != 2.0f))
+        return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g: this build reads "
+                         "versions 1 and 2", n ? (double)a[0] : 0.0);
+    size_t want = a[0] == 1.0f ? ARCH_LEN_V1 : ARCH_LEN;
+    if (n != want)
+        return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g of %zu numbers, "
+                         "expected %zu", (double)a[0], n, want);
+    *c = elbo_vae_config_default();
+    int act = 0, lik = 0;
+    bool ok = field(a[1], 1, 1 << 24, &c->x_dim) && field(a[2], 1, 1 << 24, &c->z_dim) &&
+              field(a[3], 0, 1 << 24, &c->n_classes) && field(a[4], 0, ELBO_VAE_MAX_HIDDEN, &c->n_hidden) &&
+              field(a[5], 0, ELBO_VAE_LEAKY, &act) && field(a[7 + ELBO_VAE_MAX_HIDDEN], 0, ELBO_VAE_GAUSSIAN_LEARNED, &lik);
+    for (int i = 0; ok && i < c->n_hidden; i++)
+        ok = field(a[6 + i], 1, 1 << 24, &c->hidden[i]);
+    c->act = (elbo_vae_act)act;
+    c->lik = (elbo_vae_lik)lik;
     c->leaky_slope = a[6 + ELBO_VAE_MAX_HIDDEN];
-    c->lik = (elbo_vae_lik)(int)a[7 + ELBO_VAE_MAX_HIDDEN];
     c->gauss_logvar = a[8 + ELBO_VAE_MAX_HIDDEN];
+    if (ok && a[0] == 2.0f) {
+        const float *v2 = a + ARCH_LEN_V1;
+        int arch = 0;
+        ok = field(v2[0], 0, 1 << 16, &c->posterior) && field(v2[1], 0, 1 << 16, &c->prior) &&
+             field(v2[2], 0, ELBO_VAE_ARCH_CONV, &arch) && field(v2[3], 0, 1 << 24, &c->image_h) &&
+             field(v2[4], 0, 1 << 24, &c->image_w) && field(v2[5], 0, 1 << 24, &c->image_c) &&
+             field(v2[6], 0, ELBO_VAE_MAX_HIDDEN, &c->n_layers);
+        c->arch = (elbo_vae_arch)arch;
+        for (int i = 0; ok && i < c->n_layers; i++) {
+            const float *r = v2 + 7 + 5 * i;
+            int kind = 0;
+            elbo_vae_layer *l = &c->layers[i];
+            ok = field(r[0], 0, ELBO_VAE_LAYER_CONV, &kind) && field(r[1], 1, 1 << 24, &l->width) &&
+                 field(r[2], 0, 64, &l->k) && field(r[3], 0, 64, &l->stride) && field(r[4], 0, 64, &l->pad);
+            l->kind = (elbo_vae_layer_kind)kind;
+        }
+    }
+    if (!ok)
+        return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g holds an impossible "
+                         "value", (double)a[0]);
     return ELBO_OK;
 }
 

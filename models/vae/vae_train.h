@@ -37,12 +37,21 @@ typedef struct elbo_vae_train_config {
     int iw_k;                 /* > 1: train on the IWAE-K bound */
     bool dynamic_binarize;    /* x <- (u < x) afresh each step */
     uint64_t seed;            /* the batch order, the noise and the binarization streams */
+    /* The objective (an entry of the registry, models/vae/component.h); NULL:
+     * the ELBO, or IWAE-K when iw_k > 1. */
+    const elbo_vae_objective_ops *objective;
+    float gamma;              /* capacity objective: weight of |KL - C|; penalties: their weight */
+    float capacity_max;       /* C_max, nats per example */
+    float capacity_epochs;    /* epochs over which C rises linearly from 0 to C_max (0: C_max at once) */
+    float alpha, lambda;      /* more weights of penalty objectives */
+    int variant;              /* an objective's own choice (e.g. an estimator) */
 } elbo_vae_train_config;
 
 #define ELBO_VAE_TRAIN_DEFAULT                                                                               \
     ((elbo_vae_train_config){.batch = 128, .adam = ELBO_ADAM_DEFAULT, .beta = 1.0f, .warmup_epochs = 0.0f, \
                              .warmup = ELBO_VAE_WARMUP_LINEAR, .free_bits = 0.0f, .mc_samples = 1,          \
-                             .iw_k = 0, .dynamic_binarize = false, .seed = 1})
+                             .iw_k = 0, .dynamic_binarize = false, .seed = 1, .objective = NULL,           \
+                             .gamma = 1.0f, .capacity_max = 0.0f, .capacity_epochs = 0.0f})
 
 /* Running sums of the current epoch (per-example means: divide by n). */
 typedef struct elbo_vae_epoch_stats {
@@ -64,6 +73,8 @@ typedef struct elbo_vae_trainer {
     size_t steps_per_epoch;
     elbo_vae_epoch_stats acc;
     bool epoch_done;     /* the last step ended an epoch: the next one starts afresh */
+    elbo_vae_batch_stats last; /* the terms of the last step's batch */
+    void *objective_state;     /* handed to the objective each step (elbo_vae_objective.state) */
 } elbo_vae_trainer;
 
 /* A trainer for model m over data (kept by the caller). The tape is created
@@ -76,8 +87,15 @@ void elbo_vae_trainer_free(elbo_vae_trainer *tr);
 /* The KL weight at optimizer step `step` (0-based): beta times the warm-up
  * factor, which reaches 1 after warmup_epochs * steps_per_epoch steps. */
 float elbo_vae_kl_weight(const elbo_vae_train_config *cfg, long step, size_t steps_per_epoch);
+/* The capacity C at optimizer step `step` (0-based): C_max min(1, step /
+ * (capacity_epochs * steps_per_epoch)) (Burgess et al. 2018). */
+float elbo_vae_capacity(const elbo_vae_train_config *cfg, long step, size_t steps_per_epoch);
+/* The objective of the step `step` (weights at that step) for a trainer's config. */
+elbo_vae_objective elbo_vae_train_objective(const elbo_vae_train_config *cfg, long step, size_t steps_per_epoch,
+                                            size_t n_data);
 
-/* One step on the next minibatch: forward, backward, non-finite guard, Adam.
+/* One step on the next minibatch (gather, then elbo_vae_step: forward,
+ * backward, non-finite guard, Adam); tr->last receives its terms.
  * *epoch_end is set when this step finished an epoch (tr->acc then holds the
  * whole epoch until the next step). A NaN/Inf in the loss or a gradient is
  * ELBO_ERR_NONFINITE naming the step and the term or parameter; the
@@ -87,7 +105,8 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end);
 /* Completed epochs (the epoch of the next step, from 0). */
 uint64_t elbo_vae_trainer_epoch(const elbo_vae_trainer *tr);
 
-/* Checkpoint: architecture, parameters, Adam moments and step, RNG streams,
+/* Checkpoint (architecture record version 2: the parts and the layers;
+ * version 1, the MLP of earlier releases, still loads): architecture, parameters, Adam moments and step, RNG streams,
  * batch position, epoch sums, the caller's config string (must match on
  * resume) and an opaque extra blob of the caller (e.g. its per-epoch history). */
 elbo_status elbo_vae_trainer_save(const elbo_vae_trainer *tr, const char *path, const char *config,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/vae/component.h"
 #include "models/vae/vae_train.h"
 #include "ops/pool.h"
 #include "test_util.h"
@@ -157,6 +158,22 @@ Test(vae_train, resume_with_every_stream)
     iw.batch = 64;
     iw.iw_k = 3;
     resume_case(fx_config(16, 3, 0, ELBO_VAE_RELU, ELBO_VAE_GAUSSIAN_LEARNED), iw, 12, 5);
+}
+
+Test(vae_train, resume_conv_and_capacity)
+{
+    /* A convolutional model trained on the capacity objective while C rises. */
+    elbo_vae_config c = fx_config(0, 3, 0, ELBO_VAE_RELU, ELBO_VAE_BERNOULLI);
+    c.image_h = c.image_w = FX_SIDE;
+    c.image_c = 1;
+    cr_assert_eq(elbo_vae_config_parse_encoder(&c, "conv:4:3:2,dense:8"), ELBO_OK);
+    elbo_vae_train_config tc = ELBO_VAE_TRAIN_DEFAULT;
+    tc.batch = 32;
+    tc.objective = &elbo_objective_beta_capacity;
+    tc.gamma = 50.0f;
+    tc.capacity_max = 4.0f;
+    tc.capacity_epochs = 2.0f;
+    resume_case(c, tc, 23, 11);
 }
 
 Test(vae_train, warmup_schedules)

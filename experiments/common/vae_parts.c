@@ -1,0 +1,93 @@
+/* The part and objective flags of the VAE drivers, through the registry. */
+#include "vae_parts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "models/vae/component.h"
+
+/* One line naming the problem, exit 2 (as drv_usage_error). */
+static void usage_error(const elbo_cli *cli, const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", cli->prog, msg);
+    exit(ELBO_EXIT_USAGE);
+}
+
+elbo_vae_parts_flags elbo_vae_parts_opt;
+
+static int find(const elbo_cli *cli, elbo_vae_part part, const char *name)
+{
+    int id = 0;
+    if (elbo_vae_find(part, name, &id) != ELBO_OK)
+        usage_error(cli, elbo_last_error());
+    return id;
+}
+
+elbo_vae_lik elbo_vae_parts_likelihood(const elbo_cli *cli, const char *name)
+{
+    return (elbo_vae_lik)find(cli, ELBO_VAE_PART_LIKELIHOOD, name);
+}
+
+void elbo_vae_parts_check(const elbo_cli *cli, const char *likelihood)
+{
+    const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;
+    find(cli, ELBO_VAE_PART_POSTERIOR, f->posterior);
+    find(cli, ELBO_VAE_PART_PRIOR, f->prior);
+    find(cli, ELBO_VAE_PART_OBJECTIVE, f->objective);
+    if (likelihood)
+        find(cli, ELBO_VAE_PART_LIKELIHOOD, likelihood);
+    if (f->encoder && *f->encoder) {
+        elbo_vae_config c = elbo_vae_config_default();
+        if (elbo_vae_config_parse_encoder(&c, f->encoder) != ELBO_OK)
+            usage_error(cli, elbo_last_error());
+    }
+}
+
+void elbo_vae_parts_config(const elbo_cli *cli, const elbo_dataset *data, elbo_vae_config *c)
+{
+    const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;
+    c->posterior = find(cli, ELBO_VAE_PART_POSTERIOR, f->posterior);
+    c->prior = find(cli, ELBO_VAE_PART_PRIOR, f->prior);
+    bool spec = f->encoder && *f->encoder;
+    if (!spec && f->arch == 0)
+        return;
+    c->image_h = data->rows;
+    c->image_w = data->cols;
+    c->image_c = data->channels;
+    elbo_status st = spec ? elbo_vae_config_parse_encoder(c, f->encoder) : elbo_vae_config_conv_default(c);
+    if (st != ELBO_OK)
+        usage_error(cli, elbo_last_error());
+    /* Check the fit now: a spec that does not fit the data is a usage error. */
+    elbo_vae probe;
+    elbo_rng r;
+    elbo_rng_seed(&r, 0);
+    if (elbo_vae_create(&probe, c, &r) != ELBO_OK)
+        usage_error(cli, elbo_last_error());
+    elbo_vae_free(&probe);
+}
+
+void elbo_vae_parts_train(const elbo_cli *cli, elbo_vae_train_config *tc)
+{
+    const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;
+    int id = find(cli, ELBO_VAE_PART_OBJECTIVE, f->objective);
+    tc->objective = elbo_vae_objective_by_id(id);
+    if (id == ELBO_VAE_OBJECTIVE_ELBO && tc->iw_k <= 1)
+        tc->objective = NULL; /* the plain ELBO: what an unset objective means */
+    if (id == ELBO_VAE_OBJECTIVE_IWAE && tc->iw_k == 0)
+        tc->iw_k = 5;
+    if (id != ELBO_VAE_OBJECTIVE_IWAE && id != ELBO_VAE_OBJECTIVE_ELBO && tc->iw_k > 1)
+        usage_error(cli, "--iwae-train trains on the IWAE bound: it goes with --objective iwae (or elbo)");
+    if (id == ELBO_VAE_OBJECTIVE_ELBO && tc->iw_k > 1)
+        tc->objective = NULL; /* --iwae-train K alone: the IWAE bound, as before */
+    tc->gamma = (float)f->gamma;
+    tc->capacity_max = (float)f->capacity;
+    tc->capacity_epochs = (float)f->capacity_epochs;
+}
+
+int elbo_vae_parts_json(const elbo_vae_train_config *tc, char *buf, size_t cap)
+{
+    if (!tc->objective)
+        return snprintf(buf, cap, "%s", "");
+    return snprintf(buf, cap, ",\"objective\":\"%s\",\"gamma\":%.9g,\"capacity\":%.9g,\"capacity_epochs\":%.9g",
+                    tc->objective->name, (double)tc->gamma, (double)tc->capacity_max, (double)tc->capacity_epochs);
+}

@@ -1,0 +1,63 @@
+/* The flags that pick a VAE's parts and objective by name, shared by the
+ * drivers that train one (models/vae/component.h has the registry):
+ *
+ *     static const elbo_opt opts[] = { ..., ELBO_VAE_PART_OPTS, ELBO_VAE_OBJECTIVE_OPTS };
+ *     elbo_vae_parts_check(&cli, lik_name);          // after parsing: names, spec syntax
+ *     elbo_vae_parts_config(&cli, &train, &cfg);     // --arch, --encoder, --posterior, --prior
+ *     elbo_vae_parts_train(&cli, &tc);               // --objective, --gamma, --capacity, ...
+ *
+ * An unknown name, a spec that does not parse or does not fit the data, or
+ * a weight out of range ends the run with one line (exit 2). */
+#ifndef ELBO_EXPERIMENTS_VAE_PARTS_H
+#define ELBO_EXPERIMENTS_VAE_PARTS_H
+
+#include <stddef.h>
+
+#include "cli.h"
+#include "models/io/dataset.h"
+#include "models/vae/vae.h"
+#include "models/vae/vae_train.h"
+
+typedef struct elbo_vae_parts_flags {
+    int arch;
+    const char *encoder, *posterior, *prior, *objective;
+    double gamma, capacity, capacity_epochs;
+} elbo_vae_parts_flags;
+
+extern elbo_vae_parts_flags elbo_vae_parts_opt;
+
+#define ELBO_VAE_PART_OPTS                                                                                      \
+    {"arch", ELBO_OPT_CHOICE, &elbo_vae_parts_opt.arch, "mlp", "networks: dense layers (--hidden) or "         \
+     "convolutions (--encoder; default for 28x28: conv:32:4:2,conv:64:4:2,dense:256, for 64x64: "              \
+     "conv:32:4:2,conv:32:4:2,conv:64:4:2,conv:64:4:2,dense:256)", .choices = "mlp|conv"},                     \
+    {"encoder", ELBO_OPT_STRING, &elbo_vae_parts_opt.encoder, "", "encoder layers, e.g. "                      \
+     "conv:32:4:2,conv:32:4:2,dense:256 (conv:C:K:S[:P], dense:W; the decoder mirrors them); implies --arch "  \
+     "conv", .choices = NULL},                                                                                  \
+    {"posterior", ELBO_OPT_STRING, &elbo_vae_parts_opt.posterior, "diag-gaussian", "posterior family q(z|x)", \
+     .choices = NULL},                                                                                          \
+    {"prior", ELBO_OPT_STRING, &elbo_vae_parts_opt.prior, "normal", "prior Pr(z)", .choices = NULL}
+
+#define ELBO_VAE_OBJECTIVE_OPTS                                                                                 \
+    {"objective", ELBO_OPT_STRING, &elbo_vae_parts_opt.objective, "elbo", "training objective: elbo, iwae "    \
+     "(K = --iwae-train, 5 if unset) or beta-capacity (rec + gamma |KL - C|)", .choices = NULL},               \
+    {"gamma", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.gamma, "1000", "beta-capacity: weight of |KL - C|",         \
+     .min = 0, .max = 1e9},                                                                                     \
+    {"capacity", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.capacity, "25", "beta-capacity: C_max in nats",          \
+     .min = 0, .max = 1e6},                                                                                     \
+    {"capacity-epochs", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.capacity_epochs, "0", "beta-capacity: epochs over " \
+     "which C rises linearly from 0 to C_max (0: C_max at once)", .min = 0, .max = 1e6}
+
+/* The names and the spec, right after parsing (before any data is read). */
+void elbo_vae_parts_check(const elbo_cli *cli, const char *likelihood);
+/* --likelihood NAME as the enum (exit 2 on an unknown name). */
+elbo_vae_lik elbo_vae_parts_likelihood(const elbo_cli *cli, const char *name);
+/* Set cfg's architecture (from --arch/--encoder and the image shape of
+ * data), posterior and prior. */
+void elbo_vae_parts_config(const elbo_cli *cli, const elbo_dataset *data, elbo_vae_config *cfg);
+/* Set tc's objective and its weights. */
+void elbo_vae_parts_train(const elbo_cli *cli, elbo_vae_train_config *tc);
+/* The objective's name and weights as JSON members (",\"objective\":..."),
+ * empty for the plain ELBO (so earlier configuration strings are unchanged). */
+int elbo_vae_parts_json(const elbo_vae_train_config *tc, char *buf, size_t cap);
+
+#endif
