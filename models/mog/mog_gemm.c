@@ -52,7 +52,7 @@ static size_t scratch_len(const mog_gemm_work *w)
 
 void mog_gemm_free(mog_gemm_work *w)
 {
-    free(w->xt), free(w->xr), free(w->mask), free(w->centre), free(w->ua), free(w->yinit), free(w->cst);
+    free(w->xt), free(w->xr), free(w->mask), free(w->centre), free(w->ua), free(w->cst);
     free(w->shift), free(w->yrow), free(w->wrow), free(w->outs), free(w->out_mem);
     for (int i = 0; i < w->nslots; i++)
         free(w->slot_mem[i]);
@@ -68,19 +68,18 @@ elbo_status mog_gemm_init(mog_gemm_work *w, const double *x, size_t n, size_t d,
     w->npad = w->nchunks * P;
     w->ntasks = cdiv(w->nchunks, MOG_GEMM_TASK_CHUNKS);
     size_t kd = k * d, npad = w->npad, per_out = k + kd + kd * d;
-    w->xt = alloc_doubles(d * npad);
+    w->xt = alloc_doubles((d + 1) * npad);
     w->xr = alloc_doubles(npad * d);
     w->mask = alloc_doubles(npad);
     w->centre = alloc_doubles(d);
-    w->ua = alloc_doubles(kd * d);
-    w->yinit = alloc_doubles(kd);
+    w->ua = alloc_doubles(kd * (d + 1));
     w->cst = alloc_doubles(k);
     w->shift = alloc_doubles(kd);
     w->yrow = malloc(kd * sizeof *w->yrow);
     w->wrow = malloc(kd * sizeof *w->wrow);
     w->outs = calloc(w->ntasks, sizeof *w->outs);
     w->out_mem = alloc_doubles(w->ntasks * per_out);
-    if (!w->xt || !w->xr || !w->mask || !w->centre || !w->ua || !w->yinit || !w->cst || !w->shift || !w->yrow ||
+    if (!w->xt || !w->xr || !w->mask || !w->centre || !w->ua || !w->cst || !w->shift || !w->yrow ||
         !w->wrow || !w->outs || !w->out_mem) {
         mog_gemm_free(w);
         return elbo_fail(ELBO_ERR_NOMEM, "mog: gemm engine: out of memory for %zu x %zu points", n, d);
@@ -98,9 +97,10 @@ elbo_status mog_gemm_init(mog_gemm_work *w, const double *x, size_t n, size_t d,
     }
     for (size_t i = 0; i < npad; i++) {
         w->mask[i] = i < n ? 1.0 : 0.0;
+        w->xt[i] = 1.0; /* row 0: the ones that carry the chain start -U mu */
         for (size_t j = 0; j < d; j++) {
             double v = i < n ? x[i * d + j] - w->centre[j] : 0.0;
-            w->xt[j * npad + i] = v;
+            w->xt[(j + 1) * npad + i] = v;
             w->xr[i * d + j] = v;
         }
     }
@@ -149,16 +149,13 @@ static elbo_status ensure_slots(mog_gemm_work *w)
 static void chunk(const mog_gemm_work *w, size_t p0, double *y, double *lp, double *r, double *S,
                   mog_gemm_lanes *L)
 {
-    const size_t d = w->d, k = w->k, kd = k * d;
-    for (size_t row = 0; row < kd; row++) /* chains start at -U mu */
-        for (size_t i = 0; i < P; i++)
-            y[row * P + i] = w->yinit[row];
+    const size_t d = w->d, k = w->k;
     size_t aoff = 0;
     for (size_t g = 0; g * MOG_GEMM_EG < d; g++) {
         size_t base, sz = group_rows(d, k, MOG_GEMM_EG, g, &base), kg = g * MOG_GEMM_EG + sz;
-        /* Y[group g] (k sz, P) += U rows (k sz, kg) · X^T (kg, P) */
-        elbo_dgemm(false, false, k * sz, P, kg, w->ua + aoff, kg, w->xt + p0, w->npad, 1.0, y + base * P, P);
-        aoff += k * sz * kg;
+        /* Y[group g] (k sz, P) = [-U mu, U rows] (k sz, 1 + kg) · [1; X^T] (1 + kg, P) */
+        elbo_dgemm(false, false, k * sz, P, 1 + kg, w->ua + aoff, 1 + kg, w->xt + p0, w->npad, 0.0, y + base * P, P);
+        aoff += k * sz * (1 + kg);
     }
     w->fn->resp(&w->args, p0, y, lp, r, L);
     if (!w->want_stats)
@@ -226,8 +223,9 @@ static void task(void *ctx, int t)
     __atomic_store_n(&w->slot_busy[slot], 0, __ATOMIC_RELEASE);
 }
 
-/* The per-iteration operands: stacked factor rows per E group, chain starts
- * -U (mu - m), constants, shifts (mu - m). */
+/* The per-iteration operands: per E group the rows [-U_k (mu_k - m), U_k rows]
+ * (the first product, by the ones row of xt, is exactly the chain start),
+ * constants, shifts (mu - m). */
 static void set_params(mog_gemm_work *w, const mog_params *p)
 {
     const size_t d = w->d, k = w->k;
@@ -244,10 +242,11 @@ static void set_params(mog_gemm_work *w, const mog_params *p)
                 double b = 0.0;
                 for (size_t l = 0; l <= t; l++)
                     b = fma(u[l], w->shift[c * d + l], b);
-                memcpy(w->ua + aoff + (c * sz + tt) * kg, u, kg * sizeof(double));
-                w->yinit[base + c * sz + tt] = -b;
+                double *row = w->ua + aoff + (c * sz + tt) * (1 + kg);
+                row[0] = -b;
+                memcpy(row + 1, u, kg * sizeof(double));
             }
-        aoff += k * sz * kg;
+        aoff += k * sz * (1 + kg);
     }
     memcpy(w->cst, p->log_norm, k * sizeof(double));
 }

@@ -36,15 +36,14 @@ static void resp(const mog_gemm_args *a, size_t p0, const double *y, double *lp,
         }
         v8 lse = v8_add(m, v8_log(s)); /* s >= 1: the largest term is exp(0) */
         v8 inv = v8_div(v8_set1(1.0), s);
-        v8 enp = v8_zero(), etp = v8_zero();
+        v8 enp = v8_zero(), etp = v8_zero(), mask = v8_load(a->mask + p0 + pv);
         for (size_t c = 0; c < K; c++) {
             v8 l = v8_load(lp + c * P + pv);
             v8 rv = v8_mul(v8_load(r + c * P + pv), inv);
-            v8_store(r + c * P + pv, rv);
+            v8_store(r + c * P + pv, v8_mul(rv, mask)); /* padding points weigh 0 in the M-step */
             enp = v8_fmadd(rv, l, enp);
             etp = v8_fmadd(rv, v8_sub(l, lse), etp); /* r log r */
         }
-        v8 mask = v8_load(a->mask + p0 + pv);
         ll = v8_fmadd(lse, mask, ll);
         en = v8_fmadd(enp, mask, en);
         et = v8_fnmadd(etp, mask, et);
@@ -66,24 +65,28 @@ static void resp(const mog_gemm_args *a, size_t p0, const double *y, double *lp,
     v8_store(L->entropy, et);
 }
 
-/* w[(c, j)] = r_c mask (x_j - shift_cj); nk_c += r_c mask, s1_cj += w. */
+/* w[(c, j)] = r_c (x_j - shift_cj) (r masked by resp); nk_c += r_c, s1_cj += w
+ * (each lane sums its own points in order, whatever the loop nesting). */
 static void weight(const mog_gemm_args *a, size_t p0, const double *r, double *w, mog_gemm_lanes *L)
 {
     const size_t K = a->k, d = a->d;
     for (size_t c = 0; c < K; c++) {
-        const double *sh = a->shift + c * d;
-        double *s1 = L->s1 + c * d * L8;
+        const double *sh = a->shift + c * d, *rc = r + c * P;
         v8 nk = v8_load(L->nk + c * L8);
-        for (size_t pv = 0; pv < P; pv += L8) {
-            v8 rv = v8_mul(v8_load(r + c * P + pv), v8_load(a->mask + p0 + pv));
-            nk = v8_add(nk, rv);
-            for (size_t j = 0; j < d; j++) {
-                v8 wv = v8_mul(rv, v8_sub(v8_load(a->xt + j * a->npad + p0 + pv), v8_set1(sh[j])));
-                v8_store(w + a->wrow[c * d + j] * P + pv, wv);
-                v8_store(s1 + j * L8, v8_add(v8_load(s1 + j * L8), wv));
-            }
-        }
+        for (size_t pv = 0; pv < P; pv += L8)
+            nk = v8_add(nk, v8_load(rc + pv));
         v8_store(L->nk + c * L8, nk);
+        for (size_t j = 0; j < d; j++) {
+            const double *xj = a->xt + (1 + j) * a->npad + p0; /* row 0 is the ones */
+            double *wr = w + a->wrow[c * d + j] * P;
+            v8 s1 = v8_load(L->s1 + (c * d + j) * L8), m = v8_set1(sh[j]);
+            for (size_t pv = 0; pv < P; pv += L8) {
+                v8 wv = v8_mul(v8_load(rc + pv), v8_sub(v8_load(xj + pv), m));
+                v8_store(wr + pv, wv);
+                s1 = v8_add(s1, wv);
+            }
+            v8_store(L->s1 + (c * d + j) * L8, s1);
+        }
     }
 }
 

@@ -100,10 +100,9 @@ elbo_status mog_sum_tasks(const mog_pass_out *outs, size_t ntasks, const mog_par
 /* ---- the GEMM engine (mog_gemm.h; full covariance) ---- */
 typedef struct mog_gemm_work {
     size_t n, npad, d, k, nchunks, ntasks;
-    double *xt, *xr, *mask; /* centred data (d, npad) and (npad, d); padding points 0 */
+    double *xt, *xr, *mask; /* [ones; centred data^T] (1 + d, npad), centred data (npad, d); padding 0 */
     double *centre;         /* (d) the data mean */
-    double *ua;             /* E groups' stacked factor rows, group after group */
-    double *yinit;          /* (k d) chain starts -U (mu - m), in y row order */
+    double *ua;             /* E groups' rows [-U (mu - m), factor row], group after group */
     double *cst, *shift;    /* (k) constants, (k, d) mu - m */
     size_t *yrow, *wrow;    /* (k, d) rows of (component, coordinate) in y and w */
     int want_stats;

@@ -6,9 +6,9 @@
  * (dgemm_ukernel.c). C is cut into tiles of whole panels (at most DGEMM_MC
  * rows by DGEMM_NC columns, smaller when that gives the threads more tiles);
  * each tile is one task: for each K block it packs its rows of op(A) (an L2
- * block, k-major panels) unless a single B panel spans N (A is then read once
- * and stays in place), then for each B panel packs it (an L1 panel) unless it
- * is a whole panel of a short K block of an untransposed B (read in place),
+ * block, k-major panels) unless N has at most DGEMM_A_DIRECT_PANELS B panels
+ * (A then stays in place), then for each B panel packs it (an L1 panel) unless it
+ * is a whole panel of an untransposed B with short K blocks or close rows (read in place),
  * and runs the micro-kernel over the A panels. Column tails go through a
  * small buffer, so the kernel always stores whole vectors.
  *
@@ -29,7 +29,15 @@
 #define DGEMM_NC 768 /* columns of a tile */
 #define DGEMM_MIN_TILES 8 /* split tiles further (threads > 1) until there are this many */
 #define DGEMM_PAR_FLOPS 4.0e6 /* below this a call runs on the calling thread */
-#define DGEMM_B_DIRECT_KC 64 /* untransposed B panels of at most this many rows are read in place */
+/* Whole panels of an untransposed B are read in place when short (at most
+ * this many rows) or when its rows are close (ldb at most this many panel
+ * widths: the panel is then nearly contiguous, packing would only copy it). */
+#define DGEMM_B_DIRECT_KC 64
+#define DGEMM_B_DIRECT_LD 4
+/* op(A) is read in place (the kernel broadcasts its elements from any strides)
+ * when N has at most this many B panels: each A element is then loaded that
+ * few times, fewer than packing it would cost. */
+#define DGEMM_A_DIRECT_PANELS 3
 
 static const struct elbo_dgemm_isa *const dgemm_isas[ELBO_SIMD_COUNT] = {ELBO_SIMD_VARIANTS(elbo_dgemm_isa)};
 
@@ -178,8 +186,8 @@ void elbo_dgemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t
     p.kc = cdiv(K, p.nkb); /* balanced K blocks */
     p.mp = cdiv(M, p.mr);
     p.np = cdiv(N, p.nr);
-    p.a_direct = p.np == 1; /* each A panel is used once per K block: packing cannot pay */
-    p.b_direct = !trans_b && p.kc <= DGEMM_B_DIRECT_KC;
+    p.a_direct = p.np <= DGEMM_A_DIRECT_PANELS;
+    p.b_direct = !trans_b && (p.kc <= DGEMM_B_DIRECT_KC || ldb <= DGEMM_B_DIRECT_LD * p.nr);
     p.tile_mp = min_sz(p.mp, DGEMM_MC / p.mr ? DGEMM_MC / p.mr : 1);
     p.tile_np = min_sz(p.np, DGEMM_NC / p.nr);
 
