@@ -35,10 +35,9 @@ static double v8_hsum_ref(const double *v)
 
 /* Row groups: E-step groups of MOG_GEMM_EG coordinates t (K = last t + 1),
  * M-step groups of MOG_GEMM_MG coordinates j (N = last j + 1); inside a group
- * rows are (component, coordinate). */
-static size_t group_rows(size_t d, size_t k, size_t gsize, size_t g, size_t *base)
+ * rows are (component, coordinate). The coordinates of group g. */
+static size_t group_size(size_t d, size_t gsize, size_t g)
 {
-    *base = k * g * gsize;
     return min_sz(d, (g + 1) * gsize) - g * gsize;
 }
 
@@ -53,7 +52,7 @@ static size_t scratch_len(const mog_gemm_work *w)
 void mog_gemm_free(mog_gemm_work *w)
 {
     free(w->xt), free(w->xr), free(w->mask), free(w->centre), free(w->ua), free(w->cst);
-    free(w->shift), free(w->yrow), free(w->wrow), free(w->outs), free(w->out_mem);
+    free(w->shift), free(w->outs), free(w->out_mem);
     for (int i = 0; i < w->nslots; i++)
         free(w->slot_mem[i]);
     free(w->slot_mem), free(w->slot_busy);
@@ -75,12 +74,9 @@ elbo_status mog_gemm_init(mog_gemm_work *w, const double *x, size_t n, size_t d,
     w->ua = alloc_doubles(kd * (d + 1));
     w->cst = alloc_doubles(k);
     w->shift = alloc_doubles(kd);
-    w->yrow = malloc(kd * sizeof *w->yrow);
-    w->wrow = malloc(kd * sizeof *w->wrow);
     w->outs = calloc(w->ntasks, sizeof *w->outs);
     w->out_mem = alloc_doubles(w->ntasks * per_out);
-    if (!w->xt || !w->xr || !w->mask || !w->centre || !w->ua || !w->cst || !w->shift || !w->yrow ||
-        !w->wrow || !w->outs || !w->out_mem) {
+    if (!w->xt || !w->xr || !w->mask || !w->centre || !w->ua || !w->cst || !w->shift || !w->outs || !w->out_mem) {
         mog_gemm_free(w);
         return elbo_fail(ELBO_ERR_NOMEM, "mog: gemm engine: out of memory for %zu x %zu points", n, d);
     }
@@ -103,18 +99,6 @@ elbo_status mog_gemm_init(mog_gemm_work *w, const double *x, size_t n, size_t d,
             w->xt[(j + 1) * npad + i] = v;
             w->xr[i * d + j] = v;
         }
-    }
-    for (size_t g = 0; g * MOG_GEMM_EG < d; g++) {
-        size_t base, sz = group_rows(d, k, MOG_GEMM_EG, g, &base);
-        for (size_t c = 0; c < k; c++)
-            for (size_t t = 0; t < sz; t++)
-                w->yrow[c * d + g * MOG_GEMM_EG + t] = base + c * sz + t;
-    }
-    for (size_t h = 0; h * MOG_GEMM_MG < d; h++) {
-        size_t base, sz = group_rows(d, k, MOG_GEMM_MG, h, &base);
-        for (size_t c = 0; c < k; c++)
-            for (size_t j = 0; j < sz; j++)
-                w->wrow[c * d + h * MOG_GEMM_MG + j] = base + c * sz + j;
     }
     w->scratch_doubles = scratch_len(w);
     w->fn = mog_gemm_kernels();
@@ -152,20 +136,21 @@ static void chunk(const mog_gemm_work *w, size_t p0, double *y, double *lp, doub
     const size_t d = w->d, k = w->k;
     size_t aoff = 0;
     for (size_t g = 0; g * MOG_GEMM_EG < d; g++) {
-        size_t base, sz = group_rows(d, k, MOG_GEMM_EG, g, &base), kg = g * MOG_GEMM_EG + sz;
-        /* Y[group g] (k sz, P) = [-U mu, U rows] (k sz, 1 + kg) · [1; X^T] (1 + kg, P) */
-        elbo_dgemm(false, false, k * sz, P, 1 + kg, w->ua + aoff, 1 + kg, w->xt + p0, w->npad, 0.0, y + base * P, P);
+        size_t sz = group_size(d, MOG_GEMM_EG, g), kg = g * MOG_GEMM_EG + sz;
+        /* Y_g (k sz, P) = [-U mu, U rows] (k sz, 1 + kg) · [1; X^T] (1 + kg, P), then |Y_g|^2 into lp */
+        elbo_dgemm(false, false, k * sz, P, 1 + kg, w->ua + aoff, 1 + kg, w->xt + p0, w->npad, 0.0, y, P);
+        w->fn->norms(&w->args, y, sz, g == 0, lp);
         aoff += k * sz * (1 + kg);
     }
-    w->fn->resp(&w->args, p0, y, lp, r, L);
+    w->fn->resp(&w->args, p0, lp, r, L);
     if (!w->want_stats)
         return;
-    w->fn->weight(&w->args, p0, r, y, L);
     size_t soff = 0;
     for (size_t h = 0; h * MOG_GEMM_MG < d; h++) {
-        size_t base, sz = group_rows(d, k, MOG_GEMM_MG, h, &base), nh = h * MOG_GEMM_MG + sz;
-        /* S[group h] (k sz, nh) += W rows (k sz, P) · X (P, nh) */
-        elbo_dgemm(false, false, k * sz, nh, P, y + base * P, P, w->xr + p0 * d, d, 1.0, S + soff, nh);
+        size_t sz = group_size(d, MOG_GEMM_MG, h), nh = h * MOG_GEMM_MG + sz;
+        /* W_h (k sz, P) = r (x - c) on the group's coordinates; S_h (k sz, nh) += W_h · X (P, nh) */
+        w->fn->weight(&w->args, p0, r, h * MOG_GEMM_MG, sz, y, L);
+        elbo_dgemm(false, false, k * sz, nh, P, y, P, w->xr + p0 * d, d, 1.0, S + soff, nh);
         soff += k * sz * nh;
     }
 }
@@ -186,7 +171,7 @@ static void lanes_to_out(const mog_gemm_work *w, const mog_gemm_lanes *L, const 
     /* s2 = S - s1 shift^T on l <= j, mirrored */
     size_t soff = 0;
     for (size_t h = 0; h * MOG_GEMM_MG < d; h++) {
-        size_t base, sz = group_rows(d, k, MOG_GEMM_MG, h, &base), nh = h * MOG_GEMM_MG + sz;
+        size_t sz = group_size(d, MOG_GEMM_MG, h), nh = h * MOG_GEMM_MG + sz;
         for (size_t c = 0; c < k; c++)
             for (size_t jj = 0; jj < sz; jj++) {
                 size_t j = h * MOG_GEMM_MG + jj;
@@ -234,7 +219,7 @@ static void set_params(mog_gemm_work *w, const mog_params *p)
             w->shift[c * d + j] = p->means[c * d + j] - w->centre[j];
     size_t aoff = 0;
     for (size_t g = 0; g * MOG_GEMM_EG < d; g++) {
-        size_t base, sz = group_rows(d, k, MOG_GEMM_EG, g, &base), kg = g * MOG_GEMM_EG + sz;
+        size_t sz = group_size(d, MOG_GEMM_EG, g), kg = g * MOG_GEMM_EG + sz;
         for (size_t c = 0; c < k; c++)
             for (size_t tt = 0; tt < sz; tt++) {
                 size_t t = g * MOG_GEMM_EG + tt;
@@ -262,7 +247,7 @@ elbo_status mog_gemm_run(mog_gemm_work *w, const mog_params *p, mog_stats *stats
     set_params(w, p);
     w->want_stats = stats != NULL;
     w->args = (mog_gemm_args){.n = w->n, .npad = w->npad, .d = d, .k = k, .xt = w->xt, .mask = w->mask,
-                              .cst = w->cst, .shift = w->shift, .yrow = w->yrow, .wrow = w->wrow,
+                              .cst = w->cst, .shift = w->shift,
                               .ll_out = ll_out, .resp_out = resp_out};
     elbo_status st = ensure_slots(w);
     if (st != ELBO_OK)

@@ -9,13 +9,16 @@
  *           past column t, so rows are taken in groups of MOG_GEMM_EG
  *           coordinates with K = the group's last coordinate + 1: the
  *           triangle costs (d + EG) d / 2 per point and component, not d^2.
- *           Then |y|^2 by rows (points in vector lanes), log-sum-exp,
+ *           Each group's block is squared and summed into |y|^2 as soon
+ *           as it is made (a block of k EG rows stays in L1/L2, not all
+ *           k d), with points in vector lanes; then log-sum-exp and the
  *           responsibilities.
  *   M-step  W = r_k (x - c_k) (rows (k, j), points in lanes), then
  *           S_k = W_k · X, a GEMM (k d, P) x (P, d) accumulated over the
  *           task's chunks; only columns l <= j are needed, so rows come in
  *           groups of 8 coordinates with N = the group's last coordinate + 1
- *           (rounded to whole vectors). The scatter about c_k is
+ *           (rounded to whole vectors), each group weighed just before its
+ *           GEMM. The scatter about c_k is
  *           S_k - s1_k c_k^T, s1_k = sum W_k.
  * Data are centred on their mean once (x - m; means and shifts likewise) so
  * the products stay small next to the spreads. Same task split and order
@@ -32,7 +35,7 @@
 
 /* Points per chunk: a multiple of 24 (the widest GEMM tile) and of 8 (lanes). */
 #ifndef MOG_GEMM_CHUNK
-#define MOG_GEMM_CHUNK 240
+#define MOG_GEMM_CHUNK 120
 #endif
 /* Chunks per task: fixed, so the split never depends on the thread count. */
 #define MOG_GEMM_TASK_CHUNKS 32
@@ -47,16 +50,13 @@
 /* Coordinates per M-step row group: one vector of columns. */
 #define MOG_GEMM_MG 8
 
-/* The per-chunk loops (mog_gemm_pass.c, compiled per ISA). Rows of y and w
- * are in group order: row_of(k, t) from mog_gemm_row. */
+/* The per-chunk loops (mog_gemm_pass.c, compiled per ISA). */
 typedef struct mog_gemm_args {
     size_t n, npad, d, k;
     const double *xt;     /* (1 + d, npad): a row of ones, then the centred data transposed (padding 0) */
     const double *mask;   /* (npad) 1 real point, 0 padding */
     const double *cst;    /* (k) log w + log det U - d/2 log 2 pi */
     const double *shift;  /* (k, d) centred shifts of the statistics (the E-step means) */
-    const size_t *yrow;   /* (k, d) row of (k, t) in y (E groups) */
-    const size_t *wrow;   /* (k, d) row of (k, j) in w (M groups) */
     double *ll_out;       /* (n) or NULL */
     double *resp_out;     /* (n, k) or NULL */
 } mog_gemm_args;
@@ -66,14 +66,19 @@ typedef struct mog_gemm_lanes {
     double *ll, *energy, *entropy, *nk, *s1;
 } mog_gemm_lanes;
 
-/* From y (k d, P) = U (x - mu) of the chunk at point p0: lp and r (k, P),
- * the log-likelihood sums, and the per-point outputs. */
-typedef void (*mog_gemm_resp_fn)(const mog_gemm_args *a, size_t p0, const double *y, double *lp, double *r,
-                                 mog_gemm_lanes *L);
-/* w (k d, P) = r (x - shift) masked; nk and s1 sums. */
-typedef void (*mog_gemm_weight_fn)(const mog_gemm_args *a, size_t p0, const double *r, double *w, mog_gemm_lanes *L);
+/* q (k, P) (+)= the squares of one E group's block y (k sz, P) = U (x - mu),
+ * summed over its coordinates (first: q starts at 0). */
+typedef void (*mog_gemm_norms_fn)(const mog_gemm_args *a, const double *y, size_t sz, int first, double *q);
+/* From q = |U (x - mu)|^2 (k, P) of the chunk at point p0: lp (over q) and r
+ * (k, P), the log-likelihood sums, and the per-point outputs. */
+typedef void (*mog_gemm_resp_fn)(const mog_gemm_args *a, size_t p0, double *lp, double *r, mog_gemm_lanes *L);
+/* w (k sz, P) = r (x - shift) for the M group of coordinates [j0, j0 + sz)
+ * (r masked); the s1 sums of those coordinates, and nk with the first group. */
+typedef void (*mog_gemm_weight_fn)(const mog_gemm_args *a, size_t p0, const double *r, size_t j0, size_t sz,
+                                   double *w, mog_gemm_lanes *L);
 
 typedef struct mog_gemm_fns {
+    mog_gemm_norms_fn norms;
     mog_gemm_resp_fn resp;
     mog_gemm_weight_fn weight;
 } mog_gemm_fns;

@@ -9,22 +9,31 @@
 #define L8 MOG_LANES
 #define P MOG_GEMM_CHUNK
 
-/* lp = cst - |y|^2 / 2 (sum over t in increasing order), then log-sum-exp and
- * r = exp(lp - lse); ll += lse, energy += sum r lp, entropy -= sum r (lp - lse). */
-static void resp(const mog_gemm_args *a, size_t p0, const double *y, double *lp, double *r, mog_gemm_lanes *L)
+/* q[c] (+)= sum over the group's sz coordinates t of y[(c, t)]^2, in
+ * increasing t (first: q starts at 0); y is the group's (k sz, P) block. */
+static void norms(const mog_gemm_args *a, const double *y, size_t sz, int first, double *q)
 {
-    const size_t K = a->k, d = a->d;
+    for (size_t c = 0; c < a->k; c++)
+        for (size_t pv = 0; pv < P; pv += L8) {
+            v8 acc = first ? v8_zero() : v8_load(q + c * P + pv);
+            for (size_t t = 0; t < sz; t++) {
+                v8 yv = v8_load(y + (c * sz + t) * P + pv);
+                acc = v8_fmadd(yv, yv, acc);
+            }
+            v8_store(q + c * P + pv, acc);
+        }
+}
+
+/* lp = cst - q / 2 (in place over q), then log-sum-exp and r = exp(lp - lse);
+ * ll += lse, energy += sum r lp, entropy -= sum r (lp - lse). */
+static void resp(const mog_gemm_args *a, size_t p0, double *lp, double *r, mog_gemm_lanes *L)
+{
+    const size_t K = a->k;
     const v8 half = v8_set1(0.5);
     v8 ll = v8_load(L->ll), en = v8_load(L->energy), et = v8_load(L->entropy);
     for (size_t pv = 0; pv < P; pv += L8) {
-        for (size_t c = 0; c < K; c++) {
-            v8 q = v8_zero();
-            for (size_t t = 0; t < d; t++) {
-                v8 yv = v8_load(y + a->yrow[c * d + t] * P + pv);
-                q = v8_fmadd(yv, yv, q);
-            }
-            v8_store(lp + c * P + pv, v8_fnmadd(half, q, v8_set1(a->cst[c])));
-        }
+        for (size_t c = 0; c < K; c++)
+            v8_store(lp + c * P + pv, v8_fnmadd(half, v8_load(lp + c * P + pv), v8_set1(a->cst[c])));
         v8 m = v8_load(lp + pv);
         for (size_t c = 1; c < K; c++)
             m = v8_max(m, v8_load(lp + c * P + pv));
@@ -65,20 +74,25 @@ static void resp(const mog_gemm_args *a, size_t p0, const double *y, double *lp,
     v8_store(L->entropy, et);
 }
 
-/* w[(c, j)] = r_c (x_j - shift_cj) (r masked by resp); nk_c += r_c, s1_cj += w
- * (each lane sums its own points in order, whatever the loop nesting). */
-static void weight(const mog_gemm_args *a, size_t p0, const double *r, double *w, mog_gemm_lanes *L)
+/* For the M group of coordinates [j0, j0 + sz): w[(c, j - j0)] = r_c (x_j - shift_cj)
+ * (r masked by resp), s1_cj += w; with j0 = 0 also nk_c += r_c. Each lane sums
+ * its own points in order, whatever the loop nesting. */
+static void weight(const mog_gemm_args *a, size_t p0, const double *r, size_t j0, size_t sz, double *w,
+                   mog_gemm_lanes *L)
 {
     const size_t K = a->k, d = a->d;
     for (size_t c = 0; c < K; c++) {
         const double *sh = a->shift + c * d, *rc = r + c * P;
-        v8 nk = v8_load(L->nk + c * L8);
-        for (size_t pv = 0; pv < P; pv += L8)
-            nk = v8_add(nk, v8_load(rc + pv));
-        v8_store(L->nk + c * L8, nk);
-        for (size_t j = 0; j < d; j++) {
+        if (j0 == 0) {
+            v8 nk = v8_load(L->nk + c * L8);
+            for (size_t pv = 0; pv < P; pv += L8)
+                nk = v8_add(nk, v8_load(rc + pv));
+            v8_store(L->nk + c * L8, nk);
+        }
+        for (size_t jj = 0; jj < sz; jj++) {
+            size_t j = j0 + jj;
             const double *xj = a->xt + (1 + j) * a->npad + p0; /* row 0 is the ones */
-            double *wr = w + a->wrow[c * d + j] * P;
+            double *wr = w + (c * sz + jj) * P;
             v8 s1 = v8_load(L->s1 + (c * d + j) * L8), m = v8_set1(sh[j]);
             for (size_t pv = 0; pv < P; pv += L8) {
                 v8 wv = v8_mul(v8_load(rc + pv), v8_sub(v8_load(xj + pv), m));
@@ -90,4 +104,4 @@ static void weight(const mog_gemm_args *a, size_t p0, const double *r, double *w
     }
 }
 
-const mog_gemm_fns KERNEL(mog_gemm_fns) = {.resp = resp, .weight = weight};
+const mog_gemm_fns KERNEL(mog_gemm_fns) = {.norms = norms, .resp = resp, .weight = weight};

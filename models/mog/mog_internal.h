@@ -104,7 +104,6 @@ typedef struct mog_gemm_work {
     double *centre;         /* (d) the data mean */
     double *ua;             /* E groups' rows [-U (mu - m), factor row], group after group */
     double *cst, *shift;    /* (k) constants, (k, d) mu - m */
-    size_t *yrow, *wrow;    /* (k, d) rows of (component, coordinate) in y and w */
     int want_stats;
     mog_pass_out *outs;
     double *out_mem;
