@@ -7,7 +7,7 @@
  * rows by DGEMM_NC columns, smaller when that gives the threads more tiles);
  * each tile is one task: for each K block it packs its rows of op(A) (an L2
  * block, k-major panels) unless N has at most DGEMM_A_DIRECT_PANELS B panels
- * (A then stays in place), then for each B panel packs it (an L1 panel) unless it
+ * or op(A) is small (A then stays in place), then for each B panel packs it (an L1 panel) unless it
  * is a whole panel of an untransposed B with short K blocks or close rows (read in place),
  * and runs the micro-kernel over the A panels. Column tails go through a
  * small buffer, so the kernel always stores whole vectors.
@@ -35,9 +35,11 @@
 #define DGEMM_B_DIRECT_KC 64
 #define DGEMM_B_DIRECT_LD 4
 /* op(A) is read in place (the kernel broadcasts its elements from any strides)
- * when N has at most this many B panels: each A element is then loaded that
- * few times, fewer than packing it would cost. */
+ * when N has at most this many B panels (each A element is then loaded that
+ * few times, fewer than packing it would cost), or when all of op(A) is at
+ * most this many doubles (it stays in L1 wherever it lies). */
 #define DGEMM_A_DIRECT_PANELS 3
+#define DGEMM_A_DIRECT_SMALL 2048
 
 static const struct elbo_dgemm_isa *const dgemm_isas[ELBO_SIMD_COUNT] = {ELBO_SIMD_VARIANTS(elbo_dgemm_isa)};
 
@@ -186,7 +188,7 @@ void elbo_dgemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t
     p.kc = cdiv(K, p.nkb); /* balanced K blocks */
     p.mp = cdiv(M, p.mr);
     p.np = cdiv(N, p.nr);
-    p.a_direct = p.np <= DGEMM_A_DIRECT_PANELS;
+    p.a_direct = p.np <= DGEMM_A_DIRECT_PANELS || (double)M * (double)K <= DGEMM_A_DIRECT_SMALL;
     p.b_direct = !trans_b && (p.kc <= DGEMM_B_DIRECT_KC || ldb <= DGEMM_B_DIRECT_LD * p.nr);
     p.tile_mp = min_sz(p.mp, DGEMM_MC / p.mr ? DGEMM_MC / p.mr : 1);
     p.tile_np = min_sz(p.np, DGEMM_NC / p.nr);
