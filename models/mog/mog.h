@@ -5,7 +5,8 @@
  *   Pr(x) = sum_k w_k Norm_x[mu_k, Sigma_k]                       (17.4)
  *
  * Sigma_k is full, diagonal or spherical (sigma_k^2 I); 1-D is d = 1.
- * Each EM iteration runs one fused pass over the data: the E-step (the
+ * Each EM iteration runs one pass over the data (mog_engine: one fused pass
+ * over 8-point panels, or float64 GEMMs over chunks): the E-step (the
  * posterior responsibilities r_ik = Pr(z = k | x_i), by log-sum-exp) and the
  * sums the M-step needs; the M-step then sets
  *   w_k = N_k / N,  mu_k = sum_i r_ik x_i / N_k,

@@ -43,9 +43,11 @@
 #ifndef MOG_GEMM_EG
 #define MOG_GEMM_EG 4
 #endif
-/* auto picks the GEMM engine for full covariances from this many dimensions:
- * measured at n = 20000, k = 10, one thread, CPU ms per iteration (fused / gemm):
- * d = 16: 2.8 / 3.9, 32: 6.9 / 9.9, 64: 32.5 / 28.9, 96: 61.8 / 65.9, 128: 153 / 135. */
+/* auto picks the GEMM engine for full covariances from this many dimensions.
+ * Measured at k = 10, one thread, CPU ms per iteration (fused / gemm), best of 2
+ * on a loaded machine: n = 100000, d = 16: 10.2 / 14.0; n = 20000, d = 32:
+ * 6.9 / 7.9, d = 48: 15.2 / 15.6, d = 64: 30.9 / 26.6 (and with an earlier,
+ * 10% slower gemm engine: d = 96: 61.8 / 65.9, d = 128: 153 / 135). */
 #define MOG_GEMM_AUTO_MIN_D 64
 /* Coordinates per M-step row group: one vector of columns. */
 #define MOG_GEMM_MG 8
