@@ -7,10 +7,11 @@
  * rows by DGEMM_NC columns, smaller when that gives the threads more tiles);
  * each tile is one task: for each K block it packs its rows of op(A) (an L2
  * block, k-major panels) unless N has at most DGEMM_A_DIRECT_PANELS B panels
- * or op(A) is small (A then stays in place), then for each B panel packs it (an L1 panel) unless it
- * is a whole panel of an untransposed B with short K blocks or close rows (read in place),
- * and runs the micro-kernel over the A panels. Column tails go through a
- * small buffer, so the kernel always stores whole vectors.
+ * or op(A) is small (A then stays in place), then for each B panel packs it
+ * (an L1 panel) unless it is a whole panel of an untransposed B with short K
+ * blocks or close rows (read in place), and runs the micro-kernel over the A
+ * panels. Column tails go through a small buffer, so the kernel always
+ * stores whole vectors.
  *
  * Determinism: each element of C is one FMA chain over k in increasing
  * order started from beta*C (dgemm_internal.h), the same in every tile,

@@ -28,6 +28,20 @@
 #define MRMAX MR1
 #define L8 DGEMM_LANES
 
+/* Keep a loaded B vector in registers: left alone, GCC folds the load into
+ * every FMA as a memory operand, which puts mr x nv loads per k step on the
+ * two load ports and makes the tile load-bound instead of FMA-bound. The
+ * empty asm changes no value, so no result. */
+#if defined(ELBO_ISA_AVX512)
+#define PIN(x) __asm__("" : "+v"(x))
+#elif defined(ELBO_ISA_AVX2)
+#define PIN(x) __asm__("" : "+x"((x).lo), "+x"((x).hi))
+#elif defined(ELBO_ISA_NEON)
+#define PIN(x) __asm__("" : "+w"((x).q[0]), "+w"((x).q[1]), "+w"((x).q[2]), "+w"((x).q[3]))
+#else
+#define PIN(x) ((void)0)
+#endif
+
 /* C tile (MR_, 8 NV_) = chain start + A (MR_, kc) · B (kc, 8 NV_); AS1: A's
  * rows are adjacent (packed panel or Aᵀ in place), else its k are (rows of A in place). */
 static inline __attribute__((always_inline)) void tile(const size_t MR_, const size_t NV_, const bool AS1, size_t kc,
@@ -52,8 +66,10 @@ static inline __attribute__((always_inline)) void tile(const size_t MR_, const s
     for (size_t k = 0; k < kc; k++) {
         v8 bv[DGEMM_MAX_NV];
 #pragma GCC unroll 3
-        for (size_t v = 0; v < NV_; v++)
+        for (size_t v = 0; v < NV_; v++) {
             bv[v] = v8_load(b + v * L8);
+            PIN(bv[v]);
+        }
 #pragma GCC unroll 16
         for (size_t i = 0; i < MR_; i++) {
             v8 av = v8_set1(a[i * as]);
