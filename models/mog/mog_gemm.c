@@ -128,8 +128,6 @@ static elbo_status ensure_slots(mog_gemm_work *w)
     return ELBO_OK;
 }
 
-/* One chunk at point p0: the E-step GEMMs and responsibilities; with stats,
- * the weighting and the M-step GEMMs into S. */
 /* Ask for the next chunk's data (its 1 + d rows of xt, P rows of xr) while
  * this one computes: the rows of xt are npad apart, 17 short streams at
  * d = 16 that the hardware prefetchers pick up too late (measured: the
@@ -146,6 +144,8 @@ static void prefetch_chunk(const mog_gemm_work *w, size_t p0)
         __builtin_prefetch(xr + i, 0, 2);
 }
 
+/* One chunk at point p0: the E-step GEMMs and responsibilities; with stats,
+ * the weighting and the M-step GEMMs into S. */
 static void chunk(const mog_gemm_work *w, size_t p0, double *y, double *lp, double *r, double *S,
                   mog_gemm_lanes *L)
 {
