@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the release driver and run bench/mog_vs_sklearn.py with Debian's
-# python3 (python3-sklearn, python3-numpy), one thread on both sides.
+# python3 (python3-sklearn, python3-numpy) through bench/peer-env: scikit-learn on one
+# thread, OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset (its best kernel); elbo on 1 and 2.
 #   bench/mog_vs_sklearn.sh [--n 100000 --d 16 --k 10 --iters 20 --out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -30,4 +30,18 @@ void elbo_gemm_ref(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
                    const float *A, size_t lda, const float *B, size_t ldb,
                    float beta, float *C, size_t ldc);
 
+/* float64, the same forms (ops/gemm/dgemm.c): every element of C is one
+ * chain of fused multiply-adds over k in increasing order started from
+ * beta*C, at every SIMD level, tiling and thread count, so the result is
+ * bit-identical to elbo_dgemm_ref, the naive loop. */
+void elbo_dgemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
+                const double *A, size_t lda, const double *B, size_t ldb,
+                double beta, double *C, size_t ldc);
+void elbo_dgemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
+                   const double *A, size_t lda, const double *B, size_t ldb,
+                   double beta, double *C, size_t ldc);
+void elbo_dgemm_ref(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
+                    const double *A, size_t lda, const double *B, size_t ldb,
+                    double beta, double *C, size_t ldc);
+
 #endif

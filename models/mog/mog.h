@@ -5,7 +5,8 @@
  *   Pr(x) = sum_k w_k Norm_x[mu_k, Sigma_k]                       (17.4)
  *
  * Sigma_k is full, diagonal or spherical (sigma_k^2 I); 1-D is d = 1.
- * Each EM iteration runs one fused pass over the data: the E-step (the
+ * Each EM iteration runs one pass over the data (mog_engine: one fused pass
+ * over 8-point panels, or float64 GEMMs over chunks): the E-step (the
  * posterior responsibilities r_ik = Pr(z = k | x_i), by log-sum-exp) and the
  * sums the M-step needs; the M-step then sets
  *   w_k = N_k / N,  mu_k = sum_i r_ik x_i / N_k,
@@ -81,6 +82,16 @@ elbo_status mog_params_update(mog_params *p);
  * sum-to-one constraint): weights in [0, 1], means in R, variances > 0. */
 size_t mog_param_count(size_t k, size_t d, mog_cov cov);
 
+/* How an EM iteration runs (both give the same fit to rounding):
+ *   fused  one pass per iteration over 8-point panels, E-step and M-step sums
+ *          together (mog_pass.h), triangular products in registers; can skip
+ *          (panel, component) pairs of zero responsibility (resp_floor);
+ *   gemm   full covariance only: the E-step's U_k (x - mu_k) and the M-step's
+ *          scatter matrices as float64 GEMMs (ops/gemm.h) over chunks of
+ *          points (mog_gemm.h); dense, resp_floor is not used;
+ *   auto   gemm where it is the faster (mog_engine_pick), else fused. */
+typedef enum mog_engine { MOG_ENGINE_AUTO, MOG_ENGINE_FUSED, MOG_ENGINE_GEMM } mog_engine;
+
 typedef struct mog_config {
     size_t k;
     mog_cov cov;
@@ -100,7 +111,12 @@ typedef struct mog_config {
      *        < resp_floor |x - mu_k| and the scatter by < resp_floor |x - mu_k|^2;
      *        1e-30 keeps that far below rounding for any sane data. */
     double resp_floor;
+    mog_engine engine; /* default auto */
 } mog_config;
+
+/* The engine a fit with this shape runs (never auto). */
+mog_engine mog_engine_pick(mog_engine requested, size_t n, size_t d, size_t k, mog_cov cov);
+const char *mog_engine_name(mog_engine e);
 
 /* k components, full, MOG_MAX_ITER_DEFAULT, MOG_TOL_DEFAULT, MOG_REG_COVAR_DEFAULT,
  * k-means++, 1 restart, seed 1, resp_floor 0. */
@@ -133,6 +149,7 @@ typedef struct mog_result {
     size_t n_empty;        /* component-iterations that were empty (all restarts) */
     int total_iterations;  /* over all restarts */
     double seconds_em;     /* wall time of the EM iterations (no initialisation, no final scoring) */
+    mog_engine engine;     /* the engine that ran (fused or gemm) */
 } mog_result;
 
 /* Fit x (n, d) row-major. Errors: ELBO_ERR_INVALID (bad configuration,

@@ -28,6 +28,7 @@ void mog_config_default(mog_config *c, size_t k)
         .restarts = 1,
         .seed = 1,
         .resp_floor = 0.0,
+        .engine = MOG_ENGINE_AUTO,
     };
 }
 
@@ -37,6 +38,60 @@ void mog_result_free(mog_result *r)
     free(r->trace);
     free(r->restart_loglik);
     memset(r, 0, sizeof *r);
+}
+
+mog_engine mog_engine_pick(mog_engine requested, size_t n, size_t d, size_t k, mog_cov cov)
+{
+    if (requested != MOG_ENGINE_AUTO)
+        return requested;
+    /* measured (mog_gemm.h): the fused pass's in-register triangles win up to
+     * d = 32; from d = 64 the GEMMs are about as fast or faster */
+    (void)n, (void)k;
+    return cov == MOG_COV_FULL && d >= MOG_GEMM_AUTO_MIN_D ? MOG_ENGINE_GEMM : MOG_ENGINE_FUSED;
+}
+
+const char *mog_engine_name(mog_engine e)
+{
+    static const char *const names[] = {"auto", "fused", "gemm"};
+    return (unsigned)e <= MOG_ENGINE_GEMM ? names[e] : "unknown";
+}
+
+/* The pass of either engine over the same data. */
+typedef struct engine {
+    mog_engine kind;
+    mog_work fused;
+    mog_gemm_work gemm;
+} engine;
+
+static elbo_status engine_init(engine *e, mog_engine kind, const double *x, size_t n, size_t d, size_t k,
+                               mog_cov cov)
+{
+    memset(e, 0, sizeof *e);
+    e->kind = kind;
+    return kind == MOG_ENGINE_GEMM ? mog_gemm_init(&e->gemm, x, n, d, k) : mog_work_init(&e->fused, x, n, d, k, cov);
+}
+
+static void engine_free(engine *e)
+{
+    if (e->kind == MOG_ENGINE_GEMM)
+        mog_gemm_free(&e->gemm);
+    else
+        mog_work_free(&e->fused);
+}
+
+static elbo_status engine_run(engine *e, const mog_params *p, mog_stats *stats, double resp_floor, double *ll,
+                              double *energy, double *entropy)
+{
+    if (e->kind == MOG_ENGINE_GEMM)
+        return mog_gemm_run(&e->gemm, p, stats, ll, energy, entropy, NULL, NULL);
+    return mog_work_run(&e->fused, p, stats, resp_floor, ll, energy, entropy, NULL, NULL);
+}
+
+/* The fused engine packs points grouped by cluster (for skipping); the GEMM engine keeps them in order. */
+static void engine_pack(engine *e, const double *x, const size_t *order)
+{
+    if (e->kind == MOG_ENGINE_FUSED)
+        mog_work_pack(&e->fused, x, order);
 }
 
 /* One restart's output. */
@@ -55,7 +110,7 @@ static void run_free(run *r)
     memset(r, 0, sizeof *r);
 }
 
-static elbo_status run_em(const double *x, size_t n, size_t d, const mog_config *cfg, mog_work *w, elbo_rng *rng,
+static elbo_status run_em(const double *x, size_t n, size_t d, const mog_config *cfg, engine *w, elbo_rng *rng,
                           run *out, unsigned *warn, size_t *n_empty)
 {
     const size_t k = cfg->k;
@@ -93,7 +148,7 @@ static elbo_status run_em(const double *x, size_t n, size_t d, const mog_config 
         count[c + 1] += count[c];
     for (size_t i = 0; i < n; i++)
         order[count[labels[i]]++] = i;
-    mog_work_pack(w, x, order);
+    engine_pack(w, x, order);
     if (cfg->init == MOG_INIT_MEANS) {
         memcpy(out->theta.means, cfg->init_means, k * d * sizeof(double));
         if ((s = mog_params_update(&out->theta)) != ELBO_OK)
@@ -106,8 +161,7 @@ static elbo_status run_em(const double *x, size_t n, size_t d, const mog_config 
     for (int it = 0; it < cfg->max_iter; it++) {
         double ll, energy, entropy;
         /* E-step at theta_{t-1} and the sums of q_t */
-        if ((s = mog_work_run(w, &out->theta, &st, cfg->resp_floor, &ll, &energy, &entropy, NULL, NULL)) !=
-            ELBO_OK)
+        if ((s = engine_run(w, &out->theta, &st, cfg->resp_floor, &ll, &energy, &entropy)) != ELBO_OK)
             goto done;
         mog_trace_row *row = &out->trace[it];
         row->loglik = ll / dn;
@@ -138,11 +192,11 @@ static elbo_status run_em(const double *x, size_t n, size_t d, const mog_config 
         *warn |= MOG_WARN_NOT_CONVERGED;
 
     double ll;
-    if ((s = mog_work_run(w, &out->theta, NULL, -1.0, &ll, NULL, NULL, NULL, NULL)) != ELBO_OK)
+    if ((s = engine_run(w, &out->theta, NULL, -1.0, &ll, NULL, NULL)) != ELBO_OK)
         goto done;
     out->mean_loglik = ll / dn;
 done:
-    mog_work_pack(w, x, NULL); /* order is freed below */
+    engine_pack(w, x, NULL); /* order is freed below */
     free(labels), free(order), free(count);
     mog_params_free(&fallback);
     mog_params_free(&next);
@@ -158,8 +212,12 @@ static elbo_status check_config(const double *x, size_t n, size_t d, const mog_c
         return elbo_fail(ELBO_ERR_INVALID, "mog: fit: expected data with n >= 1 and d >= 1, got n=%zu d=%zu", n, d);
     if (c->k == 0 || c->k > n)
         return elbo_fail(ELBO_ERR_INVALID, "mog: fit: expected 1 <= k <= n = %zu, got k=%zu", n, c->k);
-    if ((unsigned)c->cov > MOG_COV_SPHERICAL || (unsigned)c->init > MOG_INIT_MEANS)
-        return elbo_fail(ELBO_ERR_INVALID, "mog: fit: unknown covariance type or init");
+    if ((unsigned)c->cov > MOG_COV_SPHERICAL || (unsigned)c->init > MOG_INIT_MEANS ||
+        (unsigned)c->engine > MOG_ENGINE_GEMM)
+        return elbo_fail(ELBO_ERR_INVALID, "mog: fit: unknown covariance type, init or engine");
+    if (c->engine == MOG_ENGINE_GEMM && c->cov != MOG_COV_FULL)
+        return elbo_fail(ELBO_ERR_INVALID, "mog: fit: engine 'gemm' needs full covariances, got '%s'",
+                         mog_cov_name(c->cov));
     if (c->max_iter < 1 || c->restarts < 1)
         return elbo_fail(ELBO_ERR_INVALID, "mog: fit: expected max_iter >= 1 and restarts >= 1, got %d and %d",
                          c->max_iter, c->restarts);
@@ -193,8 +251,9 @@ elbo_status mog_fit(const double *x, size_t n, size_t d, const mog_config *cfg, 
         return elbo_fail(ELBO_ERR_NOMEM, "mog: fit: out of memory");
     if (n < d)
         res->warnings |= MOG_WARN_N_BELOW_D;
-    mog_work w;
-    if ((s = mog_work_init(&w, x, n, d, cfg->k, cfg->cov)) != ELBO_OK) {
+    engine w;
+    res->engine = mog_engine_pick(cfg->engine, n, d, cfg->k, cfg->cov);
+    if ((s = engine_init(&w, res->engine, x, n, d, cfg->k, cfg->cov)) != ELBO_OK) {
         mog_result_free(res);
         return s;
     }
@@ -210,7 +269,7 @@ elbo_status mog_fit(const double *x, size_t n, size_t d, const mog_config *cfg, 
         if ((s = run_em(x, n, d, cfg, &w, &rng, &cur, &res->warnings, &res->n_empty)) != ELBO_OK) {
             if (have)
                 run_free(&best);
-            mog_work_free(&w);
+            engine_free(&w);
             mog_result_free(res);
             return s;
         }
@@ -227,7 +286,7 @@ elbo_status mog_fit(const double *x, size_t n, size_t d, const mog_config *cfg, 
             run_free(&cur);
         }
     }
-    mog_work_free(&w);
+    engine_free(&w);
     res->params = best.theta;
     res->trace = best.trace;
     res->iterations = best.iterations;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "models/mog/mog.h"
+#include "models/mog/mog_gemm.h"
 #include "models/mog/mog_pass.h"
 #include "ops/rng.h"
 
@@ -89,6 +90,36 @@ void mog_work_free(mog_work *w);
  * mog_config; per-point outputs as in mog_pass_args. */
 elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, double resp_floor, double *ll,
                          double *energy, double *entropy, double *ll_out, double *resp_out);
+
+/* The task results summed in task order into stats (NULL: skip; its shift c
+ * set to p's means) and the three sums (any may be NULL); s2len doubles of s2
+ * per task. ELBO_ERR_NONFINITE if the log-likelihood is not finite. */
+elbo_status mog_sum_tasks(const mog_pass_out *outs, size_t ntasks, const mog_params *p, mog_stats *stats,
+                          size_t s2len, double *ll, double *energy, double *entropy);
+
+/* ---- the GEMM engine (mog_gemm.h; full covariance) ---- */
+typedef struct mog_gemm_work {
+    size_t n, npad, d, k, nchunks, ntasks;
+    double *xt, *xr, *mask; /* [ones; centred data^T] (1 + d, npad), centred data (npad, d); padding 0 */
+    double *centre;         /* (d) the data mean */
+    double *ua;             /* E groups' rows [-U (mu - m), factor row], group after group */
+    double *cst, *shift;    /* (k) constants, (k, d) mu - m */
+    int want_stats;
+    mog_pass_out *outs;
+    double *out_mem;
+    size_t scratch_doubles;
+    double **slot_mem; /* per-thread scratch, claimed by flag (as mog_work) */
+    int *slot_busy;
+    int nslots;
+    mog_gemm_args args;
+    const mog_gemm_fns *fn;
+} mog_gemm_work;
+
+elbo_status mog_gemm_init(mog_gemm_work *w, const double *x, size_t n, size_t d, size_t k);
+void mog_gemm_free(mog_gemm_work *w);
+/* One pass under p, as mog_work_run (dense: no responsibility is skipped). */
+elbo_status mog_gemm_run(mog_gemm_work *w, const mog_params *p, mog_stats *stats, double *ll, double *energy,
+                         double *entropy, double *ll_out, double *resp_out);
 
 /* ---- initialisation: the sums of q_0 and a fallback for empty components ---- */
 /* Fills s (shift = the weighted means) and fallback (means: seeds or given

@@ -151,16 +151,21 @@ elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, dou
     if (st != ELBO_OK)
         return st;
     elbo_parallel_for((int)w->ntasks, task, w);
+    return mog_sum_tasks(w->outs, w->ntasks, p, stats, w->full ? k * d * d : k * d, ll, energy, entropy);
+}
 
+elbo_status mog_sum_tasks(const mog_pass_out *outs, size_t ntasks, const mog_params *p, mog_stats *stats,
+                          size_t s2len, double *ll, double *energy, double *entropy)
+{
+    const size_t k = p->k, d = p->d;
     /* fixed order: task 0, 1, 2, ... whatever thread ran them */
     double sll = 0.0, sen = 0.0, set = 0.0;
     if (stats) {
         mog_stats_zero(stats);
         memcpy(stats->c, p->means, k * d * sizeof(double));
     }
-    size_t s2len = w->full ? k * d * d : k * d;
-    for (size_t t = 0; t < w->ntasks; t++) {
-        const mog_pass_out *o = &w->outs[t];
+    for (size_t t = 0; t < ntasks; t++) {
+        const mog_pass_out *o = &outs[t];
         sll += o->ll;
         sen += o->energy;
         set += o->entropy;

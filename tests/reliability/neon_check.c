@@ -337,6 +337,67 @@ static void check_gemm(elbo_simd level)
     free(A), free(B), free(C1), free(C2);
 }
 
+/* float64 GEMM: bit for bit equal to its FMA-chain reference (every form,
+ * beta 0/1/0.5, widths around the 8/16/24-column tiles, K across a block), and
+ * the same bits on 2 threads. */
+static void check_dgemm(elbo_simd level)
+{
+    static const size_t dims[][3] = {{1, 1, 1},  {3, 7, 5},    {7, 8, 9},   {9, 16, 17},  {17, 17, 33},
+                                      {2, 24, 3}, {16, 25, 64}, {33, 49, 7}, {80, 16, 257}, {40, 120, 17}};
+    const char *lvl = elbo_simd_name(level);
+    bool ok = true;
+    char what[160] = "";
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int form = 0; form < 12; form++) {
+            bool ta = form & 1, tb = form & 2;
+            double beta = form / 4 == 0 ? 0.0 : form / 4 == 1 ? 1.0 : 0.5;
+            size_t M = dims[d][0], N = dims[d][1], K = dims[d][2], pad = 3;
+            size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+            size_t na = (ta ? K : M) * lda, nb = (tb ? N : K) * ldb, nc = M * ldc;
+            double *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C = malloc(nc * sizeof *C),
+                   *R = malloc(nc * sizeof *R);
+            if (!A || !B || !C || !R) {
+                result(false, "%s dgemm: out of memory", lvl);
+                return;
+            }
+            for (size_t i = 0; i < na; i++)
+                A[i] = sin(0.37 * (double)(i + d));
+            for (size_t i = 0; i < nb; i++)
+                B[i] = cos(0.51 * (double)(i + form));
+            for (size_t i = 0; i < nc; i++)
+                C[i] = R[i] = beta == 0.0 ? NAN : 0.25 * (double)(i % 7);
+            elbo_dgemm_at(level, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+            elbo_dgemm_ref(ta, tb, M, N, K, A, lda, B, ldb, beta, R, ldc);
+            for (size_t i = 0; i < nc && ok; i++)
+                if (memcmp(&C[i], &R[i], sizeof *C) != 0) {
+                    ok = false;
+                    snprintf(what, sizeof what, ": M=%zu N=%zu K=%zu ta=%d tb=%d beta=%g at (%zu,%zu)", M, N, K, ta,
+                             tb, beta, i / ldc, i % ldc);
+                }
+            free(A), free(B), free(C), free(R);
+        }
+    result(ok, "%s dgemm bit-identical to the reference%s", lvl, what);
+
+    size_t M = 200, N = 130, K = 300;
+    double *A = malloc(M * K * sizeof *A), *B = malloc(K * N * sizeof *B), *C1 = malloc(M * N * sizeof *C1),
+           *C2 = malloc(M * N * sizeof *C2);
+    if (!A || !B || !C1 || !C2) {
+        result(false, "%s dgemm: out of memory", lvl);
+        return;
+    }
+    for (size_t i = 0; i < M * K; i++)
+        A[i] = sin((double)i);
+    for (size_t i = 0; i < K * N; i++)
+        B[i] = cos((double)i);
+    elbo_set_threads(1);
+    elbo_dgemm_at(level, false, false, M, N, K, A, K, B, N, 0.0, C1, N);
+    elbo_set_threads(2);
+    elbo_dgemm_at(level, false, false, M, N, K, A, K, B, N, 0.0, C2, N);
+    elbo_set_threads(1);
+    result(memcmp(C1, C2, M * N * sizeof *C1) == 0, "%s dgemm 1 vs 2 threads bit-identical", lvl);
+    free(A), free(B), free(C1), free(C2);
+}
+
 /* ---- autodiff: finite-difference gradient checks ---- */
 typedef elbo_node *(*graph_fn)(elbo_tape *t, elbo_params *p, const float *data);
 
@@ -570,6 +631,7 @@ int main(int argc, char **argv)
         printf("== %s vs scalar ==\n", elbo_simd_name((elbo_simd)l));
         check_table((elbo_simd)l);
         check_gemm((elbo_simd)l);
+        check_dgemm((elbo_simd)l);
         check_conv((elbo_simd)l);
     }
 #if defined(__aarch64__)
