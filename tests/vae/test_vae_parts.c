@@ -217,8 +217,6 @@ Test(vae_parts, iwae_log_weight_matches_an_independent_computation)
     elbo_tape_reset(t);
     elbo_vae_qparams q;
     elbo_node *xin = elbo_ad_input(t, B, FX_D, x);
-    elbo_node *head = NULL;
-    (void)head;
     elbo_vae_fwd f = {.m = &m, .t = t, .B = B, .x = xin, .eps = eps};
     float e0[B * Z]; /* draw 0 of each row: eps[(b*K)*Z + j] */
     for (int b = 0; b < B; b++)
