@@ -11,7 +11,9 @@ reads (models/vae/vae_safetensors.h has the name and layout table):
     lik_logvar  (D,) parameter, only for a learned Gaussian variance (not used here)
 
 A conditional model concatenates one-hot labels to the encoder and decoder
-inputs (torch.cat([x, y], 1)). The safetensors file is read and written here
+inputs (torch.cat([x, y], 1)). ConvVAE (--encoder SPEC, elbo's spec) is the
+convolutional model: Conv2d / Linear layers at encoder.{2i}, the mirrored
+ConvTranspose2d / Linear at decoder.{2j}, NCHW inside, flattened CHW. The safetensors file is read and written here
 by an independent ~30-line implementation over json and numpy, so the round
 trip tests elbo's reader and writer against another one.
 
@@ -25,7 +27,8 @@ weight, swapped mu/logvar heads, a bias in the wrong place) moves them by
 percents.
 
     evaluate   --weights W.safetensors --eps EPS.npy      print the test -ELBO of W (JSON)
-    train      --out W.safetensors --eps EPS.npy          train a MLPVAE, save it, print its test -ELBO
+    train      --out W.safetensors --eps EPS.npy          train a MLPVAE (ConvVAE with --encoder), save it,
+                                                          print its test -ELBO
     make-eps   --out EPS.npy --latent Z                   the noise
 """
 import argparse
@@ -135,6 +138,92 @@ class MLPVAE(nn.Module):
         return rec, kl
 
 
+def parse_spec(spec):
+    """elbo's encoder spec: conv:C:K:S[:P] (P default (K - S + 1) // 2) and dense:W."""
+    out = []
+    for item in spec.split(","):
+        f = item.split(":")
+        if f[0] == "conv":
+            c, k, s = int(f[1]), int(f[2]), int(f[3])
+            out.append(("conv", c, k, s, int(f[4]) if len(f) > 4 else max(0, (k - s + 1) // 2)))
+        else:
+            out.append(("dense", int(f[1])))
+    return out
+
+
+class ConvVAE(nn.Module):
+    """The convolutional VAE of elbo's --encoder SPEC: layers i at encoder.{2i} (odd
+    indices: the ReLUs), the mirrored decoder at decoder.{2j}; images are NCHW here
+    and flattened CHW, the data's rows HWC (one channel: the same order)."""
+
+    def __init__(self, spec, image=(28, 28, 1), z=20, classes=0):
+        super().__init__()
+        self.classes, self.image = classes, image
+        self.layers = parse_spec(spec)
+        h, w, c = image
+        shapes = [(c, h, w)]  # input of layer i: (C, H, W) or (features,)
+        enc, self.y_at = {}, len(self.layers)
+        flat = lambda s: s[0] * s[1] * s[2] if len(s) == 3 else s[0]
+        for i, l in enumerate(self.layers):
+            s = shapes[-1]
+            if l[0] == "conv":
+                _, co, k, st, p = l
+                enc[str(2 * i)] = nn.Conv2d(s[0], co, k, st, p)
+                shapes.append((co, (s[1] + 2 * p - k) // st + 1, (s[2] + 2 * p - k) // st + 1))
+            else:
+                if self.y_at == len(self.layers):
+                    self.y_at = i
+                enc[str(2 * i)] = nn.Linear(flat(s) + (classes if self.y_at == i else 0), l[1])
+                shapes.append((l[1],))
+        self.shapes = shapes
+        self.encoder = nn.ModuleDict(enc)
+        n = len(self.layers)
+        fin = flat(shapes[n]) + (classes if self.y_at == n else 0)
+        self.fc_mu, self.fc_logvar = nn.Linear(fin, z), nn.Linear(fin, z)
+        dec = {"0": nn.Linear(z + classes, flat(shapes[n]))}
+        for j in range(1, n + 1):
+            i = n - j
+            l, sin, sout = self.layers[i], shapes[i], shapes[i + 1]
+            if l[0] == "conv":
+                _, co, k, st, p = l
+                op = (sin[1] - ((sout[1] - 1) * st - 2 * p + k), sin[2] - ((sout[2] - 1) * st - 2 * p + k))
+                dec[str(2 * j)] = nn.ConvTranspose2d(co, sin[0], k, st, p, output_padding=op)
+            else:
+                dec[str(2 * j)] = nn.Linear(l[1], flat(sin))
+        self.decoder = nn.ModuleDict(dec)
+
+    def cond(self, v, y):
+        return torch.cat([v, F.one_hot(y, self.classes).float()], 1) if self.classes else v
+
+    def encode(self, x, y):
+        h0, w0, c0 = self.image
+        h = x.reshape(-1, h0, w0, c0).permute(0, 3, 1, 2)
+        for i, l in enumerate(self.layers):
+            if l[0] == "dense":
+                h = h.flatten(1)
+                if self.y_at == i:
+                    h = self.cond(h, y)
+            h = F.relu(self.encoder[str(2 * i)](h))
+        h = h.flatten(1)
+        if self.y_at == len(self.layers):
+            h = self.cond(h, y)
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    def decode(self, z, y):
+        n = len(self.layers)
+        h = self.decoder["0"](self.cond(z, y))
+        for j in range(1, n + 2):
+            target = self.shapes[n - j + 1]
+            if len(target) == 3 and h.dim() == 2:
+                h = h.reshape(-1, *target)
+            if j == n + 1:
+                break
+            h = self.decoder[str(2 * j)](F.relu(h))
+        return h.permute(0, 2, 3, 1).flatten(1) if h.dim() == 4 else h
+
+    neg_elbo_terms = MLPVAE.neg_elbo_terms
+
+
 @torch.no_grad()
 def evaluate(model, x, y, eps, batch=1000):
     rec_t = kl_t = 0.0
@@ -166,6 +255,7 @@ def main():
     ap.add_argument("--eps", help="the fixed noise (.npy, test examples x Z)")
     ap.add_argument("--classes", type=int, default=0, help="a conditional model of this many classes")
     ap.add_argument("--hidden", default="400")
+    ap.add_argument("--encoder", default="", help="a convolutional model: elbo's --encoder spec")
     ap.add_argument("--latent", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
@@ -183,7 +273,7 @@ def main():
     eps = torch.from_numpy(np.load(a.eps))
     if a.mode == "evaluate":
         state, meta = st_load(a.weights)
-        model = model_for(state, a.classes)
+        model = ConvVAE(a.encoder, (28, 28, 1), a.latent, a.classes) if a.encoder else model_for(state, a.classes)
         model.load_state_dict(state, strict=True)  # every name and shape must match
         out = evaluate(model, xte, yte, eps)
         out["metadata"] = meta
@@ -193,7 +283,8 @@ def main():
     # train: a short PyTorch training, then save in the layout elbo reads
     xtr, ytr = load_split(a.data, "train")
     hidden = tuple(int(h) for h in a.hidden.split(","))
-    model = MLPVAE(xtr.shape[1], hidden, a.latent, a.classes)
+    model = (ConvVAE(a.encoder, (28, 28, 1), a.latent, a.classes) if a.encoder
+             else MLPVAE(xtr.shape[1], hidden, a.latent, a.classes))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(a.epochs):
         perm = torch.randperm(xtr.shape[0])

@@ -9,7 +9,9 @@
 #   bench/safetensors_roundtrip.sh [BUILD_DIR]     (default BUILD_DIR: build)
 #   CONFIGS="vae:400:20 cvae:512,256:8" EPOCHS=2 DATA=data/fashion-mnist OUT=runs/safetensors_roundtrip
 #
-# A config is MODEL:HIDDEN:LATENT (MODEL vae or cvae). PyTorch runs through bench/peer-env.
+# A config is MODEL:HIDDEN:LATENT (MODEL vae or cvae). CONV_CONFIGS="SPEC/LATENT ..." adds convolutional
+# models (elbo's --encoder spec; default "conv:16:4:2,conv:32:4:2,dense:64/8", EPOCHS_CONV=1 epoch each way;
+# CONV_CONFIGS= skips them). PyTorch runs through bench/peer-env.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +20,8 @@ build=${1:-$root/build}
 data=${DATA:-$root/data/fashion-mnist}
 out=${OUT:-$root/runs/safetensors_roundtrip}
 configs=${CONFIGS:-"vae:400:20 cvae:512,256:8"}
+conv_configs=${CONV_CONFIGS-"conv:16:4:2,conv:32:4:2,dense:64/8"}
+epochs_conv=${EPOCHS_CONV:-1}
 epochs=${EPOCHS:-2}
 py=${TORCH_PYTHON:-/usr/bin/python3}
 vae=$build/experiments/vae
@@ -62,6 +66,36 @@ for cfg in $configs; do
         --eps "$eps" >"$run.torch.json"
     p=$(field "$run.torch.json" test_neg_elbo_fixed_noise)
     "$vae" --data "$data" --model "$model" --hidden "$hidden" --latent "$latent" --epochs 0 \
+        --init "$run/torch.safetensors" --eval-noise "$eps" --out "$run" >"$run.log" 2>&1 || { cat "$run.log" >&2; exit 1; }
+    e=$(field "$run/summary.json" test_neg_elbo_fixed_noise)
+    r=$(rel "$e" "$p")
+    printf '%-22s %-7s %16.6f %16.6f %10s\n' "$cfg" import "$e" "$p" "$r"
+    "$py" -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 1e-4 else 1)" "$r" || fail=1
+done
+for cfg in $conv_configs; do
+    spec=${cfg%/*}
+    latent=${cfg##*/}
+    tag=conv_${spec//[:,]/-}_z${latent}
+    eps=$out/eps_z$latent.npy
+    [ -f "$eps" ] || peer make-eps --latent "$latent" --out "$eps"
+    run=$out/export_$tag
+    rm -rf "$run"
+    "$vae" --data "$data" --encoder "$spec" --latent "$latent" --epochs "$epochs_conv" --out "$run" \
+        --export "$run/model.safetensors" --eval-noise "$eps" >"$run.log" 2>&1 || { cat "$run.log" >&2; exit 1; }
+    e=$(field "$run/summary.json" test_neg_elbo_fixed_noise)
+    peer evaluate --weights "$run/model.safetensors" --eps "$eps" --encoder "$spec" --latent "$latent" >"$run.torch.json"
+    p=$(field "$run.torch.json" test_neg_elbo_fixed_noise)
+    r=$(rel "$e" "$p")
+    printf '%-22s %-7s %16.6f %16.6f %10s\n' "$cfg" export "$e" "$p" "$r"
+    "$py" -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 1e-4 else 1)" "$r" || fail=1
+
+    run=$out/import_$tag
+    rm -rf "$run"
+    mkdir -p "$run"
+    peer train --encoder "$spec" --latent "$latent" --epochs "$epochs_conv" --out "$run/torch.safetensors" \
+        --eps "$eps" >"$run.torch.json"
+    p=$(field "$run.torch.json" test_neg_elbo_fixed_noise)
+    "$vae" --data "$data" --encoder "$spec" --latent "$latent" --epochs 0 \
         --init "$run/torch.safetensors" --eval-noise "$eps" --out "$run" >"$run.log" 2>&1 || { cat "$run.log" >&2; exit 1; }
     e=$(field "$run/summary.json" test_neg_elbo_fixed_noise)
     r=$(rel "$e" "$p")

@@ -530,6 +530,18 @@ int main(int argc, char **argv)
         elbo_json_int(&s.json, NULL, mc_cfg.hidden[i]);
     elbo_json_end_array(&s.json);
     elbo_json_number(&s.json, "beta", beta);
+    elbo_json_string(&s.json, "arch", mc_cfg.arch == ELBO_VAE_ARCH_CONV ? "conv" : "mlp");
+    elbo_json_string(&s.json, "encoder", spec);
+    elbo_json_string(&s.json, "posterior", elbo_vae_posterior(mc_cfg.posterior)->name);
+    elbo_json_string(&s.json, "prior", elbo_vae_prior(mc_cfg.prior)->name);
+    elbo_json_string(&s.json, "likelihood", lik_name);
+    const elbo_vae_objective_ops *obj_ops = elbo_vae_objective_of(&(elbo_vae_objective){.ops = tc.objective, .iw_k = tc.iw_k});
+    elbo_json_string(&s.json, "objective", obj_ops->name);
+    if (obj_ops == &elbo_objective_beta_capacity) {
+        elbo_json_number(&s.json, "gamma", tc.gamma);
+        elbo_json_number(&s.json, "capacity", tc.capacity_max);
+        elbo_json_number(&s.json, "capacity_epochs", tc.capacity_epochs);
+    }
     elbo_json_end_object(&s.json);
     if (*export_path) {
         drv_check(&cli, elbo_vae_save_safetensors(&model, export_path), "--export");

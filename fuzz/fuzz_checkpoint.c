@@ -1,12 +1,15 @@
 /* libFuzzer harness: the checkpoint parser (models/io/checkpoint.h) on
  * arbitrary bytes. Contract checks: success gives sections with bounded,
  * NUL-terminated names and readable data, and a NUL-terminated config;
- * failure leaves one line naming the file. */
+ * failure leaves one line naming the file. A "vae.arch" section goes through
+ * the VAE's architecture record decoder (models/vae/vae_train.h): a config
+ * within its bounds, or one line. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "models/io/checkpoint.h"
+#include "models/vae/vae_train.h"
 #include "ops/error.h"
 #include "fuzz_common.h"
 
@@ -41,6 +44,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (total > size / 4)
             abort();
         (void)sink;
+        const struct elbo_ckpt_entry *arch = elbo_ckpt_find(&ck, "vae.arch");
+        if (arch) {
+            elbo_vae_config c;
+            if (elbo_vae_arch_decode(arch->data, arch->count, &c) == ELBO_OK) {
+                if (c.n_hidden < 0 || c.n_hidden > ELBO_VAE_MAX_HIDDEN || c.n_layers < 0 ||
+                    c.n_layers > ELBO_VAE_MAX_HIDDEN || c.x_dim < 1 || c.z_dim < 1)
+                    abort();
+            } else if (strchr(elbo_last_error(), '\n')) {
+                abort();
+            }
+        }
         elbo_ckpt_free(&ck);
     } else {
         const char *msg = elbo_last_error();

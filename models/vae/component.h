@@ -153,6 +153,11 @@ struct elbo_vae_objective_ops {
     elbo_node *(*loss)(elbo_vae_fwd *f);
     /* Penalty objectives: the penalty that elbo_objective_elbo_loss adds. */
     elbo_vae_penalty_fn penalty;
+    /* Optional: called by elbo_vae_step after the model's optimizer step,
+     * with the step's graph still on the tape (values and gradients), e.g.
+     * to update an objective's own network kept in o->state (FactorVAE's
+     * discriminator, trained alternately). */
+    elbo_status (*after_step)(const elbo_vae_objective *o, elbo_tape *t, const elbo_vae_batch_stats *stats);
 };
 
 /* The ELBO loss (beta / warm-up weight, free bits, L samples), plus

@@ -11,7 +11,14 @@
  *   decoder.{2n}.weight   (D, h_0)     = out_w^T,  decoder.{2n}.bias = out_b
  *   lik_logvar            (D)          the learned per-pixel log-variance, if any
  *
- * (the odd Sequential indices are the activations). A conditional model
+ * (the odd Sequential indices are the activations). A convolutional model
+ * (--encoder) is the ConvVAE of the same script: encoder.{2i} is layer i,
+ * decoder.{2j} the decoder's layer j (decoder.{2n} the output), with
+ *   Conv2d weight          (Cout, Cin, K, K)  = ours (K, K, Cin, Cout) permuted
+ *   ConvTranspose2d weight (Cin, Cout, K, K)  = ours (K, K, Cout, Cin) permuted
+ *   a Linear on (from) an image: its input (output) index is PyTorch's CHW
+ *   flattening, ours HWC: index c*H*W + y*W + x is our (y*W + x)*C + c
+ * and the head, biases and lik_logvar as above. A conditional model
  * takes [x, one-hot y] and [z, one-hot y] as inputs, in that order, as
  * torch.cat([x, y], 1) does. The file's metadata holds {"format": "pt",
  * "elbo.arch": the configuration JSON}. Activation and likelihood are not

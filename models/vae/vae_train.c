@@ -5,6 +5,7 @@
  * its high-water mark in the first step), zeroing the gradient slab, one
  * vectorised sum over the gradient slab for the non-finite guard, and Adam. */
 #include "models/vae/vae_train.h"
+#include "models/vae/component.h"
 #include "models/vae/vae_internal.h"
 
 #include <math.h>
@@ -239,6 +240,9 @@ elbo_status elbo_vae_step(elbo_vae *m, elbo_tape *t, const float *x, const float
         return with_step(ELBO_ERR_NONFINITE, p->step + 1, ""); /* the message names the gradient */
     }
     elbo_adam_step(p, adam);
+    const elbo_vae_objective_ops *ops = elbo_vae_objective_of(obj);
+    if (ops->after_step && (st = ops->after_step(obj, t, &s)) != ELBO_OK)
+        return with_step(st, p->step, "");
     if (stats)
         *stats = s;
     return ELBO_OK;
@@ -358,7 +362,7 @@ static bool field(float v, int lo, int hi, int *out)
     return true;
 }
 
-static elbo_status arch_decode(const float *a, size_t n, elbo_vae_config *c)
+elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c)
 {
     if (n < 1 || (a[0] != 1.0f && a[0] != 2.0f))
         return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g: this build reads "
@@ -481,7 +485,7 @@ static elbo_status read_arch(const elbo_ckpt *ck, const char *path, elbo_vae_con
     const struct elbo_ckpt_entry *e = elbo_ckpt_find(ck, "vae.arch");
     if (!e)
         return elbo_fail(ELBO_ERR_FORMAT, "%s: no vae.arch section: not a VAE checkpoint", path);
-    return arch_decode(e->data, e->count, c);
+    return elbo_vae_arch_decode(e->data, e->count, c);
 }
 
 elbo_status elbo_vae_trainer_load(elbo_vae_trainer *tr, const char *path, const char *config, void **extra,

@@ -116,6 +116,12 @@ elbo_status elbo_vae_trainer_save(const elbo_vae_trainer *tr, const char *path, 
 elbo_status elbo_vae_trainer_load(elbo_vae_trainer *tr, const char *path, const char *config, void **extra,
                                   size_t *extra_len);
 
+/* The architecture record of a checkpoint (section "vae.arch", n numbers)
+ * into c: version 1 (an MLP) or 2; another version, a wrong length or an
+ * impossible value is ELBO_ERR_FORMAT naming it. The config is not yet
+ * validated as a model (elbo_vae_create does that). */
+elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c);
+
 /* A model alone from a checkpoint written by elbo_vae_trainer_save (for
  * sampling and evaluation): creates *m from the stored architecture. */
 elbo_status elbo_vae_load_model(const char *path, elbo_vae *m);

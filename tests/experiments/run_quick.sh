@@ -187,6 +187,31 @@ if [ -n "$data" ] && [ -s "$data/train-images-idx3-ubyte" ]; then
         check "free bits keep at least as many units active as plain training" "$(val "$f" active_free_bits)" ">=" "$(val "$f" active_plain)"
         check "free bits raise the KL term" "$(val "$f" kl_free_bits)" ">=" "$(val "$f" kl_plain)"
     fi
+    # The composable model layer: a convolutional VAE on the capacity objective; names and
+    # specs the registry and the planner refuse are usage errors (exit 2, one line).
+    if [ -x "$bin/vae" ]; then
+        if "$bin/vae" --quick --data "$data" --epochs 1 --arch conv --objective beta-capacity --gamma 100 \
+            --capacity 5 --capacity-epochs 1 --out "$tmp/vae_conv" >"$tmp/vae_conv.log" 2>&1; then
+            ok "vae --arch conv --objective beta-capacity --quick exits 0"
+            grep -q '"objective": "beta-capacity"' "$tmp/vae_conv/summary.json" && grep -q '"arch": "conv"' \
+                "$tmp/vae_conv/summary.json" && ok "vae conv: summary.json records the parts" ||
+                bad "vae conv: summary.json records the parts"
+            check "vae conv: a finite test -ELBO below 550 nats" "$(val "$tmp/vae_conv/summary.json" test_neg_elbo)" "<" 550
+        else
+            bad "vae --arch conv --objective beta-capacity --quick exits 0"
+            tail -20 "$tmp/vae_conv.log"
+        fi
+        for a in "--objective no-such" "--posterior no-such" "--prior no-such" "--likelihood no-such" \
+            "--gamma -1" "--capacity nan" "--encoder conv:8:3" "--encoder conv:8:4:2,conv:8:4:2,conv:8:4:2,conv:8:4:2,conv:8:4:2"; do
+            # shellcheck disable=SC2086
+            "$bin/vae" --data "$data" --epochs 1 $a --out "$tmp/vae_bad" >/dev/null 2>"$tmp/vae_bad.err"
+            rc=$?
+            [ $rc = 2 ] && [ "$(wc -l <"$tmp/vae_bad.err")" = 1 ] && ok "vae $a: exit 2, one line" ||
+                bad "vae $a: exit 2, one line (got $rc: $(head -c 200 "$tmp/vae_bad.err"))"
+        done
+        [ ! -e "$tmp/vae_bad/summary.json" ] && ok "vae: nothing written on a usage error" ||
+            bad "vae: nothing written on a usage error"
+    fi
 else
     skips=$((skips + 5))
     echo "  SKIP  vae_figures, resynthesis, aggregated_posterior, disentangle, posterior_collapse (no data)"

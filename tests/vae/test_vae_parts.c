@@ -217,8 +217,6 @@ Test(vae_parts, iwae_log_weight_matches_an_independent_computation)
     elbo_tape_reset(t);
     elbo_vae_qparams q;
     elbo_node *xin = elbo_ad_input(t, B, FX_D, x);
-    elbo_node *head = NULL;
-    (void)head;
     elbo_vae_fwd f = {.m = &m, .t = t, .B = B, .x = xin, .eps = eps};
     float e0[B * Z]; /* draw 0 of each row: eps[(b*K)*Z + j] */
     for (int b = 0; b < B; b++)
@@ -371,4 +369,49 @@ Test(vae_parts, registry_finds_names_and_refuses_others)
         cr_expect(elbo_vae_prior(i)->log_prob && elbo_vae_prior(i)->sample);
     for (int i = 0; elbo_vae_likelihood(i); i++)
         cr_expect(elbo_vae_likelihood(i)->nll && elbo_vae_likelihood(i)->mean);
+}
+
+/* after_step sees every step once, after the optimizer, with the step's terms. */
+static int after_calls;
+static double after_loss;
+
+static elbo_status count_after(const elbo_vae_objective *o, elbo_tape *t, const elbo_vae_batch_stats *s)
+{
+    (void)t;
+    cr_expect_eq(o->state, &after_calls);
+    after_calls++;
+    after_loss = s->loss;
+    return ELBO_OK;
+}
+
+Test(vae_parts, step_on_a_batch_and_after_step_hook)
+{
+    enum { B = 16 };
+    elbo_vae m = model(16, 3, 51);
+    elbo_tape *t = tape();
+    float x[B * FX_D];
+    for (int i = 0; i < B * FX_D; i++)
+        x[i] = (float)((i / 3 + i / FX_D) % 2); /* a fixed binary batch */
+    const elbo_vae_objective_ops hooked = {.name = "hooked", .check = elbo_objective_check_weights,
+                                           .loss = elbo_objective_elbo_loss, .after_step = count_after};
+    elbo_vae_objective o = ELBO_VAE_OBJECTIVE_DEFAULT;
+    o.ops = &hooked;
+    o.state = &after_calls;
+    elbo_adam_config adam = ELBO_ADAM_DEFAULT;
+    adam.lr = 1e-2f;
+    elbo_rng r;
+    elbo_rng_seed(&r, 52);
+    elbo_vae_batch_stats first, s;
+    after_calls = 0;
+    for (int k = 0; k < 60; k++) {
+        cr_assert_eq(elbo_vae_step(&m, t, x, NULL, B, &o, &r, &adam, &s), ELBO_OK, "%s", elbo_last_error());
+        if (k == 0)
+            first = s;
+        cr_expect_eq(after_loss, s.loss);
+    }
+    cr_expect_eq(after_calls, 60);
+    cr_expect_eq(m.params.step, 60);
+    cr_expect_lt(s.neg_elbo, 0.7 * first.neg_elbo, "-ELBO %.3f -> %.3f", first.neg_elbo, s.neg_elbo);
+    elbo_tape_destroy(t);
+    elbo_vae_free(&m);
 }
