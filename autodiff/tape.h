@@ -172,6 +172,16 @@ elbo_node *elbo_ad_sum(elbo_tape *t, elbo_node *a);
 elbo_node *elbo_ad_mean(elbo_tape *t, elbo_node *a);
 elbo_node *elbo_ad_sum_rows(elbo_tape *t, elbo_node *a);
 elbo_node *elbo_ad_logsumexp_rows(elbo_tape *t, elbo_node *a);
+/* log Σ e^a along dimension axis (negative: from the end), which the result
+ * drops: (B,M,D) along 1 -> (B,D); a 1-D a gives (1). Entries of -inf are
+ * allowed (a weight of zero): a slice all -inf gives -inf and no gradient. */
+elbo_node *elbo_ad_logsumexp_axis(elbo_tape *t, elbo_node *a, int axis);
+/* Squared differences of every pair of rows: a (B,D), b (M,D) -> (B,M,D),
+ * y[i,j,d] = (a[i,d] - b[j,d])² (pairwise Gaussian log-densities, squared
+ * distances). */
+elbo_node *elbo_ad_sqdiff_pairs(elbo_tape *t, elbo_node *a, elbo_node *b);
+/* The transpose of the 2-D view: (R,C) -> (C,R). */
+elbo_node *elbo_ad_transpose(elbo_tape *t, elbo_node *a);
 /* Per-row negative log-likelihoods and KL, each (R,1). */
 elbo_node *elbo_ad_bernoulli_nll(elbo_tape *t, elbo_node *logits, elbo_node *target);
 /* logvar: a (1,C) node (learned per-dimension variance) or NULL for fixed_logvar. */
