@@ -5,6 +5,7 @@
  *     penalty = lambda_od Σ_{k != l} C[k,l]² + lambda_d Σ_k (C[k,k] - 1)²
  * Cov with 1/B (E[mu muᵀ] - E[mu] E[mu]ᵀ), as disentanglement_lib computes it. */
 #include "models/objectives/objectives_internal.h"
+#include "models/vae/component.h"
 
 #include <math.h>
 
@@ -64,3 +65,53 @@ elbo_status elbo_dip_penalty(elbo_tape *t, elbo_node *mu, elbo_node *logvar, con
         *terms = (elbo_dip_terms){.cov = cov, .off_diag_sq = od->x[0], .diag_sq = dd->x[0]};
     return ELBO_OK;
 }
+
+/* ---- the registry's entries: --objective dip1 | dip2 (the ELBO + B penalty) ---- */
+
+static elbo_dip_config dip_config(const elbo_vae_objective *o, elbo_dip_kind kind)
+{
+    return (elbo_dip_config){.kind = kind, .lambda_od = o->lambda, .lambda_d = o->alpha};
+}
+
+static elbo_node *dip_penalty(elbo_tape *t, const elbo_vae_latents *l, const elbo_vae_objective *o,
+                              elbo_dip_kind kind)
+{
+    elbo_dip_config c = dip_config(o, kind);
+    elbo_node *pen;
+    if (elbo_dip_penalty(t, l->mu, l->logvar, &c, &pen, NULL) != ELBO_OK)
+        return NULL;
+    return elbo_ad_scale(t, pen, (float)l->B);
+}
+
+static elbo_node *dip1(elbo_tape *t, const elbo_vae_latents *l, const elbo_vae_objective *o)
+{
+    return dip_penalty(t, l, o, ELBO_DIP_I);
+}
+
+static elbo_node *dip2(elbo_tape *t, const elbo_vae_latents *l, const elbo_vae_objective *o)
+{
+    return dip_penalty(t, l, o, ELBO_DIP_II);
+}
+
+static elbo_status dip_check(const elbo_vae_objective *o)
+{
+    elbo_status s = elbo_objective_check_weights(o);
+    elbo_dip_config c = dip_config(o, ELBO_DIP_I);
+    return s != ELBO_OK ? s : elbo_dip_validate(&c);
+}
+
+const elbo_vae_objective_ops elbo_objective_dip1 = {
+    .name = "dip1",
+    .help = "DIP-VAE I: the ELBO + --dip-lambda-od off-diagonal and --dip-lambda-d diagonal penalties on Cov[mu]",
+    .check = dip_check,
+    .loss = elbo_objective_elbo_loss,
+    .penalty = dip1,
+};
+
+const elbo_vae_objective_ops elbo_objective_dip2 = {
+    .name = "dip2",
+    .help = "DIP-VAE II: the same on E[Sigma] + Cov[mu]",
+    .check = dip_check,
+    .loss = elbo_objective_elbo_loss,
+    .penalty = dip2,
+};

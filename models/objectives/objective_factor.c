@@ -8,6 +8,7 @@
  * codes, on its own tape, with its own Adam. Unlike the paper, which permutes
  * a second batch, the step permutes the batch it is given. */
 #include "models/objectives/objectives_internal.h"
+#include "models/vae/component.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -60,6 +61,7 @@ elbo_status elbo_factor_disc_init(elbo_factor_disc *d, int dim, const elbo_facto
         elbo_params_init_uniform_fan_in(&d->p, d->w[l], in, rng);
         elbo_params_init_uniform_fan_in(&d->p, d->b[l], in, rng);
     }
+    elbo_rng_seed(&d->rng, elbo_rng_u64(rng));
     return ELBO_OK;
 }
 
@@ -180,3 +182,44 @@ elbo_status elbo_factor_disc_step(elbo_factor_disc *d, const float *z, int B, el
     }
     return ELBO_OK;
 }
+
+/* ---- the registry's entry: --objective factorvae (the ELBO + B penalty) ---- */
+
+static elbo_node *factor(elbo_tape *t, const elbo_vae_latents *l, const elbo_vae_objective *o)
+{
+    const elbo_objective_state *st = o->state;
+    if (!st || !st->disc || !st->disc->tape) {
+        elbo_fail(ELBO_ERR_INVALID, "objective factorvae: expected its discriminator in the objective's state "
+                  "(elbo_objective_state.disc), got none");
+        return NULL;
+    }
+    elbo_factor_disc *d = st->disc;
+    d->cfg.gamma = o->gamma;
+    /* training: the discriminator's step first, on this batch's detached codes */
+    if (elbo_tape_grad_enabled(t) && elbo_factor_disc_step(d, l->z->x, l->B, &d->rng, NULL) != ELBO_OK)
+        return NULL;
+    elbo_node *pen;
+    if (elbo_factor_penalty(t, d, l->z, &pen, NULL) != ELBO_OK)
+        return NULL;
+    return elbo_ad_scale(t, pen, (float)l->B);
+}
+
+static elbo_status factor_check(const elbo_vae_objective *o)
+{
+    elbo_status s = elbo_objective_check_weights(o);
+    if (s != ELBO_OK)
+        return s;
+    /* the state may come after the check (a trainer's objective_state is set after its init) */
+    const elbo_objective_state *st = o->state;
+    elbo_factor_config c = st && st->disc ? st->disc->cfg : ELBO_FACTOR_DEFAULT;
+    c.gamma = o->gamma;
+    return elbo_factor_validate(&c);
+}
+
+const elbo_vae_objective_ops elbo_objective_factorvae = {
+    .name = "factorvae",
+    .help = "FactorVAE: the ELBO + --factor-gamma TC from a discriminator trained against permuted codes",
+    .check = factor_check,
+    .loss = elbo_objective_elbo_loss,
+    .penalty = factor,
+};

@@ -9,6 +9,7 @@
  * pairwise squared differences summed over D (no |x|² + |y|² - 2x·y
  * cancellation). */
 #include "models/objectives/objectives_internal.h"
+#include "models/vae/component.h"
 
 #include <math.h>
 
@@ -89,3 +90,38 @@ elbo_status elbo_mmd_penalty(elbo_tape *t, elbo_node *z, const float *prior, int
         terms->mmd = mmd->x[0];
     return ELBO_OK;
 }
+
+/* ---- the registry's entry: --objective mmd (the ELBO + B penalty) ---- */
+
+static elbo_mmd_config mmd_config(const elbo_vae_objective *o)
+{
+    return (elbo_mmd_config){.kernel = (elbo_mmd_kernel)o->variant, .lambda = o->lambda, .prior_var = 1.0};
+}
+
+static elbo_node *mmd(elbo_tape *t, const elbo_vae_latents *l, const elbo_vae_objective *o)
+{
+    const elbo_objective_state *st = o->state;
+    /* a stream per step: the same prior samples for the same (seed, step), resumed or not */
+    elbo_rng r;
+    elbo_rng_seed(&r, (st ? st->seed : 0) * 0x9E3779B97F4A7C15ull + (uint64_t)o->step + 0x4D4D44ull);
+    elbo_mmd_config c = mmd_config(o);
+    elbo_node *pen;
+    if (elbo_mmd_penalty(t, l->z, NULL, 0, &r, &c, &pen, NULL) != ELBO_OK)
+        return NULL;
+    return elbo_ad_scale(t, pen, (float)l->B);
+}
+
+static elbo_status mmd_check(const elbo_vae_objective *o)
+{
+    elbo_status s = elbo_objective_check_weights(o);
+    elbo_mmd_config c = mmd_config(o);
+    return s != ELBO_OK ? s : elbo_mmd_validate(&c);
+}
+
+const elbo_vae_objective_ops elbo_objective_mmd = {
+    .name = "mmd",
+    .help = "InfoVAE / WAE: the ELBO (--beta 0: WAE) + --mmd-lambda MMD(q(z), N(0,I)), --mmd-kernel rbf|imq",
+    .check = mmd_check,
+    .loss = elbo_objective_elbo_loss,
+    .penalty = mmd,
+};

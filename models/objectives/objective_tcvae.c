@@ -11,6 +11,7 @@
  * w the estimator's weights (elbo_tcvae_log_weights). All on the tape, so
  * the penalty's gradient reaches mu, logvar and z. */
 #include "models/objectives/objectives_internal.h"
+#include "models/vae/component.h"
 
 #include <math.h>
 
@@ -116,3 +117,43 @@ elbo_status elbo_tcvae_penalty(elbo_tape *t, elbo_node *mu, elbo_node *logvar, e
                                     .dwkl = batch_mean(dw)};
     return ELBO_OK;
 }
+
+/* ---- the registry's entry: --objective tcvae ----
+ * loss = Σ_b -log Pr(x_b|z_b) + B penalty (the decomposition replaces the KL) */
+
+static elbo_tcvae_config from_objective(const elbo_vae_objective *o)
+{
+    return (elbo_tcvae_config){.alpha = o->alpha, .beta = o->lambda, .gamma = o->gamma,
+                               .estimator = (elbo_tc_estimator)o->variant, .dataset_size = (long)o->n_data};
+}
+
+static elbo_status tc_check(const elbo_vae_objective *o)
+{
+    elbo_status s = elbo_objective_check_weights(o);
+    elbo_tcvae_config c = from_objective(o);
+    return s != ELBO_OK ? s : elbo_tcvae_validate(&c);
+}
+
+static elbo_node *tc_loss(elbo_vae_fwd *f)
+{
+    elbo_tape *t = f->t;
+    elbo_node *z = elbo_vae_fwd_sample(f);
+    elbo_node *nll = elbo_vae_fwd_nll(f, z);
+    if (elbo_tape_status(t) != ELBO_OK)
+        return NULL;
+    elbo_vae_latents l = elbo_vae_fwd_latents(f);
+    elbo_tcvae_config c = from_objective(f->obj);
+    elbo_node *pen;
+    if (elbo_tcvae_penalty(t, l.mu, l.logvar, l.z, &c, &pen, NULL) != ELBO_OK)
+        return NULL;
+    pen = elbo_ad_scale(t, pen, (float)f->B);
+    f->penalty = pen ? pen->x[0] : NAN;
+    return elbo_ad_add(t, elbo_ad_sum(t, nll), pen);
+}
+
+const elbo_vae_objective_ops elbo_objective_tcvae = {
+    .name = "tcvae",
+    .help = "beta-TCVAE: rec + --tc-alpha MI + --tc-beta TC + --tc-gamma dimension-wise KL, q(z) by --tc-estimator",
+    .check = tc_check,
+    .loss = tc_loss,
+};

@@ -129,8 +129,9 @@ typedef struct elbo_factor_disc {
     elbo_params p;
     int w[ELBO_FACTOR_MAX_LAYERS + 1], b[ELBO_FACTOR_MAX_LAYERS + 1];
     elbo_tape *tape; /* the discriminator's steps */
-    float *perm;     /* (B,D) scratch for the permuted batch */
+    float *perm;     /* (2B,D) scratch: the codes and their permutation */
     int perm_rows;
+    elbo_rng rng;    /* the permutations of the registry's steps (seeded by init) */
 } elbo_factor_disc;
 
 typedef struct elbo_factor_terms {
@@ -141,7 +142,8 @@ typedef struct elbo_factor_terms {
 
 elbo_status elbo_factor_validate(const elbo_factor_config *c);
 /* Registers and initializes (PyTorch's nn.Linear default, from rng) the
- * discriminator for latent dimension dim. */
+ * discriminator for latent dimension dim; its own rng (d->rng) is seeded
+ * from the next draw of rng. */
 elbo_status elbo_factor_disc_init(elbo_factor_disc *d, int dim, const elbo_factor_config *c, elbo_rng *rng);
 void elbo_factor_disc_free(elbo_factor_disc *d);
 /* out (B,D) = z with each column permuted across the rows independently
@@ -156,5 +158,27 @@ elbo_status elbo_factor_penalty(elbo_tape *t, elbo_factor_disc *d, elbo_node *z,
  * backward on the discriminator's own tape, one Adam step. */
 elbo_status elbo_factor_disc_step(elbo_factor_disc *d, const float *z, int B, elbo_rng *rng,
                                   elbo_factor_terms *terms);
+
+/* ---- in the objective registry (models/vae/component.h) ----
+ * --objective tcvae | dip1 | dip2 | mmd | factorvae: the entries
+ * elbo_objective_{tcvae,dip1,dip2,mmd,factorvae}, which read their weights
+ * from elbo_vae_objective (losses there are batch SUMS: each penalty above,
+ * a batch mean, enters times B):
+ *   tcvae      rec + B penalty (no closed-form KL: MI + TC + dwKL replace it);
+ *              alpha = MI weight, lambda = TC weight (beta), gamma = dwKL
+ *              weight, variant = estimator (0 MWS, 1 MSS), n_data = N
+ *   dip1/dip2  the ELBO + B penalty; lambda = lambda_od, alpha = lambda_d
+ *   mmd        the ELBO + B penalty; lambda, variant = kernel (0 RBF, 1 IMQ);
+ *              the prior samples from a stream seeded by (state->seed, step),
+ *              so a resumed run draws the same ones
+ *   factorvae  the ELBO + B penalty; gamma; state->disc the discriminator,
+ *              which takes its step (on the batch's detached codes) before
+ *              the penalty is built, whenever the tape records gradients
+ * state: an elbo_objective_state (elbo_vae_objective.state, the trainer's
+ * objective_state). */
+typedef struct elbo_objective_state {
+    uint64_t seed;          /* MMD: the prior samples' streams */
+    elbo_factor_disc *disc; /* FactorVAE: the discriminator (with its own rng) */
+} elbo_objective_state;
 
 #endif
