@@ -107,6 +107,56 @@ void elbo_vae_parts_train(const elbo_cli *cli, elbo_vae_train_config *tc)
     }
 }
 
+static int objective_id(void)
+{
+    int id = 0;
+    return elbo_vae_find(ELBO_VAE_PART_OBJECTIVE, elbo_vae_parts_opt.objective, &id) == ELBO_OK ? id : 0;
+}
+
+const char *elbo_vae_parts_main_weight_name(void)
+{
+    switch (objective_id()) {
+    case ELBO_VAE_OBJECTIVE_BETA_CAPACITY:
+        return "gamma";
+    case ELBO_VAE_OBJECTIVE_TCVAE:
+        return "tc-beta";
+    case ELBO_VAE_OBJECTIVE_DIP1:
+    case ELBO_VAE_OBJECTIVE_DIP2:
+        return "dip-lambda-od";
+    case ELBO_VAE_OBJECTIVE_MMD:
+        return "mmd-lambda";
+    case ELBO_VAE_OBJECTIVE_FACTORVAE:
+        return "factor-gamma";
+    default:
+        return "beta";
+    }
+}
+
+void elbo_vae_parts_set_main_weight(elbo_vae_train_config *tc, double w)
+{
+    const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;
+    int id = objective_id();
+    switch (id) {
+    case ELBO_VAE_OBJECTIVE_BETA_CAPACITY:
+    case ELBO_VAE_OBJECTIVE_FACTORVAE:
+        tc->gamma = (float)w;
+        break;
+    case ELBO_VAE_OBJECTIVE_TCVAE:
+    case ELBO_VAE_OBJECTIVE_MMD:
+        tc->lambda = (float)w;
+        break;
+    case ELBO_VAE_OBJECTIVE_DIP1:
+    case ELBO_VAE_OBJECTIVE_DIP2:
+        tc->lambda = (float)w;
+        if (f->dip_lambda_d < 0.0)
+            tc->alpha = (float)(id == ELBO_VAE_OBJECTIVE_DIP1 ? 10.0 * w : w);
+        break;
+    default:
+        tc->beta = (float)w;
+        break;
+    }
+}
+
 void *elbo_vae_parts_state(const elbo_cli *cli, const elbo_vae_train_config *tc, int z_dim, uint64_t seed)
 {
     const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;

@@ -89,6 +89,13 @@ elbo_vae_lik elbo_vae_parts_likelihood(const elbo_cli *cli, const char *name);
 void elbo_vae_parts_config(const elbo_cli *cli, const elbo_dataset *data, elbo_vae_config *cfg);
 /* Set tc's objective and its weights. */
 void elbo_vae_parts_train(const elbo_cli *cli, elbo_vae_train_config *tc);
+/* The objective's main weight, the one a sweep varies: the KL weight beta
+ * for elbo and iwae (tc->beta), gamma for beta-capacity, the TC weight for
+ * tcvae (--tc-beta) and factorvae (--factor-gamma), lambda_od for dip1 and
+ * dip2 (lambda_d following it unless --dip-lambda-d is given), lambda for
+ * mmd. _name: its flag's name ("beta", "tc-beta", ...). */
+void elbo_vae_parts_set_main_weight(elbo_vae_train_config *tc, double w);
+const char *elbo_vae_parts_main_weight_name(void);
 /* The objective's own state for a trainer of a z_dim model
  * (elbo_vae_trainer.objective_state): the MMD's seed, FactorVAE's
  * discriminator (initialised from seed); NULL for the other objectives.
