@@ -3,7 +3,8 @@
  *     DIP-I:  C = Cov_batch[mu]                      (of the encoder means)
  *     DIP-II: C = E_batch[diag e^logvar] + Cov_batch[mu]   (of z's aggregate)
  *     penalty = lambda_od Σ_{k != l} C[k,l]² + lambda_d Σ_k (C[k,k] - 1)²
- * Cov with 1/B (E[mu muᵀ] - E[mu] E[mu]ᵀ), as disentanglement_lib computes it. */
+ * Cov with 1/B (E[mu muᵀ] - E[mu] E[mu]ᵀ), as disentanglement_lib computes it.
+ * At the end: the registry's entries, --objective dip1 and dip2. */
 #include "models/objectives/objectives_internal.h"
 #include "models/vae/component.h"
 

@@ -6,7 +6,8 @@
  * The VAE's penalty gamma TC sees the discriminator's weights as constants
  * (its gradient reaches z only); the discriminator's step runs on detached
  * codes, on its own tape, with its own Adam. Unlike the paper, which permutes
- * a second batch, the step permutes the batch it is given. */
+ * a second batch, the step permutes the batch it is given. At the end: the
+ * registry's entry, --objective factorvae. */
 #include "models/objectives/objectives_internal.h"
 #include "models/vae/component.h"
 

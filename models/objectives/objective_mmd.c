@@ -7,7 +7,7 @@
  * with k(x,y) = e^{-|x-y|²/C} (RBF) or C / (C + |x-y|²) (inverse
  * multiquadric), C = 2 D sigma² (WAE's choice). Squared distances are the
  * pairwise squared differences summed over D (no |x|² + |y|² - 2x·y
- * cancellation). */
+ * cancellation). At the end: the registry's entry, --objective mmd. */
 #include "models/objectives/objectives_internal.h"
 #include "models/vae/component.h"
 

@@ -9,7 +9,8 @@
  *     log q(z_i)   ~ logsumexp_j (log w[i,j] + Σ_d log q(z_i,d | x_j))
  *     log q(z_i,d) ~ logsumexp_j (log w[i,j] + log q(z_i,d | x_j))
  * w the estimator's weights (elbo_tcvae_log_weights). All on the tape, so
- * the penalty's gradient reaches mu, logvar and z. */
+ * the penalty's gradient reaches mu, logvar and z. At the end: the registry's
+ * entry, --objective tcvae. */
 #include "models/objectives/objectives_internal.h"
 #include "models/vae/component.h"
 
