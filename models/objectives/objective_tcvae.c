@@ -8,7 +8,8 @@
  * minibatch from the pairwise densities q(z_i | x_j):
  *     log q(z_i)   ~ logsumexp_j (log w[i,j] + Σ_d log q(z_i,d | x_j))
  *     log q(z_i,d) ~ logsumexp_j (log w[i,j] + log q(z_i,d | x_j))
- * w the estimator's weights (elbo_tcvae_log_weights). All on the tape, so
+ * w the estimator's weights (elbo_tcvae_log_weights), L[i,j,d] = log q(z_i,d |
+ * x_j) one op (gauss_logpdf_pairs). All on the tape, so
  * the penalty's gradient reaches mu, logvar and z. At the end: the registry's
  * entry, --objective tcvae. */
 #include "models/objectives/objectives_internal.h"
@@ -91,8 +92,8 @@ elbo_status elbo_tcvae_penalty(elbo_tape *t, elbo_node *mu, elbo_node *logvar, e
 
     elbo_node *log2pi = obj_const(t, 1, (const int[]){D}, (float)log(2.0 * M_PI));
     elbo_node *prec = elbo_ad_exp(t, elbo_ad_scale(t, logvar, -1.0f)); /* e^{-lv} (B,D) */
-    /* L[i,j,d] = log q(z_i,d | x_j): (B,B,D), mu_j and lv_j broadcast as rows */
-    elbo_node *L = log_normal(t, elbo_ad_sqdiff_pairs(t, z, mu), prec, logvar, log2pi);
+    /* L[i,j,d] = log q(z_i,d | x_j): (B,B,D) */
+    elbo_node *L = elbo_ad_gauss_logpdf_pairs(t, z, mu, logvar);
     elbo_node *joint = elbo_ad_reshape(t, elbo_ad_sum_rows(t, elbo_ad_reshape(t, L, 2, (const int[]){B * B, D})), 2,
                                        (const int[]){B, B});
     elbo_node *log_qz = elbo_ad_logsumexp_rows(t, elbo_ad_add(t, joint, elbo_ad_input(t, B, B, logw)));
