@@ -111,7 +111,7 @@ Test(validate, penalties_refuse_bad_weights)
     cr_expect_null(pen, "no penalty built");
     cr_expect_eq(elbo_tape_status(t), ELBO_OK, "the tape is untouched");
     /* a batch larger than the data set: MWS and MSS need N >= B */
-    tc = (elbo_tcvae_config)ELBO_TCVAE_DEFAULT;
+    tc = ELBO_TCVAE_DEFAULT;
     tc.dataset_size = 3;
     refused(elbo_tcvae_penalty(t, mu, mu, mu, &tc, &pen, NULL), "tcvae, N < B");
     elbo_tape_destroy(t);
