@@ -1,6 +1,9 @@
-/* Reductions: sum and mean of all elements (-> (1,1)), and per-row sum and
- * log-sum-exp over the 2-D view ((R,C) -> (R,1)). */
+/* Reductions: sum and mean of all elements (-> (1,1)), per-row sum and
+ * log-sum-exp over the 2-D view ((R,C) -> (R,1)), and log-sum-exp along any
+ * axis (the axis dropped). */
 #include "autodiff/tape_internal.h"
+
+#include <math.h>
 
 #include "ops/ops.h"
 
@@ -171,4 +174,88 @@ void ad_log_softmax_backward(elbo_tape *t, elbo_node *n)
     if (da)
         elbo_log_softmax_bwd((size_t)n->args.axis.outer, (size_t)n->args.axis.len, (size_t)n->args.axis.inner, n->x,
                              n->dx, da);
+}
+
+/* ---- logsumexp_axis: y[o,k] = log Σ_l e^{a[o,l,k]} ; da[o,l,k] += dy[o,k] e^{a[o,l,k] - y[o,k]} ----
+ * a viewed as (outer, len, inner) around the axis, which y drops */
+
+elbo_node *elbo_ad_logsumexp_axis(elbo_tape *t, elbo_node *a, int axis)
+{
+    if (!ad_inputs_ok(t, "logsumexp_axis", 1, &a))
+        return NULL;
+    int nd = a->shape.ndim, ax = axis < 0 ? axis + nd : axis;
+    if (ax < 0 || ax >= nd)
+        return ad_error(t, ELBO_ERR_INVALID, "logsumexp_axis: expected an axis in [-%d,%d) for %s, got %d", nd, nd,
+                        AD_SHAPE(a), axis);
+    elbo_op_args args = {.axis = {.outer = 1, .len = a->shape.d[ax], .inner = 1}};
+    elbo_shape s = {.ndim = nd > 1 ? nd - 1 : 1, .d = {1}};
+    for (int i = 0, k = 0; i < nd; i++) {
+        if (i < ax)
+            args.axis.outer *= a->shape.d[i];
+        if (i > ax)
+            args.axis.inner *= a->shape.d[i];
+        if (i != ax)
+            s.d[k++] = a->shape.d[i];
+    }
+    return ad_node(t, ELBO_OP_LOGSUMEXP_AXIS, &s, 1, &a, &args);
+}
+
+/* m[o,k] = max_l a[o,l,k], or 0 where that is not finite (then a - m keeps
+ * the -inf entries -inf and never makes inf - inf) */
+static void axis_max(size_t O, size_t L, size_t K, const float *a, float *m)
+{
+    for (size_t o = 0; o < O; o++)
+        for (size_t k = 0; k < K; k++) {
+            float v = -INFINITY;
+            for (size_t l = 0; l < L; l++)
+                v = a[(o * L + l) * K + k] > v ? a[(o * L + l) * K + k] : v;
+            m[o * K + k] = isfinite(v) ? v : 0.0f;
+        }
+}
+
+void ad_logsumexp_axis_forward(elbo_tape *t, elbo_node *n)
+{
+    const elbo_node *a = n->in[0];
+    size_t O = (size_t)n->args.axis.outer, L = (size_t)n->args.axis.len, K = (size_t)n->args.axis.inner;
+    float *sh = ad_scratch(t, O * L * K), *m = ad_scratch(t, O * K);
+    if (!sh || !m)
+        return;
+    // a (O,L,K) -> y (O,K): shifted by the max along L, so e^{a-m} <= 1
+    axis_max(O, L, K, a->x, m);
+    for (size_t o = 0; o < O; o++)
+        for (size_t l = 0; l < L; l++)
+            for (size_t k = 0; k < K; k++)
+                sh[(o * L + l) * K + k] = a->x[(o * L + l) * K + k] - m[o * K + k];
+    elbo_exp(O * L * K, sh, sh);
+    for (size_t o = 0; o < O; o++)
+        for (size_t k = 0; k < K; k++) {
+            double s = 0.0;
+            for (size_t l = 0; l < L; l++)
+                s += (double)sh[(o * L + l) * K + k];
+            n->x[o * K + k] = m[o * K + k] + (float)log(s);
+        }
+}
+
+void ad_logsumexp_axis_backward(elbo_tape *t, elbo_node *n)
+{
+    elbo_node *a = n->in[0];
+    size_t O = (size_t)n->args.axis.outer, L = (size_t)n->args.axis.len, K = (size_t)n->args.axis.inner;
+    float *da = ad_grad(t, a);
+    if (!da)
+        return;
+    float *soft = ad_scratch(t, O * L * K);
+    if (!soft)
+        return;
+    // softmax along L = e^{a - y}: y >= every a, so it cannot overflow; a slice all -inf has y = -inf: no gradient
+    for (size_t o = 0; o < O; o++)
+        for (size_t l = 0; l < L; l++)
+            for (size_t k = 0; k < K; k++) {
+                float y = n->x[o * K + k];
+                soft[(o * L + l) * K + k] = isfinite(y) ? a->x[(o * L + l) * K + k] - y : -INFINITY;
+            }
+    elbo_exp(O * L * K, soft, soft);
+    for (size_t o = 0; o < O; o++)
+        for (size_t l = 0; l < L; l++)
+            for (size_t k = 0; k < K; k++)
+                da[(o * L + l) * K + k] += n->dx[o * K + k] * soft[(o * L + l) * K + k];
 }

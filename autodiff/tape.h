@@ -57,6 +57,7 @@ typedef union elbo_op_args {
     struct { int start, len; } slice;
     struct { float fixed_logvar; } gauss; /* used when the logvar input is absent */
     struct { float *eps; } reparam;       /* the noise drawn in forward */
+    struct { float *prec; } pairs;        /* gauss_logpdf_pairs: e^{-logvar}, saved for backward */
     struct { elbo_params *p; int id; } param; /* the parameter a leaf views */
     struct { int32_t *labels; int positions; } labels; /* categorical_nll: (rows * positions) labels */
     struct { int outer, len, inner; } axis;   /* softmax: along len of (outer, len, inner) */
@@ -172,6 +173,20 @@ elbo_node *elbo_ad_sum(elbo_tape *t, elbo_node *a);
 elbo_node *elbo_ad_mean(elbo_tape *t, elbo_node *a);
 elbo_node *elbo_ad_sum_rows(elbo_tape *t, elbo_node *a);
 elbo_node *elbo_ad_logsumexp_rows(elbo_tape *t, elbo_node *a);
+/* log Σ e^a along dimension axis (negative: from the end), which the result
+ * drops: (B,M,D) along 1 -> (B,D); a 1-D a gives (1). Entries of -inf are
+ * allowed (a weight of zero): a slice all -inf gives -inf and no gradient. */
+elbo_node *elbo_ad_logsumexp_axis(elbo_tape *t, elbo_node *a, int axis);
+/* Squared differences of every pair of rows: a (B,D), b (M,D) -> (B,M,D),
+ * y[i,j,d] = (a[i,d] - b[j,d])² (pairwise Gaussian log-densities, squared
+ * distances). */
+elbo_node *elbo_ad_sqdiff_pairs(elbo_tape *t, elbo_node *a, elbo_node *b);
+/* Gaussian log-densities of every pair, per dimension: z (B,D), mu and
+ * logvar (M,D) -> (B,M,D), y[i,j,d] = log N(z[i,d]; mu[j,d], e^{logvar[j,d]})
+ * (the pairwise q(z_i | x_j) of the total-correlation estimators). */
+elbo_node *elbo_ad_gauss_logpdf_pairs(elbo_tape *t, elbo_node *z, elbo_node *mu, elbo_node *logvar);
+/* The transpose of the 2-D view: (R,C) -> (C,R). */
+elbo_node *elbo_ad_transpose(elbo_tape *t, elbo_node *a);
 /* Per-row negative log-likelihoods and KL, each (R,1). */
 elbo_node *elbo_ad_bernoulli_nll(elbo_tape *t, elbo_node *logits, elbo_node *target);
 /* logvar: a (1,C) node (learned per-dimension variance) or NULL for fixed_logvar. */

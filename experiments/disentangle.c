@@ -8,8 +8,13 @@
  * between each encoder-mean coordinate (binned) and the label, normalised by
  * H(y); score = (largest - second largest) / H(y), a one-factor "MIG". A
  * larger beta pushes q(z|x) towards the factorised prior: fewer active units,
- * lower KL, each surviving unit carrying more of one factor. (beta-TCVAE,
- * which penalises only the total correlation, is not in models/vae.) */
+ * lower KL, each surviving unit carrying more of one factor.
+ *
+ * --objective tcvae | factorvae | dip1 | dip2 | mmd (docs/OBJECTIVES.md)
+ * trains those instead, one model per value of --betas taken as the
+ * objective's main weight: the TC weight (--tc-beta, --factor-gamma), the
+ * off-diagonal weight (--dip-lambda-od) or the MMD weight (--mmd-lambda);
+ * the other weights come from their flags. */
 #include <math.h>
 #include <stdio.h>
 
@@ -31,7 +36,8 @@ static double span;
 static const elbo_opt opts[] = {
     VS_MODEL_OPTS("10", "bernoulli", "0.1"),
     VS_TRAIN_OPTS("3", "20000"),
-    {"betas", ELBO_OPT_STRING, &betas_text, "1,4,16", "one beta-VAE per value", .choices = NULL},
+    {"betas", ELBO_OPT_STRING, &betas_text, "1,4,16", "one model per value of the objective's main weight: the "
+     "KL weight beta (elbo), --tc-beta (tcvae), --factor-gamma, --dip-lambda-od, --mmd-lambda", .choices = NULL},
     {"rows", ELBO_OPT_INT, &rows_shown, "10", "latent dimensions traversed (by information)", .min = 1, .max = 4096},
     {"steps", ELBO_OPT_INT, &steps, "9", "traversal steps", .min = 2, .max = 100},
     {"span", ELBO_OPT_DOUBLE, &span, "3", "traversal from -span to +span", .min = 0.1, .max = 100},
@@ -78,6 +84,7 @@ int main(int argc, char **argv)
     if ((size_t)image >= d.test.n)
         drv_usage_error(&cli, "--image: beyond the test split");
     elbo_tape *t = vs_tape(&cli);
+    const char *wname = elbo_vae_parts_main_weight_name(); /* what --betas sets */
     const int D = (int)d.test.d, Z = vs_latent, R = d.test.rows, C = d.test.cols, K = d.test.classes,
               CH = d.test.channels;
     size_t n = d.test.n;
@@ -101,8 +108,8 @@ int main(int argc, char **argv)
     for (int b = 0; b < nb; b++) {
         elbo_vae m;
         char label[48];
-        snprintf(label, sizeof label, "beta %g", betas[b]);
-        vs_model(&cli, &d, &(vs_objective){.beta = betas[b]}, &m, label);
+        snprintf(label, sizeof label, "%s %g", wname, betas[b]);
+        vs_model(&cli, &d, &(vs_objective){.beta = 1.0, .main_weight = true, .weight = betas[b]}, &m, label);
         elbo_rng rng;
         elbo_rng_seed(&rng, cli.seed ^ 0xD15Eull);
         elbo_vae_eval ev;
@@ -131,9 +138,9 @@ int main(int argc, char **argv)
         double score = m1 - m2;
         double row[6] = {betas[b], ev.neg_elbo, ev.rec, ev.kl, active, score};
         memcpy(tab + (size_t)b * 6, row, sizeof row);
-        printf("beta %-5g test -ELBO %.2f (rec %.2f, KL %.2f), active units %d/%d, I(z_j;y)/H(y) top %.3f, "
+        printf("%s %-5g test -ELBO %.2f (rec %.2f, KL %.2f), active units %d/%d, I(z_j;y)/H(y) top %.3f, "
                "score %.3f\n",
-               betas[b], ev.neg_elbo, ev.rec, ev.kl, active, Z, m1, score);
+               wname, betas[b], ev.neg_elbo, ev.rec, ev.kl, active, Z, m1, score);
 
         /* Traversals around the chosen image's encoder mean. */
         for (int r = 0; r < show; r++)
@@ -167,17 +174,21 @@ int main(int argc, char **argv)
     elbo_json_number(j, "score_first_beta", tab[5]);
     elbo_json_number(j, "score_last_beta", tab[(size_t)(nb - 1) * 6 + 5]);
     elbo_json_numbers(j, "betas", betas, (size_t)nb);
+    elbo_json_string(j, "betas_weight", wname);
 
     elbo_svg *fig = elbo_svg_new(3, 1);
     if (!fig)
         drv_check(&cli, ELBO_ERR_NOMEM, "figure");
     double bx[MAX_BETAS], by[MAX_BETAS];
-    const char *titles[3] = {"KL term (nats) vs beta", "active units vs beta", "label-based score vs beta"};
+    char titles[3][64];
+    snprintf(titles[0], sizeof titles[0], "KL term (nats) vs %s", wname);
+    snprintf(titles[1], sizeof titles[1], "active units vs %s", wname);
+    snprintf(titles[2], sizeof titles[2], "label-based score vs %s", wname);
     const int col[3] = {3, 4, 5};
     for (int p = 0; p < 3; p++) {
         elbo_plot *pl = elbo_svg_panel(fig, p);
         elbo_plot_title(pl, titles[p]);
-        elbo_plot_xlabel(pl, "beta");
+        elbo_plot_xlabel(pl, wname);
         bool logx = true;
         for (int b = 0; b < nb; b++)
             logx = logx && betas[b] > 0;

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     vs_load_data(&cli, &d);
     elbo_tape *t = vs_tape(&cli);
     const char *names[RUNS] = {"plain", "warmup", "free_bits"};
-    vs_objective obj[RUNS] = {{beta, 0, 0, NULL}, {beta, warmup, 0, NULL}, {beta, 0, free_bits, NULL}};
+    vs_objective obj[RUNS] = {{.beta = beta}, {.beta = beta, .warmup_epochs = warmup}, {.beta = beta, .free_bits = free_bits}};
     int E = vs_run_epochs(&cli), Z = vs_latent;
     double *trace = drv_alloc(&cli, (size_t)RUNS * E * 3, sizeof(double));
     double *dimkl = drv_alloc(&cli, (size_t)RUNS * Z, sizeof(double));

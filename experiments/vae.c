@@ -294,6 +294,9 @@ int main(int argc, char **argv)
         drv_usage_error(&cli, "--epochs 0 evaluates imported weights: it needs --init FILE.safetensors");
     if (resume && *init_path)
         drv_usage_error(&cli, "--resume and --init both set the weights: give one");
+    if (resume && strcmp(elbo_vae_parts_opt.objective, "factorvae") == 0)
+        drv_usage_error(&cli, "--resume: the FactorVAE discriminator is not in the checkpoint; run factorvae "
+                        "without --resume");
 
     /* Everything the run owns, zeroed so the one cleanup path at the end can
      * free it whatever was reached (failures below exit() from drv_check;
@@ -305,6 +308,7 @@ int main(int argc, char **argv)
     history hist = {0};
     double *secs = NULL;
     float *eps = NULL; /* --eval-noise */
+    void *obj_state = NULL; /* the objective's own state (mmd, factorvae) */
 
     /* ---- data, kept in its stored type (uint8 pixels stay uint8; each
      * batch and evaluation chunk is converted as it is read) ---- */
@@ -360,6 +364,7 @@ int main(int argc, char **argv)
     tc.seed = cli.seed;
     elbo_vae_parts_train(&cli, &tc);
     drv_check(&cli, elbo_vae_trainer_init(&tr, &model, &train, &tc), "trainer");
+    tr.objective_state = obj_state = elbo_vae_parts_state(&cli, &tc, model.cfg.z_dim, cli.seed);
 
     /* What must match for --resume to continue the same run (not --epochs:
      * a finished run may be extended). */
@@ -555,6 +560,7 @@ done:
     free(eps);
     free(hist.rows);
     elbo_vae_trainer_free(&tr);
+    elbo_vae_parts_state_free(obj_state);
     elbo_vae_free(&model);
     elbo_dataset_free(&train);
     elbo_dataset_free(&test);

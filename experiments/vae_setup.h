@@ -61,10 +61,15 @@ typedef struct vs_data {
     elbo_dataset train, test;
 } vs_data;
 
-/* Training objective of one model (beta-VAE weight, KL warm-up, free bits). */
+/* Training objective of one model (beta-VAE weight, KL warm-up, free bits);
+ * with main_weight set, the objective's main weight (--objective's: the KL
+ * weight for the ELBO, the TC weight for tcvae, ...; vae_parts.h) is
+ * weight instead of its flag's value. */
 typedef struct vs_objective {
     double beta, warmup_epochs, free_bits;
     double *trace; /* if not NULL: per epoch (train -ELBO, rec, KL), room for --epochs rows */
+    bool main_weight;
+    double weight;
 } vs_objective;
 
 /* The splits of --data; --quick keeps 2048 training and 512 test images.
@@ -167,8 +172,12 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
     tc.free_bits = (float)o->free_bits;
     tc.seed = cli->seed;
     elbo_vae_parts_train(cli, &tc);
+    if (o->main_weight)
+        elbo_vae_parts_set_main_weight(&tc, o->weight);
     elbo_vae_trainer tr;
     drv_check(cli, elbo_vae_trainer_init(&tr, m, &d->train, &tc), "trainer");
+    void *obj_state = elbo_vae_parts_state(cli, &tc, m->cfg.z_dim, cli->seed);
+    tr.objective_state = obj_state;
     int epochs = vs_run_epochs(cli);
     double t0 = elbo_now();
     for (int e = 0; e < epochs; e++) {
@@ -191,6 +200,7 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
         fflush(stdout);
     }
     elbo_vae_trainer_free(&tr);
+    elbo_vae_parts_state_free(obj_state);
     elbo_rng r;
     elbo_rng_seed(&r, cli->seed ^ 0x5EEDull);
     elbo_vae_eval ev;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "models/objectives/objectives.h"
 #include "models/vae/component.h"
 
 /* One line naming the problem, exit 2 (as drv_usage_error). */
@@ -13,7 +14,7 @@ static void usage_error(const elbo_cli *cli, const char *msg)
     exit(ELBO_EXIT_USAGE);
 }
 
-elbo_vae_parts_flags elbo_vae_parts_opt;
+elbo_vae_parts_flags elbo_vae_parts_opt = {.dip_lambda_d = -1.0};
 
 static int find(const elbo_cli *cli, elbo_vae_part part, const char *name)
 {
@@ -82,12 +83,135 @@ void elbo_vae_parts_train(const elbo_cli *cli, elbo_vae_train_config *tc)
     tc->gamma = (float)f->gamma;
     tc->capacity_max = (float)f->capacity;
     tc->capacity_epochs = (float)f->capacity_epochs;
+    /* the disentangling objectives' weights in the fields their entries read (objectives.h) */
+    switch (id) {
+    case ELBO_VAE_OBJECTIVE_TCVAE:
+        tc->alpha = (float)f->tc_alpha, tc->lambda = (float)f->tc_beta, tc->gamma = (float)f->tc_gamma;
+        tc->variant = f->tc_estimator;
+        break;
+    case ELBO_VAE_OBJECTIVE_DIP1:
+    case ELBO_VAE_OBJECTIVE_DIP2:
+        tc->lambda = (float)f->dip_lambda_od;
+        tc->alpha = (float)(f->dip_lambda_d >= 0.0 ? f->dip_lambda_d
+                                                    : id == ELBO_VAE_OBJECTIVE_DIP1 ? 10.0 * f->dip_lambda_od
+                                                                                    : f->dip_lambda_od);
+        break;
+    case ELBO_VAE_OBJECTIVE_MMD:
+        tc->lambda = (float)f->mmd_lambda, tc->variant = f->mmd_kernel;
+        break;
+    case ELBO_VAE_OBJECTIVE_FACTORVAE:
+        tc->gamma = (float)f->factor_gamma;
+        break;
+    default:
+        break;
+    }
+}
+
+static int objective_id(void)
+{
+    int id = 0;
+    return elbo_vae_find(ELBO_VAE_PART_OBJECTIVE, elbo_vae_parts_opt.objective, &id) == ELBO_OK ? id : 0;
+}
+
+const char *elbo_vae_parts_main_weight_name(void)
+{
+    switch (objective_id()) {
+    case ELBO_VAE_OBJECTIVE_BETA_CAPACITY:
+        return "gamma";
+    case ELBO_VAE_OBJECTIVE_TCVAE:
+        return "tc-beta";
+    case ELBO_VAE_OBJECTIVE_DIP1:
+    case ELBO_VAE_OBJECTIVE_DIP2:
+        return "dip-lambda-od";
+    case ELBO_VAE_OBJECTIVE_MMD:
+        return "mmd-lambda";
+    case ELBO_VAE_OBJECTIVE_FACTORVAE:
+        return "factor-gamma";
+    default:
+        return "beta";
+    }
+}
+
+void elbo_vae_parts_set_main_weight(elbo_vae_train_config *tc, double w)
+{
+    const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;
+    int id = objective_id();
+    switch (id) {
+    case ELBO_VAE_OBJECTIVE_BETA_CAPACITY:
+    case ELBO_VAE_OBJECTIVE_FACTORVAE:
+        tc->gamma = (float)w;
+        break;
+    case ELBO_VAE_OBJECTIVE_TCVAE:
+    case ELBO_VAE_OBJECTIVE_MMD:
+        tc->lambda = (float)w;
+        break;
+    case ELBO_VAE_OBJECTIVE_DIP1:
+    case ELBO_VAE_OBJECTIVE_DIP2:
+        tc->lambda = (float)w;
+        if (f->dip_lambda_d < 0.0)
+            tc->alpha = (float)(id == ELBO_VAE_OBJECTIVE_DIP1 ? 10.0 * w : w);
+        break;
+    default:
+        tc->beta = (float)w;
+        break;
+    }
+}
+
+void *elbo_vae_parts_state(const elbo_cli *cli, const elbo_vae_train_config *tc, int z_dim, uint64_t seed)
+{
+    const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;
+    if (tc->objective != &elbo_objective_mmd && tc->objective != &elbo_objective_factorvae)
+        return NULL;
+    elbo_objective_state *st = calloc(1, sizeof *st);
+    if (!st)
+        usage_error(cli, "objective state: out of memory");
+    st->seed = seed;
+    if (tc->objective == &elbo_objective_factorvae) {
+        elbo_factor_config c = ELBO_FACTOR_DEFAULT;
+        c.gamma = tc->gamma;
+        c.hidden = f->factor_hidden;
+        c.layers = f->factor_layers;
+        c.adam.lr = (float)f->factor_lr;
+        elbo_rng r;
+        elbo_rng_seed(&r, seed ^ 0xFAC70Dull);
+        st->disc = calloc(1, sizeof *st->disc);
+        if (!st->disc || elbo_factor_disc_init(st->disc, z_dim, &c, &r) != ELBO_OK)
+            usage_error(cli, st->disc ? elbo_last_error() : "discriminator: out of memory");
+    }
+    return st;
+}
+
+void elbo_vae_parts_state_free(void *state)
+{
+    elbo_objective_state *st = state;
+    if (!st)
+        return;
+    if (st->disc)
+        elbo_factor_disc_free(st->disc);
+    free(st->disc);
+    free(st);
 }
 
 int elbo_vae_parts_json(const elbo_vae_train_config *tc, char *buf, size_t cap)
 {
-    if (!tc->objective)
+    const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;
+    const elbo_vae_objective_ops *o = tc->objective;
+    if (!o)
         return snprintf(buf, cap, "%s", "");
+    if (o == &elbo_objective_tcvae)
+        return snprintf(buf, cap, ",\"objective\":\"tcvae\",\"tc_alpha\":%.9g,\"tc_beta\":%.9g,\"tc_gamma\":%.9g,"
+                        "\"tc_estimator\":\"%s\"", (double)tc->alpha, (double)tc->lambda, (double)tc->gamma,
+                        tc->variant ? "mss" : "mws");
+    if (o == &elbo_objective_dip1 || o == &elbo_objective_dip2)
+        return snprintf(buf, cap, ",\"objective\":\"%s\",\"dip_lambda_od\":%.9g,\"dip_lambda_d\":%.9g", o->name,
+                        (double)tc->lambda, (double)tc->alpha);
+    if (o == &elbo_objective_mmd)
+        return snprintf(buf, cap, ",\"objective\":\"mmd\",\"mmd_lambda\":%.9g,\"mmd_kernel\":\"%s\"",
+                        (double)tc->lambda, tc->variant ? "imq" : "rbf");
+    if (o == &elbo_objective_factorvae)
+        return snprintf(buf, cap, ",\"objective\":\"factorvae\",\"factor_gamma\":%.9g,\"factor_hidden\":%d,"
+                        "\"factor_layers\":%d,\"factor_lr\":%.9g", (double)tc->gamma, f->factor_hidden,
+                        f->factor_layers, f->factor_lr);
     return snprintf(buf, cap, ",\"objective\":\"%s\",\"gamma\":%.9g,\"capacity\":%.9g,\"capacity_epochs\":%.9g",
-                    tc->objective->name, (double)tc->gamma, (double)tc->capacity_max, (double)tc->capacity_epochs);
+                    o->name, (double)tc->gamma, (double)tc->capacity_max, (double)tc->capacity_epochs);
 }

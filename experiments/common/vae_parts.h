@@ -12,6 +12,7 @@
 #define ELBO_EXPERIMENTS_VAE_PARTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cli.h"
 #include "models/io/dataset.h"
@@ -22,6 +23,13 @@ typedef struct elbo_vae_parts_flags {
     int arch;
     const char *encoder, *posterior, *prior, *objective;
     double gamma, capacity, capacity_epochs;
+    /* the disentangling objectives (models/objectives/objectives.h) */
+    double tc_alpha, tc_beta, tc_gamma;
+    int tc_estimator; /* 0 mws, 1 mss */
+    double dip_lambda_od, dip_lambda_d; /* lambda_d < 0: unset (10 lambda_od for dip1, lambda_od for dip2) */
+    int mmd_kernel;   /* 0 rbf, 1 imq */
+    double mmd_lambda, factor_gamma, factor_lr;
+    int factor_hidden, factor_layers;
 } elbo_vae_parts_flags;
 
 extern elbo_vae_parts_flags elbo_vae_parts_opt;
@@ -39,13 +47,38 @@ extern elbo_vae_parts_flags elbo_vae_parts_opt;
 
 #define ELBO_VAE_OBJECTIVE_OPTS                                                                                 \
     {"objective", ELBO_OPT_STRING, &elbo_vae_parts_opt.objective, "elbo", "training objective: elbo, iwae "    \
-     "(K = --iwae-train, 5 if unset) or beta-capacity (rec + gamma |KL - C|)", .choices = NULL},               \
+     "(K = --iwae-train, 5 if unset), beta-capacity (rec + gamma |KL - C|), tcvae, dip1, dip2, mmd or "         \
+     "factorvae (docs/OBJECTIVES.md)", .choices = NULL},                                                        \
     {"gamma", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.gamma, "1000", "beta-capacity: weight of |KL - C|",         \
      .min = 0, .max = 1e9},                                                                                     \
     {"capacity", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.capacity, "25", "beta-capacity: C_max in nats",          \
      .min = 0, .max = 1e6},                                                                                     \
     {"capacity-epochs", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.capacity_epochs, "0", "beta-capacity: epochs over " \
-     "which C rises linearly from 0 to C_max (0: C_max at once)", .min = 0, .max = 1e6}
+     "which C rises linearly from 0 to C_max (0: C_max at once)", .min = 0, .max = 1e6},                       \
+    {"tc-alpha", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.tc_alpha, "1", "tcvae: weight of the index-code mutual "  \
+     "information", .min = 0, .max = 1e9},                                                                      \
+    {"tc-beta", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.tc_beta, "6", "tcvae: weight of the total correlation",   \
+     .min = 0, .max = 1e9},                                                                                     \
+    {"tc-gamma", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.tc_gamma, "1", "tcvae: weight of the dimension-wise KL", \
+     .min = 0, .max = 1e9},                                                                                     \
+    {"tc-estimator", ELBO_OPT_CHOICE, &elbo_vae_parts_opt.tc_estimator, "mws", "tcvae: log q(z) by "           \
+     "minibatch-weighted or minibatch-stratified sampling", .choices = "mws|mss"},                             \
+    {"dip-lambda-od", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.dip_lambda_od, "10", "dip1, dip2: weight of the "   \
+     "squared off-diagonal covariances", .min = 0, .max = 1e9},                                                 \
+    {"dip-lambda-d", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.dip_lambda_d, NULL, "dip1, dip2: weight of the "     \
+     "squared (diagonal - 1); default 10 lambda_od for dip1, lambda_od for dip2", .min = 0, .max = 1e9},        \
+    {"mmd-kernel", ELBO_OPT_CHOICE, &elbo_vae_parts_opt.mmd_kernel, "imq", "mmd: kernel, C = 2 * latent",     \
+     .choices = "rbf|imq"},                                                                                     \
+    {"mmd-lambda", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.mmd_lambda, "10", "mmd: weight of the MMD (per "       \
+     "example)", .min = 0, .max = 1e9},                                                                         \
+    {"factor-gamma", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.factor_gamma, "6.4", "factorvae: weight of the "     \
+     "total correlation", .min = 0, .max = 1e9},                                                                \
+    {"factor-hidden", ELBO_OPT_INT, &elbo_vae_parts_opt.factor_hidden, "1000", "factorvae: discriminator "     \
+     "units per hidden layer", .min = 1, .max = 100000},                                                        \
+    {"factor-layers", ELBO_OPT_INT, &elbo_vae_parts_opt.factor_layers, "2", "factorvae: discriminator hidden " \
+     "layers", .min = 1, .max = 8},                                                                             \
+    {"factor-lr", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.factor_lr, "1e-4", "factorvae: discriminator Adam "     \
+     "learning rate (betas 0.5, 0.9)", .min = 1e-8, .max = 10}
 
 /* The names and the spec, right after parsing (before any data is read). */
 void elbo_vae_parts_check(const elbo_cli *cli, const char *likelihood);
@@ -56,6 +89,19 @@ elbo_vae_lik elbo_vae_parts_likelihood(const elbo_cli *cli, const char *name);
 void elbo_vae_parts_config(const elbo_cli *cli, const elbo_dataset *data, elbo_vae_config *cfg);
 /* Set tc's objective and its weights. */
 void elbo_vae_parts_train(const elbo_cli *cli, elbo_vae_train_config *tc);
+/* The objective's main weight, the one a sweep varies: the KL weight beta
+ * for elbo and iwae (tc->beta), gamma for beta-capacity, the TC weight for
+ * tcvae (--tc-beta) and factorvae (--factor-gamma), lambda_od for dip1 and
+ * dip2 (lambda_d following it unless --dip-lambda-d is given), lambda for
+ * mmd. _name: its flag's name ("beta", "tc-beta", ...). */
+void elbo_vae_parts_set_main_weight(elbo_vae_train_config *tc, double w);
+const char *elbo_vae_parts_main_weight_name(void);
+/* The objective's own state for a trainer of a z_dim model
+ * (elbo_vae_trainer.objective_state): the MMD's seed, FactorVAE's
+ * discriminator (initialised from seed); NULL for the other objectives.
+ * Free with elbo_vae_parts_state_free. */
+void *elbo_vae_parts_state(const elbo_cli *cli, const elbo_vae_train_config *tc, int z_dim, uint64_t seed);
+void elbo_vae_parts_state_free(void *state);
 /* The objective's name and weights as JSON members (",\"objective\":..."),
  * empty for the plain ELBO (so earlier configuration strings are unchanged). */
 int elbo_vae_parts_json(const elbo_vae_train_config *tc, char *buf, size_t cap);

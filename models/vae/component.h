@@ -187,7 +187,12 @@ elbo_status elbo_objective_check_weights(const elbo_vae_objective *o);
 #define ELBO_VAE_OBJECTIVES(X)                                                                                 \
     X(ELBO, elbo_objective_elbo)                                                                               \
     X(IWAE, elbo_objective_iwae)                                                                               \
-    X(BETA_CAPACITY, elbo_objective_beta_capacity)
+    X(BETA_CAPACITY, elbo_objective_beta_capacity)                                                             \
+    X(TCVAE, elbo_objective_tcvae)                                                                             \
+    X(DIP1, elbo_objective_dip1)                                                                               \
+    X(DIP2, elbo_objective_dip2)                                                                               \
+    X(MMD, elbo_objective_mmd)                                                                                 \
+    X(FACTORVAE, elbo_objective_factorvae)
 
 #define ELBO_VAE_DECL_(ID, sym, type) extern const type sym;
 #define ELBO_VAE_DECL_POST_(ID, sym) ELBO_VAE_DECL_(ID, sym, elbo_vae_posterior_ops)

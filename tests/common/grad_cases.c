@@ -113,6 +113,21 @@ static void axis_image(gcase *c, int R, int C) /* x (N,H,W,Ch) with Ch = 2 + C %
 {
     set(c, 0, 4, img_n(R), img_h(R), img_w(C), 2 + C % 5);
 }
+static void pairs(gcase *c, int R, int C) /* a (R,C), b (R%3+2, C) */
+{
+    set2(c, 0, R, C);
+    set2(c, 1, R % 3 + 2, C);
+}
+static void pairs_gauss(gcase *c, int R, int C) /* z (R,C), mu and logvar (R%3+2, C) */
+{
+    set2(c, 0, R, C);
+    set2(c, 1, R % 3 + 2, C);
+    set2(c, 2, R % 3 + 2, C);
+}
+static void three_d(gcase *c, int R, int C) /* a (R,3,C) */
+{
+    set(c, 0, 3, R, 3, C, 0);
+}
 static int32_t labels_buf[GC_DATA_MAX];
 static void labels_rows(gcase *c, int R, int C) /* logits (R, C+1), labels (R) */
 {
@@ -149,6 +164,10 @@ B(sum) { NOC; return elbo_ad_sum(t, in[0]); }
 B(mean) { NOC; return elbo_ad_mean(t, in[0]); }
 B(sum_rows) { NOC; return elbo_ad_sum_rows(t, in[0]); }
 B(lse) { NOC; return elbo_ad_logsumexp_rows(t, in[0]); }
+B(lse_axis) { return elbo_ad_logsumexp_axis(t, in[0], c->ip[0]); }
+B(sqdiff_pairs) { NOC; return elbo_ad_sqdiff_pairs(t, in[0], in[1]); }
+B(transpose) { NOC; return elbo_ad_transpose(t, in[0]); }
+B(gauss_pairs) { NOC; return elbo_ad_gauss_logpdf_pairs(t, in[0], in[1], in[2]); }
 B(bern) { NOC; return elbo_ad_bernoulli_nll(t, in[0], in[1]); }
 B(gauss_fixed) { return elbo_ad_gauss_nll(t, in[0], in[1], NULL, c->s); }
 B(gauss_learned) { NOC; return elbo_ad_gauss_nll(t, in[0], in[1], in[2], 0.0f); }
@@ -216,6 +235,14 @@ static const gcase cases[] = {
     CASE("linear_no_bias", LINEAR, .n_in = 2, U(-1, 1), .grad = ALL, .build = b_linear_nobias, .rule = mm),
     CASE("concat_cols", CONCAT, .n_in = 2, U(-1, 1), .grad = ALL, .build = b_concat, .rule = cat),
     CASE("concat_channels", CONCAT, .n_in = 2, U(-1, 1), .grad = ALL, .build = b_concat_channels, .rule = image_pair),
+    CASE("transpose", TRANSPOSE, .n_in = 1, U(-1, 1), .grad = ALL, .build = b_transpose, .rule = same_rc),
+    CASE("sqdiff_pairs", SQDIFF_PAIRS, .n_in = 2, U(-1, 1), .grad = ALL, .build = b_sqdiff_pairs, .rule = pairs),
+    CASE("sqdiff_pairs_const_b", SQDIFF_PAIRS, .n_in = 2, U(-1, 1), .grad = {true, false},
+         .build = b_sqdiff_pairs, .rule = pairs),
+    CASE("gauss_logpdf_pairs", GAUSS_LOGPDF_PAIRS, .n_in = 3, .lo = {-1, -1, -1}, .hi = {1, 1, 0.5f}, .grad = ALL,
+         .build = b_gauss_pairs, .rule = pairs_gauss),
+    CASE("gauss_logpdf_pairs_const_z", GAUSS_LOGPDF_PAIRS, .n_in = 3, .lo = {-1, -1, -1}, .hi = {1, 1, 0.5f},
+         .grad = {false, true, true}, .build = b_gauss_pairs, .rule = pairs_gauss),
     CASE("slice_cols", SLICE_COLS, .n_in = 1, U(-1, 1), .grad = ALL, .build = b_slice, .rule = slice),
     /* ---- views ---- */
     CASE("reshape", RESHAPE, .n_in = 1, U(-1, 1), .grad = ALL, .build = b_reshape, .rule = image_reshape),
@@ -258,6 +285,12 @@ static const gcase cases[] = {
     CASE("mean", MEAN, .n_in = 1, U(-1, 1), .grad = ALL, .build = b_mean, .rule = same_rc),
     CASE("sum_rows", SUM_ROWS, .n_in = 1, U(-1, 1), .grad = ALL, .build = b_sum_rows, .rule = same_rc),
     CASE("logsumexp_rows", LOGSUMEXP_ROWS, .n_in = 1, U(-3, 3), .grad = ALL, .build = b_lse, .rule = same_rc),
+    CASE("logsumexp_axis_middle", LOGSUMEXP_AXIS, .n_in = 1, U(-3, 3), .grad = ALL, .build = b_lse_axis,
+         .ip = {1}, .rule = three_d),
+    CASE("logsumexp_axis_last", LOGSUMEXP_AXIS, .n_in = 1, U(-3, 3), .grad = ALL, .build = b_lse_axis,
+         .ip = {-1}, .rule = same_rc),
+    CASE("logsumexp_axis0", LOGSUMEXP_AXIS, .n_in = 1, U(-3, 3), .grad = ALL, .build = b_lse_axis,
+         .ip = {0}, .rule = three_d),
     CASE("softmax_rows", SOFTMAX, .n_in = 1, U(-3, 3), .grad = ALL, .build = b_softmax, .ip = {-1}, .rule = same_rc),
     CASE("softmax_axis1_images", SOFTMAX, .n_in = 1, U(-3, 3), .grad = ALL, .build = b_softmax, .ip = {1},
          .rule = axis_image),

@@ -182,6 +182,20 @@ if [ -n "$data" ] && [ -s "$data/train-images-idx3-ubyte" ]; then
         check "beta-VAE: KL falls as beta grows" "$(val "$f" kl_last_beta)" "<" "$(val "$f" kl_first_beta)"
         check "beta-VAE: active units do not grow with beta" "$(val "$f" active_last_beta)" "<=" "$(val "$f" active_first_beta)"
     fi
+    # the disentangling objectives (docs/OBJECTIVES.md): each trains two models and writes its figures
+    for o in tcvae dip1 dip2 mmd factorvae; do
+        if "$bin/disentangle" --quick --data "$data" --objective "$o" --betas 1,4 --factor-hidden 64 \
+            --out "$tmp/disentangle_$o" >"$tmp/disentangle_$o.log" 2>&1 &&
+            [ -s "$tmp/disentangle_$o/summary.json" ] && [ -s "$tmp/disentangle_$o/traversal_beta4.png" ]; then
+            ok "disentangle --objective $o --quick exits 0 and writes its files"
+        else
+            bad "disentangle --objective $o --quick exits 0 and writes its files"
+            tail -5 "$tmp/disentangle_$o.log" | sed 's/^/        /'
+        fi
+    done
+    "$bin/disentangle" --objective tcvae --tc-gamma -1 --out "$tmp/bad" >/dev/null 2>&1
+    rc=$?
+    [ $rc = 2 ] && ok "disentangle: a negative objective weight exits 2" || bad "disentangle: a negative objective weight exits 2 (got $rc)"
     if run posterior_collapse --data "$data"; then
         f=$(s posterior_collapse)
         check "free bits keep at least as many units active as plain training" "$(val "$f" active_free_bits)" ">=" "$(val "$f" active_plain)"
