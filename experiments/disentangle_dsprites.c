@@ -246,6 +246,7 @@ typedef struct run {
     double *dmu, *dlv;     /* the same in double */
     int32_t *classes;      /* (test, NF) */
     elbo_factors factors;
+    int model, models; /* the model being trained (from 1) of the grid's */
 } run;
 
 static void label_of(const row *r, char *buf, size_t cap)
@@ -263,10 +264,11 @@ static void train(run *R, elbo_vae *m, row *r, elbo_npy_writer *exp_w)
     elbo_rng_seed(&noise, r->seed ^ 0x4015Eull);
     elbo_adam_config adam = ELBO_ADAM_DEFAULT;
     adam.lr = (float)lr;
-    char label[96];
+    char label[96], plabel[128];
     label_of(r, label, sizeof label);
+    snprintf(plabel, sizeof plabel, "%s [%d/%d]", label, R->model, R->models);
     elbo_progress prog;
-    elbo_progress_begin(&prog, label, (uint64_t)steps);
+    elbo_progress_begin(&prog, plabel, (uint64_t)steps);
     uint8_t *u8 = exp_w ? drv_alloc(cli, (size_t)batch * ELBO_DSPRITES_PIXELS, 1) : NULL;
     double busy = 0, tail = 0; /* tail: -ELBO summed over the last `last` steps */
     int last = steps < 100 ? steps : 100;
@@ -564,7 +566,7 @@ static void write_figures(const run *R, const row *rows, int n)
     elbo_svg *fig = elbo_svg_new(2, 1);
     if (!fig)
         drv_check(R->cli, ELBO_ERR_NOMEM, "figure");
-    elbo_svg_title(fig, "dSprites: MIG against beta (mean, min-max over seeds)");
+    elbo_svg_title(fig, "dSprites: MIG against beta (line: mean; band: min-max over seeds)");
     mig_panel(elbo_svg_panel(fig, 0), rows, n, &R->g, C_MIG, "MIG, Chen et al. (no shape)");
     mig_panel(elbo_svg_panel(fig, 1), rows, n, &R->g, C_MIG_DL, "MIG, disentanglement_lib (5 factors)");
     drv_check(R->cli, elbo_svg_save(fig, drv_path(R->cli, "mig_vs_beta.svg")), "mig_vs_beta.svg");
@@ -574,7 +576,7 @@ static void write_figures(const run *R, const row *rows, int n)
     fig = elbo_svg_new(cols, nrows);
     if (!fig)
         drv_check(R->cli, ELBO_ERR_NOMEM, "figure");
-    elbo_svg_title(fig, "I(z_j; v_k) / H(v_k), histogram estimate; x: shape, scale, orientation, pos_x, pos_y");
+    elbo_svg_title(fig, "I(z_j; v_k) / H(v_k) (histograms)");
     double *z = drv_alloc(R->cli, (size_t)latent * NF, sizeof *z);
     for (int i = 0; i < n; i++) {
         elbo_plot *p = elbo_svg_panel(fig, i);
@@ -586,7 +588,7 @@ static void write_figures(const run *R, const row *rows, int n)
             for (int k = 0; k < NF; k++)
                 z[j * NF + k] = rows[i].mi_dl[j * NF + k] / h[k];
         elbo_plot_title(p, label);
-        elbo_plot_xlabel(p, "factor");
+        elbo_plot_xlabel(p, "0 shape 1 scale 2 orient. 3 x 4 y");
         elbo_plot_ylabel(p, "latent");
         elbo_plot_heatmap(p, z, NF, latent, -0.5, NF - 0.5, -0.5, latent - 0.5, 0, 1, "MI / H");
     }
@@ -704,6 +706,7 @@ int main(int argc, char **argv)
         for (int b = 0; b < g->n_betas; b++)
             for (int s = 0; s < g->n_seeds; s++, n++) {
                 row *r = rows + n;
+                R.model = n + 1, R.models = g->n_obj * g->n_betas * g->n_seeds;
                 r->obj = g->objectives[o], r->beta = g->betas[b], r->seed = g->seeds[s];
                 r->mi_dl = drv_alloc(&cli, (size_t)latent * NF, sizeof(double));
                 r->mi_chen = drv_alloc(&cli, (size_t)latent * NF, sizeof(double));
