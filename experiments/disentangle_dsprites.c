@@ -69,7 +69,7 @@ static const elbo_opt opts[] = {
     {"batch", ELBO_OPT_INT, &batch, "64", "images per step", .min = 1, .max = 65536},
     {"lr", ELBO_OPT_DOUBLE, &lr, "1e-3", "Adam learning rate", .min = 1e-8, .max = 10},
     {"latent", ELBO_OPT_INT, &latent, "10", "latent dimensions", .min = 2, .max = 256},
-    {"test-size", ELBO_OPT_INT, &test_size, "10000", "held-out images (metrics, test -ELBO)", .min = 64,
+    {"test-size", ELBO_OPT_INT, &test_size, "10000", "held-out images (metrics, test -ELBO)", .min = 500,
      .max = 368640},
     {"metrics", ELBO_OPT_STRING, &metrics_text, "all",
      "comma list of mig,mig_dl,betavae,factorvae,sap,dci,tc; all; or none", .choices = NULL},
