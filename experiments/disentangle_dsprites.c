@@ -5,8 +5,9 @@
  *
  *   disentangle_dsprites --objectives beta --betas 1,2,4,6 --seeds 1,2,3 --steps 3000 --batch 64
  *
- * Network: Chen et al.'s MLP (dsprites_setup.h), 10 latents, Bernoulli
- * likelihood, Adam. Objectives: beta (the beta-VAE, 17.30). The split: the
+ * Networks (dsprites_setup.h, --arch): Chen et al.'s MLP or the 64x64 conv
+ * stack of models/vae, 10 latents, Bernoulli likelihood, Adam. Objectives
+ * (the models/vae registry): beta (the beta-VAE, 17.30). The split: the
  * common --seed shuffles the 737,280 indices once; the first --test-size
  * are held out (the same for every model), the rest are the training pool,
  * visited in per-model shuffled epochs. Each model's --seeds value seeds its
@@ -57,11 +58,13 @@
 #define NF ELBO_DSPRITES_FACTORS
 
 static const char *objectives_text, *betas_text, *seeds_text, *metrics_text, *export_path, *score_points_text;
-static int steps, batch, latent, test_size, mig_samples, tc_samples, trav_steps, image, score_source;
+static int steps, batch, latent, test_size, mig_samples, tc_samples, trav_steps, image, score_source, arch;
 static double lr, span;
 
 static const elbo_opt opts[] = {
     {"objectives", ELBO_OPT_STRING, &objectives_text, "beta", "comma list of objectives: beta", .choices = NULL},
+    {"arch", ELBO_OPT_CHOICE, &arch, "mlp", "networks: Chen et al.'s MLP (4096-1200-1200) or the conv stack "
+     "(conv:32:4:2,conv:32:4:2,conv:64:4:2,conv:64:4:2,dense:256), decoders mirrored", .choices = "mlp|conv"},
     {"betas", ELBO_OPT_STRING, &betas_text, "1,2,4,6", "KL weights (>= 0), one model per value", .choices = NULL},
     {"seeds", ELBO_OPT_STRING, &seeds_text, "1,2,3", "model seeds (integers >= 0), one model per value",
      .choices = NULL},
@@ -92,14 +95,12 @@ static const elbo_opt opts[] = {
 /* ---- the grid ---- */
 
 enum { SRC_TABLE, SRC_DSPRITES }; /* --score-source, in its choices' order */
-enum { OBJ_BETA, OBJ_COUNT };
-static const char *const obj_names[OBJ_COUNT] = {"beta"};
 
 enum { M_MIG, M_MIG_DL, M_BETAVAE, M_FACTORVAE, M_SAP, M_DCI, M_TC, M_COUNT };
 static const char *const metric_names[M_COUNT] = {"mig", "mig_dl", "betavae", "factorvae", "sap", "dci", "tc"};
 
 typedef struct grid {
-    int objectives[OBJ_COUNT], n_obj;
+    int objectives[DS_OBJECTIVES], n_obj;
     double betas[MAX_GRID];
     int n_betas;
     uint64_t seeds[MAX_GRID];
@@ -115,13 +116,13 @@ static void parse_objectives(const elbo_cli *cli, grid *g)
     snprintf(buf, sizeof buf, "%s", objectives_text);
     for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
         int o = 0;
-        while (o < OBJ_COUNT && strcmp(tok, obj_names[o]) != 0)
+        while (o < DS_OBJECTIVES && strcmp(tok, ds_objectives[o].name) != 0)
             o++;
-        if (o == OBJ_COUNT && (strcmp(tok, "tcvae") == 0 || strcmp(tok, "factorvae") == 0)) {
+        if (o == DS_OBJECTIVES && (strcmp(tok, "tcvae") == 0 || strcmp(tok, "factorvae") == 0)) {
             snprintf(msg, sizeof msg, "--objectives: '%s' is not in models/vae yet (available: beta)", tok);
             drv_usage_error(cli, msg);
         }
-        if (o == OBJ_COUNT) {
+        if (o == DS_OBJECTIVES) {
             snprintf(msg, sizeof msg, "--objectives: unknown objective '%.60s' (expected beta)", tok);
             drv_usage_error(cli, msg);
         }
@@ -251,7 +252,7 @@ typedef struct run {
 
 static void label_of(const row *r, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s_b%g_s%llu", obj_names[r->obj], r->beta, (unsigned long long)r->seed);
+    snprintf(buf, cap, "%s_b%g_s%llu", ds_objectives[r->obj].name, r->beta, (unsigned long long)r->seed);
 }
 
 /* Train one model on streamed batches; *seconds: time in steps. */
@@ -264,6 +265,9 @@ static void train(run *R, elbo_vae *m, row *r, elbo_npy_writer *exp_w)
     elbo_rng_seed(&noise, r->seed ^ 0x4015Eull);
     elbo_adam_config adam = ELBO_ADAM_DEFAULT;
     adam.lr = (float)lr;
+    elbo_vae_objective obj;
+    drv_check(cli, ds_objective_of(r->obj, r->beta, &obj), "objective");
+    obj.n_data = R->split.n_train;
     char label[96], plabel[128];
     label_of(r, label, sizeof label);
     snprintf(plabel, sizeof plabel, "%s [%d/%d]", label, R->model, R->models);
@@ -277,7 +281,7 @@ static void train(run *R, elbo_vae *m, row *r, elbo_npy_writer *exp_w)
         const uint32_t *idx = ds_stream_next(&st);
         drv_check(cli, elbo_dsprites_render_f32(R->ds, idx, (size_t)batch, R->xb), "render");
         elbo_vae_batch_stats bs;
-        elbo_status e = ds_train_step(m, R->train_tape, R->xb, batch, (float)r->beta, &adam, &noise, &bs);
+        elbo_status e = ds_train_step(m, R->train_tape, R->xb, batch, &obj, &adam, &noise, &bs);
         if (e != ELBO_OK) {
             char what[160];
             snprintf(what, sizeof what, "%s: step %d", label, s + 1);
@@ -467,7 +471,8 @@ static elbo_npy_writer export_w;
 static void one_model(run *R, row *r)
 {
     elbo_vae m;
-    elbo_vae_config cfg = ds_arch_mlp(latent);
+    elbo_vae_config cfg;
+    drv_check(R->cli, ds_arch(arch, latent, &cfg), "--arch");
     elbo_rng init;
     elbo_rng_seed(&init, r->seed);
     drv_check(R->cli, elbo_vae_create(&m, &cfg, &init), "model");
@@ -508,7 +513,7 @@ static void write_csv(const run *R, const row *rows, int n)
         st = elbo_afile_printf(&f, "%s\n", csv_cols);
     for (int i = 0; st == ELBO_OK && i < n; i++) {
         const row *r = rows + i;
-        st = elbo_afile_printf(&f, "%s,%.17g,%llu", obj_names[r->obj], r->beta, (unsigned long long)r->seed);
+        st = elbo_afile_printf(&f, "%s,%.17g,%llu", ds_objectives[r->obj].name, r->beta, (unsigned long long)r->seed);
         for (int k = 0; st == ELBO_OK && k < C_COUNT; k++)
             st = elbo_afile_printf(&f, ",%.17g", r->m[k]);
         if (st == ELBO_OK)
@@ -553,7 +558,7 @@ static void mig_panel(elbo_plot *p, const row *rows, int n, const grid *g, int c
                 }
             mean[b] = k ? s / k : NAN, lo[b] = k ? mn : NAN, hi[b] = k ? mx : NAN;
         }
-        elbo_style st = elbo_style_color(elbo_palette(oi), obj_names[g->objectives[oi]]);
+        elbo_style st = elbo_style_color(elbo_palette(oi), ds_objectives[g->objectives[oi]].name);
         elbo_plot_fill(p, bs, lo, hi, (size_t)g->n_betas, 0, &(elbo_style){.color = st.color, .color_set = true});
         elbo_plot_line(p, bs, mean, (size_t)g->n_betas, &st);
         elbo_plot_scatter(p, px, py, (size_t)np, &(elbo_style){.color = st.color, .color_set = true, .size = 3});
@@ -605,11 +610,17 @@ static void write_config(const run *R)
     elbo_json_begin_object(&j, NULL);
     elbo_json_string(&j, "driver", R->cli->prog);
     elbo_cli_config_json(R->cli, &j);
-    char arch[512];
-    elbo_vae_config c = ds_arch_mlp(latent);
-    elbo_vae_config_json(&c, arch, sizeof arch);
-    elbo_json_string(&j, "architecture", arch);
-    elbo_json_string(&j, "arch", "mlp");
+    char desc[1024], spec[512];
+    elbo_vae_config c;
+    drv_check(R->cli, ds_arch(arch, latent, &c), "--arch");
+    elbo_vae_config_json(&c, desc, sizeof desc);
+    elbo_vae_config_spec(&c, spec, sizeof spec);
+    elbo_json_string(&j, "architecture", desc);
+    elbo_json_string(&j, "encoder", spec);
+    elbo_json_begin_array(&j, "objectives_trained_with");
+    for (int o = 0; o < R->g.n_obj; o++)
+        elbo_json_string(&j, NULL, ds_objectives[R->g.objectives[o]].about);
+    elbo_json_end_array(&j);
     elbo_json_end_object(&j);
     drv_check(R->cli, elbo_json_save(&j, drv_path(R->cli, "config.json")), "config.json");
     elbo_json_free(&j);
@@ -626,7 +637,7 @@ static void write_summary(const run *R, const row *rows, int n)
     for (int i = 0; i < n; i++) {
         const row *r = rows + i;
         elbo_json_begin_object(j, NULL);
-        elbo_json_string(j, "objective", obj_names[r->obj]);
+        elbo_json_string(j, "objective", ds_objectives[r->obj].name);
         elbo_json_number(j, "beta", r->beta);
         elbo_json_uint(j, "seed", r->seed);
         static const char *const keys[C_COUNT] = {"mig", "mig_dl", "betavae", "factorvae", "sap", "dci_d", "dci_c",

@@ -1,8 +1,9 @@
 /* What experiments/disentangle_dsprites needs from models/vae and
  * models/data, header-only (one driver is one translation unit): the
  * held-out split of dSprites, minibatches streamed from the generator, the
- * network of Chen et al. (2018), one training step and the evaluation of a
- * held-out set in chunks.
+ * networks (Chen et al.'s MLP, the conv stack), the objectives, one training
+ * step and the evaluation of a held-out set in chunks. Everything that
+ * depends on the model API is here.
  *
  * Streaming: no data set is ever materialised. A training step renders its
  * B indices as floats into one (B, 64, 64, 1) buffer; the evaluation renders
@@ -17,8 +18,8 @@
 #include "autodiff/params.h"
 #include "autodiff/tape.h"
 #include "models/data/dsprites.h"
+#include "models/vae/component.h"
 #include "models/vae/vae.h"
-#include "ops/ops.h"
 #include "ops/rng.h"
 
 #define DS_EVAL_CHUNK 500
@@ -94,45 +95,66 @@ static inline const uint32_t *ds_stream_next(ds_stream *s)
 
 static inline void ds_stream_free(ds_stream *s) { free(s->perm); }
 
-/* ---- the network ---- */
+/* ---- the networks ---- */
 
-/* Chen et al.'s MLP for 64x64 dSprites: encoder 4096-1200-1200-(2 x latent),
- * ReLU, Bernoulli decoder. models/vae mirrors the encoder in the decoder,
- * so the decoder is latent-1200-1200-4096 (Chen's has a third 1200 layer). */
-static inline elbo_vae_config ds_arch_mlp(int latent)
+enum { DS_ARCH_MLP, DS_ARCH_CONV }; /* --arch, in its choices' order */
+
+/* mlp: Chen et al.'s MLP for 64x64 dSprites, encoder 4096-1200-1200-(2 x
+ * latent), ReLU; models/vae mirrors the encoder in the decoder, so the
+ * decoder is latent-1200-1200-4096 (Chen's has a third 1200 layer).
+ * conv: models/vae's default for 64x64 images, the 32-32-64-64 k4 s2 stack
+ * with a dense 256 of Chen et al. / Burgess et al., mirrored by transposed
+ * convolutions. Both Bernoulli, diagonal Gaussian posterior, N(0, I) prior. */
+static inline elbo_status ds_arch(int arch, int latent, elbo_vae_config *c)
 {
-    elbo_vae_config c = elbo_vae_config_default();
-    c.x_dim = ELBO_DSPRITES_PIXELS;
-    c.z_dim = latent;
-    c.n_hidden = 2;
-    c.hidden[0] = c.hidden[1] = 1200;
-    c.act = ELBO_VAE_RELU;
-    c.lik = ELBO_VAE_BERNOULLI;
-    return c;
+    *c = elbo_vae_config_default();
+    c->x_dim = ELBO_DSPRITES_PIXELS;
+    c->z_dim = latent;
+    c->act = ELBO_VAE_RELU;
+    c->lik = ELBO_VAE_BERNOULLI;
+    if (arch == DS_ARCH_CONV) {
+        c->image_h = c->image_w = ELBO_DSPRITES_SIDE, c->image_c = 1;
+        return elbo_vae_config_conv_default(c);
+    }
+    c->arch = ELBO_VAE_ARCH_MLP;
+    c->n_hidden = 2;
+    c->hidden[0] = c->hidden[1] = 1200;
+    return ELBO_OK;
 }
 
-/* One optimizer step of the beta-VAE on images x (B, 4096): loss on the
- * tape t, backward, a finite gradient (else the parameters stay), Adam. */
-static inline elbo_status ds_train_step(elbo_vae *m, elbo_tape *t, const float *x, int B, float beta,
-                                        const elbo_adam_config *adam, elbo_rng *noise, elbo_vae_batch_stats *s)
+/* The objectives of the grid: a driver name, the models/vae registry entry
+ * it trains with, and which weight the grid's beta sets. */
+typedef struct ds_objective {
+    const char *name;     /* in metrics.csv and file names */
+    const char *registry; /* elbo_vae_find(ELBO_VAE_PART_OBJECTIVE, ...) */
+    const char *about;
+} ds_objective;
+
+static const ds_objective ds_objectives[] = {
+    {"beta", "elbo", "beta-VAE: rec + beta KL (17.30)"},
+};
+#define DS_OBJECTIVES ((int)(sizeof ds_objectives / sizeof ds_objectives[0]))
+
+/* The step's objective for ds_objectives[which] at weight beta. */
+static inline elbo_status ds_objective_of(int which, double beta, elbo_vae_objective *o)
 {
-    elbo_vae_objective obj = ELBO_VAE_OBJECTIVE_DEFAULT;
-    obj.kl_weight = beta;
-    elbo_tape_reset(t);
-    elbo_tape_set_grad(t, true);
-    elbo_params_clear_grad(&m->params);
-    elbo_node *loss;
-    elbo_status st = elbo_vae_loss(m, t, x, NULL, B, &obj, noise, NULL, &loss, s);
-    if (st == ELBO_OK)
-        st = elbo_backward(t, loss);
+    *o = ELBO_VAE_OBJECTIVE_DEFAULT;
+    int id;
+    elbo_status st = elbo_vae_find(ELBO_VAE_PART_OBJECTIVE, ds_objectives[which].registry, &id);
     if (st != ELBO_OK)
         return st;
-    if (!isfinite(elbo_sum(m->params.n, m->params.g))) { /* one vectorised pass; the culprit only on failure */
-        st = elbo_params_check_finite(&m->params);
-        return st != ELBO_OK ? st : elbo_fail(ELBO_ERR_NONFINITE, "the gradient sum overflows");
-    }
-    elbo_adam_step(&m->params, adam);
+    o->ops = elbo_vae_objective_by_id(id);
+    o->kl_weight = (float)beta;
     return ELBO_OK;
+}
+
+/* One optimizer step on images x (B, 4096): elbo_vae_step (forward,
+ * backward, a finite gradient or the parameters stay, Adam). */
+static inline elbo_status ds_train_step(elbo_vae *m, elbo_tape *t, const float *x, int B, elbo_vae_objective *obj,
+                                        const elbo_adam_config *adam, elbo_rng *noise, elbo_vae_batch_stats *s)
+{
+    obj->step = m->params.step;
+    return elbo_vae_step(m, t, x, NULL, B, obj, noise, adam, s);
 }
 
 /* ---- evaluation of the held-out set ---- */

@@ -185,6 +185,12 @@ if run disentangle_dsprites; then
             bad "disentangle_dsprites $bad_args: one line, exit 2, nothing written (exit $rc: $(head -2 "$tmp/dd_bad.err"))"
         fi
     done
+    if "$bin/disentangle_dsprites" --quick --arch conv --betas 1 --out "$tmp/dd_conv" >"$tmp/dd_conv.log" 2>&1 &&
+        [ "$(wc -l <"$tmp/dd_conv/metrics.csv")" = 2 ] && grep -q '"encoder": "conv:' "$tmp/dd_conv/config.json"; then
+        ok "disentangle_dsprites --arch conv: trains and scores the conv network"
+    else
+        bad "disentangle_dsprites --arch conv: trains and scores the conv network ($(tail -1 "$tmp/dd_conv.log"))"
+    fi
     # (with the classifier scores on fresh generator images through the encoder)
     if "$bin/disentangle_dsprites" --quick --betas 4 --score-source dsprites --threads 1 --out "$tmp/dd_t1" >/dev/null 2>&1 &&
         "$bin/disentangle_dsprites" --quick --betas 4 --score-source dsprites --threads 2 --out "$tmp/dd_t2" >/dev/null 2>&1 &&
