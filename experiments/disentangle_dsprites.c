@@ -222,18 +222,19 @@ static void quick_grid(grid *g)
 
 /* ---- one model ---- */
 
+/* The score columns of metrics.csv, in order. */
+enum { C_MIG, C_MIG_DL, C_BETAVAE, C_FACTORVAE, C_SAP, C_DCI_D, C_DCI_C, C_DCI_I, C_COUNT };
+
 typedef struct row {
     int obj;
     double beta;
     uint64_t seed;
-    double m[M_COUNT + 2]; /* mig, mig_dl, betavae, factorvae, sap, dci_d, dci_c, dci_i */
+    double m[C_COUNT];
     double tc, neg_elbo, rec, kl, train_neg_elbo;
     double seconds, images_per_s, eval_seconds;
     double *mi_dl, *mi_chen; /* (latent, NF) */
     int order[256];          /* latents by decreasing KL */
 } row;
-
-enum { C_MIG, C_MIG_DL, C_BETAVAE, C_FACTORVAE, C_SAP, C_DCI_D, C_DCI_C, C_DCI_I, C_COUNT };
 
 /* Shared state of the run. */
 typedef struct run {
