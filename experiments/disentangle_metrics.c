@@ -1,12 +1,15 @@
 /* Score codes from any model against ground-truth factors.
  *
- *   disentangle_metrics --codes codes.csv --factors factors.csv [--logvar logvar.csv]
+ *   disentangle_metrics --codes codes.csv|.npy --factors factors.csv|.npy [--logvar logvar.csv|.npy]
  *                       [--metrics mig,mig_dl,betavae,factorvae,sap,dci] [--out DIR]
  *
  * --codes: one row per point, one column per code dimension (the encoder
  * means); --logvar: the encoder's log-variances, same shape (Chen's MIG
- * needs them); --factors: one row per point, in the same order. A first
- * line that is not numeric is a header. Factor columns: with
+ * needs them); --factors: one row per point, in the same order. Each is a
+ * CSV (a first line that is not numeric is a header) or a .npy of shape
+ * (rows,) or (rows, columns), any numeric dtype, read exactly as float64
+ * (its columns are named factor0, factor1, ...: --factor-columns takes
+ * their numbers). Factor columns: with
  * --factor-columns auto (the default) every column but one named "index"
  * and those named "*_value" (so a dSprites factor table from
  * models/data/dsprites.h is read as its five class columns); each
@@ -41,6 +44,7 @@
 #include "models/io/csv.h"
 #include "models/io/file.h"
 #include "models/io/json.h"
+#include "models/io/npy.h"
 #include "models/metrics/metrics.h"
 #include "progress.h"
 #include "summary.h"
@@ -136,15 +140,47 @@ static void read_header(table *t)
         snprintf(t->names[c], NAME_LEN, "%s", fields[c]);
 }
 
-/* Load one table by its extension; .npy joins here as one more branch. */
+/* A .npy table: (n,) is one column, (n, cols) a table; any numeric dtype
+ * (models/io/npy.h reads each element as a double, exactly). No names. */
+static elbo_status read_npy(const char *path, table *t)
+{
+    elbo_source src;
+    elbo_npy_info h;
+    elbo_status st = elbo_source_open(&src, path);
+    if (st != ELBO_OK)
+        return st;
+    if ((st = elbo_npy_info_read(&src, &h)) != ELBO_OK)
+        goto done;
+    if (h.ndim < 1 || h.ndim > 2 || h.shape[0] == 0 || (h.ndim == 2 && h.shape[1] == 0)) {
+        st = elbo_fail(ELBO_ERR_FORMAT, "%s: shape of %d dimensions (%llu, ...): expected (rows,) or (rows, columns)",
+                       path, h.ndim, (unsigned long long)(h.ndim ? h.shape[0] : 0));
+        goto done;
+    }
+    t->rows = (size_t)h.shape[0];
+    t->cols = h.ndim == 2 ? (size_t)h.shape[1] : 1;
+    if (t->cols > MAX_COLS) {
+        st = elbo_fail(ELBO_ERR_FORMAT, "%s: %zu columns: at most %d", path, t->cols, MAX_COLS);
+        goto done;
+    }
+    t->x = malloc((size_t)h.count * sizeof *t->x);
+    if (!t->x) {
+        st = elbo_fail(ELBO_ERR_NOMEM, "%s: out of memory for %llu values", path, (unsigned long long)h.count);
+        goto done;
+    }
+    st = elbo_npy_read_f64(&src, &h, 0, (size_t)h.count, t->x);
+done:
+    elbo_source_close(&src);
+    return st;
+}
+
+/* Load one table by its extension: .npy, else CSV. */
 static void load_table(const elbo_cli *cli, const char *flag, const char *path, table *t)
 {
     memset(t, 0, sizeof *t);
     t->path = path;
     size_t len = strlen(path);
-    if (len >= 4 && strcmp(path + len - 4, ".npy") == 0)
-        drv_input_error(cli, "--%s %s: .npy is not read yet: give a CSV", flag, path);
-    elbo_status st = elbo_csv_read(path, &t->x, &t->rows, &t->cols);
+    bool npy = len >= 4 && strcmp(path + len - 4, ".npy") == 0;
+    elbo_status st = npy ? read_npy(path, t) : elbo_csv_read(path, &t->x, &t->rows, &t->cols);
     if (st != ELBO_OK) {
         fprintf(stderr, "%s: --%s: %s (%s)\n", cli->prog, flag, elbo_last_error(), elbo_status_name(st));
         exit(elbo_exit_code(st, true));
@@ -152,7 +188,8 @@ static void load_table(const elbo_cli *cli, const char *flag, const char *path, 
     if (t->cols > MAX_COLS)
         drv_input_error(cli, "--%s %s: %zu columns: at most %d", flag, path, t->cols, MAX_COLS);
     t->names = drv_alloc(cli, t->cols, sizeof *t->names);
-    read_header(t);
+    if (!npy)
+        read_header(t);
 }
 
 static void free_table(table *t)

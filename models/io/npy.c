@@ -390,6 +390,55 @@ elbo_status elbo_npy_read_f32(const elbo_source *src, const elbo_npy_info *info,
     return ELBO_OK;
 }
 
+/* One element as a double: exact for every float and for integers up to 2^53. */
+static bool element_f64(const elbo_npy_info *info, const uint8_t *p, double *out)
+{
+    if (info->kind == ELBO_NPY_FLOAT) {
+        if (info->itemsize == 8) {
+            uint64_t b = raw_bits(info, p);
+            memcpy(out, &b, 8);
+        } else {
+            *out = element_f32(info, p);
+        }
+        return true;
+    }
+    int neg;
+    uint64_t v = element_uint(info, p, &neg);
+    if (neg) { /* two's complement of the item's width, widened */
+        uint64_t mag = info->itemsize == 8 ? ~v + 1 : ((uint64_t)1 << (8 * info->itemsize)) - v;
+        if (mag > ((uint64_t)1 << 53))
+            return false;
+        *out = -(double)mag;
+        return true;
+    }
+    if (v > ((uint64_t)1 << 53))
+        return false;
+    *out = (double)v;
+    return true;
+}
+
+elbo_status elbo_npy_read_f64(const elbo_source *src, const elbo_npy_info *info, uint64_t first, size_t n,
+                              double *dst)
+{
+    elbo_status st = check_range(src, info, first, n);
+    if (st != ELBO_OK)
+        return st;
+    uint64_t off = info->data_offset + first * (uint64_t)info->itemsize;
+    uint8_t buf[CHUNK_BYTES];
+    size_t per = CHUNK_BYTES / (size_t)info->itemsize;
+    for (size_t i = 0; i < n; i += per) {
+        size_t m = n - i < per ? n - i : per;
+        if ((st = elbo_source_read(src, off + i * (size_t)info->itemsize, buf, m * (size_t)info->itemsize,
+                                   "the array data")) != ELBO_OK)
+            return st;
+        for (size_t k = 0; k < m; k++)
+            if (!element_f64(info, buf + k * (size_t)info->itemsize, dst + i + k))
+                return elbo_fail(ELBO_ERR_FORMAT, "%s: element %llu: an integer beyond 2^53 has no exact double",
+                                 src->name, (unsigned long long)(first + i + k));
+    }
+    return ELBO_OK;
+}
+
 /* ---- writer ---- */
 
 elbo_status elbo_npy_writer_open(elbo_npy_writer *w, const char *path, const char *descr, const uint64_t *shape,

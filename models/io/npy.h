@@ -56,6 +56,13 @@ elbo_status elbo_npy_read_u8(const elbo_source *src, const elbo_npy_info *info, 
 elbo_status elbo_npy_read_f32(const elbo_source *src, const elbo_npy_info *info, uint64_t first, size_t n,
                               float *dst);
 
+/* Elements first..first+n as float64, any kind: floats widened exactly
+ * (float64 as stored), bool and integers exactly; an integer beyond 2^53 in
+ * magnitude (not exact as a double) is ELBO_ERR_FORMAT naming the element.
+ * For tables of numbers (codes, factor classes) rather than pixels. */
+elbo_status elbo_npy_read_f64(const elbo_source *src, const elbo_npy_info *info, uint64_t first, size_t n,
+                              double *dst);
+
 /* A whole .npy written atomically, element by element in C order. */
 typedef struct elbo_npy_writer {
     elbo_afile file;

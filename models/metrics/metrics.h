@@ -99,6 +99,15 @@ elbo_status elbo_mi_matrix_chen(const elbo_codes *codes, const elbo_factors *fac
 elbo_status elbo_mig_chen(const elbo_codes *codes, const elbo_factors *factors, const elbo_chen_opts *opts,
                           double *score, double *per_factor, double *mi);
 
+/* Total correlation of the aggregate posterior q(z) = 1/n sum_i q(z|x_i)
+ * over the n points (Chen et al. 2018, the term beta-TCVAE weights):
+ *   TC = mean over samples s of [ log q(z_s) - sum_j log q(z_sj) ],
+ * z_s one draw from q(z|x_s) per point (noise and order as elbo_mig_chen:
+ * the same draws for the same options; factor_mask unused), both densities
+ * summed exactly over all n points. Non-negative in expectation; needs the
+ * log-variances. Threads over samples; the same bits for any thread count. */
+elbo_status elbo_total_correlation(const elbo_codes *codes, const elbo_chen_opts *opts, double *tc);
+
 /* ---- SAP and DCI ---- */
 
 /* SAP (Kumar et al. 2018), disentanglement_lib's continuous-factor score:

@@ -159,6 +159,48 @@ if run nlvm; then
     check "unimodal: the closest Gaussian is close (KL < 0.05)" "$(val "$f" unimodal_q_kl)" "<" 0.05
 fi
 
+echo "== disentangle_dsprites (section 17.8.4 on dSprites, streamed from the generator)"
+if run disentangle_dsprites; then
+    d=$tmp/disentangle_dsprites
+    head -1 "$d/metrics.csv" | grep -q '^objective,beta,seed,mig,mig_dl,betavae,factorvae,sap,dci_d,dci_c,dci_i,test_neg_elbo,kl,tc' &&
+        ok "metrics.csv: the issue's columns first" || bad "metrics.csv: the issue's columns first"
+    check "metrics.csv: one row per model (2 betas x 1 seed in --quick)" "$(($(wc -l <"$d/metrics.csv") - 1))" "=" 2
+    # every score in [0, 1], test -ELBO positive and below the 4096 log 2 of a coin per pixel, KL and TC >= 0
+    awk -F, 'NR > 1 { for (c = 4; c <= 11; c++) if (!($c >= 0 && $c <= 1)) exit 1
+                      if (!($12 > 0 && $12 < 2839.3) || !($13 >= 0) || !($14 > -0.05)) exit 1 } END { exit NR < 3 }' \
+        "$d/metrics.csv" && ok "scores in [0,1], test -ELBO, KL and TC in range" ||
+        bad "scores in [0,1], test -ELBO, KL and TC in range: $(sed -n 2p "$d/metrics.csv")"
+    n=$(ls "$d"/traversal_*.png 2>/dev/null | wc -l)
+    check "a traversal grid per model" "$n" "=" 2
+    [ -s "$d/mi_heatmap.svg" ] && [ -s "$d/mig_vs_beta.svg" ] && [ -s "$d/config.json" ] &&
+        ok "mi_heatmap.svg, mig_vs_beta.svg, config.json written" || bad "mi_heatmap.svg, mig_vs_beta.svg, config.json written"
+    for bad_args in "--objectives nope" "--objectives tcvae,beta" "--betas 1,-2" "--betas nan" "--betas inf" \
+        "--seeds 1,1" "--seeds 1.5" "--betas 1,,x" "--metrics mig,entropy" "--score-points 10"; do
+        # shellcheck disable=SC2086
+        "$bin/disentangle_dsprites" $bad_args --out "$tmp/dd_bad" >/dev/null 2>"$tmp/dd_bad.err"
+        rc=$?
+        if [ $rc = 2 ] && [ "$(wc -l <"$tmp/dd_bad.err")" = 1 ] && [ ! -e "$tmp/dd_bad" ]; then
+            ok "disentangle_dsprites $bad_args: one line, exit 2, nothing written"
+        else
+            bad "disentangle_dsprites $bad_args: one line, exit 2, nothing written (exit $rc: $(head -2 "$tmp/dd_bad.err"))"
+        fi
+    done
+    if "$bin/disentangle_dsprites" --quick --arch conv --betas 1 --out "$tmp/dd_conv" >"$tmp/dd_conv.log" 2>&1 &&
+        [ "$(wc -l <"$tmp/dd_conv/metrics.csv")" = 2 ] && grep -q '"encoder": "conv:' "$tmp/dd_conv/config.json"; then
+        ok "disentangle_dsprites --arch conv: trains and scores the conv network"
+    else
+        bad "disentangle_dsprites --arch conv: trains and scores the conv network ($(tail -1 "$tmp/dd_conv.log"))"
+    fi
+    # (with the classifier scores on fresh generator images through the encoder)
+    if "$bin/disentangle_dsprites" --quick --betas 4 --score-source dsprites --threads 1 --out "$tmp/dd_t1" >/dev/null 2>&1 &&
+        "$bin/disentangle_dsprites" --quick --betas 4 --score-source dsprites --threads 2 --out "$tmp/dd_t2" >/dev/null 2>&1 &&
+        cmp -s <(cut -d, -f1-16 "$tmp/dd_t1/metrics.csv") <(cut -d, -f1-16 "$tmp/dd_t2/metrics.csv"); then
+        ok "disentangle_dsprites: same metrics for 1 and 2 threads"
+    else
+        bad "disentangle_dsprites: same metrics for 1 and 2 threads"
+    fi
+fi
+
 echo "== VAE drivers (need Fashion-MNIST in $data)"
 if [ -n "$data" ] && [ -s "$data/train-images-idx3-ubyte" ]; then
     if run vae_figures --data "$data"; then

@@ -110,6 +110,55 @@ Test(npy, dtypes_convert)
     cr_assert_eq(elbo_npy_read_f32(&s, &h, 0, 3, f), ELBO_ERR_FORMAT, "integers are not read as floats");
 }
 
+Test(npy, float64_reads_every_kind_exactly)
+{
+    uint8_t buf[512];
+    elbo_npy_info h;
+    elbo_source s;
+    double d[3] = {0.1, 1.0 / 3.0, -1e300}, got[4];
+    size_t n = make(buf, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", d, sizeof d);
+    cr_assert_eq(elbo_npy_info_parse("f8", buf, n, &h), ELBO_OK);
+    elbo_source_memory(&s, "f8", buf, n);
+    cr_assert_eq(elbo_npy_read_f64(&s, &h, 0, 3, got), ELBO_OK, "%s", elbo_last_error());
+    cr_assert_eq(memcmp(got, d, sizeof d), 0, "float64 as stored, not through float32");
+    uint8_t be[16] = {0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0xc0, 0x04, 0, 0, 0, 0, 0, 0}; /* 1.0, -2.5 big-endian */
+    n = make(buf, 1, "{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }", be, 16);
+    cr_assert_eq(elbo_npy_info_parse("be", buf, n, &h), ELBO_OK);
+    elbo_source_memory(&s, "be", buf, n);
+    cr_assert_eq(elbo_npy_read_f64(&s, &h, 0, 2, got), ELBO_OK);
+    cr_assert(got[0] == 1.0 && got[1] == -2.5);
+    float f[2] = {0.1f, -3.0f};
+    n = make(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", f, sizeof f);
+    cr_assert_eq(elbo_npy_info_parse("f4", buf, n, &h), ELBO_OK);
+    elbo_source_memory(&s, "f4", buf, n);
+    cr_assert_eq(elbo_npy_read_f64(&s, &h, 0, 2, got), ELBO_OK);
+    cr_assert(got[0] == (double)0.1f && got[1] == -3.0, "float32 widened exactly");
+    int16_t i2[4] = {-32768, -1, 0, 32767};
+    n = make(buf, 1, "{'descr': '<i2', 'fortran_order': False, 'shape': (4,), }", i2, sizeof i2);
+    cr_assert_eq(elbo_npy_info_parse("i2", buf, n, &h), ELBO_OK);
+    elbo_source_memory(&s, "i2", buf, n);
+    cr_assert_eq(elbo_npy_read_f64(&s, &h, 0, 4, got), ELBO_OK);
+    cr_assert(got[0] == -32768.0 && got[1] == -1.0 && got[2] == 0.0 && got[3] == 32767.0, "%g %g %g %g", got[0],
+              got[1], got[2], got[3]);
+    uint32_t u4[2] = {4000000000u, 39};
+    n = make(buf, 1, "{'descr': '<u4', 'fortran_order': False, 'shape': (2,), }", u4, sizeof u4);
+    cr_assert_eq(elbo_npy_info_parse("u4", buf, n, &h), ELBO_OK);
+    elbo_source_memory(&s, "u4", buf, n);
+    cr_assert_eq(elbo_npy_read_f64(&s, &h, 1, 1, got), ELBO_OK);
+    cr_assert_eq(got[0], 39.0, "a range from the middle");
+    cr_assert_eq(elbo_npy_read_f64(&s, &h, 0, 1, got), ELBO_OK);
+    cr_assert_eq(got[0], 4e9, "unsigned, not sign-extended");
+    int64_t i8[3] = {-(INT64_C(1) << 53), INT64_C(1) << 53, (INT64_C(1) << 53) + 1};
+    n = make(buf, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", i8, sizeof i8);
+    cr_assert_eq(elbo_npy_info_parse("i8", buf, n, &h), ELBO_OK);
+    elbo_source_memory(&s, "i8", buf, n);
+    cr_assert_eq(elbo_npy_read_f64(&s, &h, 0, 2, got), ELBO_OK);
+    cr_assert(got[0] == -0x1p53 && got[1] == 0x1p53);
+    cr_assert_eq(elbo_npy_read_f64(&s, &h, 0, 3, got), ELBO_ERR_FORMAT, "2^53 + 1 has no exact double");
+    iu_assert_msg_has("element 2");
+    cr_assert_eq(elbo_npy_read_f64(&s, &h, 2, 2, got), ELBO_ERR_INVALID, "a range beyond the array");
+}
+
 Test(npy, writer_round_trip)
 {
     float x[2 * 3 * 4];

@@ -2,11 +2,12 @@
  * would (fork/exec of ELBO_BUILD_ROOT/experiments/disentangle_metrics):
  * a good run writes its files; every bad input (unknown metric, mig without
  * --logvar, row counts that differ, a factor column with one value, NaN
- * codes, a log-variance file of another shape, a missing or .npy file, an
- * --out that cannot be made) is exit 2 or 3 (1 for the output) with exactly
+ * codes, a log-variance file of another shape, a missing file, a truncated
+ * or 3-D .npy, an --out that cannot be made) is exit 2 or 3 (1 for the output) with exactly
  * one line on stderr naming the problem, and leaves nothing in --out. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "models/io/csv.h"
+#include "models/io/npy.h"
 #include "test_util.h"
 
 static char *tmp;
@@ -194,11 +196,77 @@ Test(metrics_driver, bad_inputs_are_input_errors)
     expect_failure(&o, 3, "missing codes", "missing.csv");
 
     run(&o, "--codes", put("codes.npy", "\x93NUMPY"), "--factors", tpath("factors.csv"), "--out", tpath("out"), NULL);
-    expect_failure(&o, 3, ".npy codes", ".npy");
+    expect_failure(&o, 3, "truncated .npy codes", "codes.npy");
+    float cube[60 * 2 * 2] = {0};
+    cr_assert_eq(elbo_npy_write_f32(tpath("cube.npy"), cube, (uint64_t[]){60, 2, 2}, 3), ELBO_OK);
+    run(&o, "--codes", tpath("cube.npy"), "--factors", tpath("factors.csv"), "--out", tpath("out"), NULL);
+    expect_failure(&o, 3, "3-D .npy codes", "cube.npy");
+    float nanv[60 * 3];
+    for (int i = 0; i < 180; i++)
+        nanv[i] = i == 100 ? NAN : (float)i;
+    cr_assert_eq(elbo_npy_write_f32(tpath("nan.npy"), nanv, (uint64_t[]){60, 3}, 2), ELBO_OK);
+    run(&o, "--codes", tpath("nan.npy"), "--factors", tpath("factors.csv"), "--out", tpath("out"), NULL);
+    expect_failure(&o, 3, "NaN in .npy codes", "nan.npy");
 
     run(&o, "--codes", put("ragged.csv", "a,b\n1,2\n3\n"), "--factors", tpath("factors.csv"), "--out", tpath("out"),
         NULL);
     expect_failure(&o, 3, "ragged codes", "ragged.csv");
+}
+
+/* Every score from .npy codes (float32) and factors (uint8) equals the
+ * score from the same numbers as CSV: the codes are dyadic, so float32,
+ * the CSV text and float64 all hold them exactly. */
+Test(metrics_driver, npy_inputs_score_as_csv)
+{
+    char codes[8192] = "z0,z1,z2\n", factors[8192] = "a,b,c\n", logvar[8192] = "l0,l1,l2\n";
+    float zc[60 * 3], lv[60 * 3];
+    uint8_t fc[60 * 3];
+    for (int i = 0; i < 60; i++) {
+        int a = i / 20, b = i / 5 % 4, c = i % 5;
+        float z[3] = {a + 0.25f * c, b - 0.125f * a, c + 0.0625f * (float)(i % 7)}, l[3] = {-3, -2.5f, -3.25f};
+        char row[160];
+        snprintf(row, sizeof row, "%.9g,%.9g,%.9g\n", z[0], z[1], z[2]);
+        strcat(codes, row);
+        snprintf(row, sizeof row, "%d,%d,%d\n", a, b, c);
+        strcat(factors, row);
+        strcat(logvar, "-3,-2.5,-3.25\n");
+        memcpy(zc + 3 * i, z, sizeof z), memcpy(lv + 3 * i, l, sizeof l);
+        fc[3 * i] = (uint8_t)a, fc[3 * i + 1] = (uint8_t)b, fc[3 * i + 2] = (uint8_t)c;
+    }
+    put("codes.csv", codes), put("factors.csv", factors), put("logvar.csv", logvar);
+    uint64_t shape[2] = {60, 3};
+    cr_assert_eq(elbo_npy_write_f32(tpath("codes.npy"), zc, shape, 2), ELBO_OK);
+    cr_assert_eq(elbo_npy_write_f32(tpath("logvar.npy"), lv, shape, 2), ELBO_OK);
+    elbo_npy_writer w;
+    cr_assert_eq(elbo_npy_writer_open(&w, tpath("factors.npy"), "|u1", shape, 2), ELBO_OK);
+    cr_assert_eq(elbo_npy_writer_put(&w, fc, sizeof fc), ELBO_OK);
+    cr_assert_eq(elbo_npy_writer_close(&w), ELBO_OK);
+    outcome o;
+    run(&o, "--codes", tpath("codes.csv"), "--factors", tpath("factors.csv"), "--logvar", tpath("logvar.csv"),
+        "--quick", "--out", tpath("csv"), NULL);
+    cr_assert_eq(o.code, 0, "csv: exit %d: %s", o.code, o.err);
+    run(&o, "--codes", tpath("codes.npy"), "--factors", tpath("factors.npy"), "--logvar", tpath("logvar.npy"),
+        "--quick", "--out", tpath("npy"), NULL);
+    cr_assert_eq(o.code, 0, "npy: exit %d: %s", o.code, o.err);
+    double *a, *b;
+    size_t ra, ca, rb, cb;
+    cr_assert_eq(elbo_csv_read(tpath("csv/metrics.csv"), &a, &ra, &ca), ELBO_OK);
+    cr_assert_eq(elbo_csv_read(tpath("npy/metrics.csv"), &b, &rb, &cb), ELBO_OK);
+    cr_assert(ra == 1 && rb == 1 && ca == 8 && cb == 8, "%zu x %zu and %zu x %zu", ra, ca, rb, cb);
+    for (size_t c = 0; c < ca; c++)
+        cr_expect_eq(a[c], b[c], "score %zu: csv %.17g, npy %.17g", c, a[c], b[c]);
+    cr_expect(a[1] > 0.1, "mig_dl %g: the codes carry the factors", a[1]);
+    free(a), free(b);
+    /* a 1-D .npy is one column: the third factor alone */
+    uint8_t one[60];
+    for (int i = 0; i < 60; i++)
+        one[i] = fc[3 * i + 2];
+    cr_assert_eq(elbo_npy_writer_open(&w, tpath("one.npy"), "|u1", (uint64_t[]){60}, 1), ELBO_OK);
+    cr_assert_eq(elbo_npy_writer_put(&w, one, 60), ELBO_OK);
+    cr_assert_eq(elbo_npy_writer_close(&w), ELBO_OK);
+    run(&o, "--codes", tpath("codes.npy"), "--factors", tpath("one.npy"), "--metrics", "mig_dl,sap", "--out",
+        tpath("one"), NULL);
+    cr_assert_eq(o.code, 0, "1-D factors: exit %d: %s", o.code, o.err);
 }
 
 Test(metrics_driver, unwritable_out_is_a_runtime_error)
