@@ -1,0 +1,275 @@
+/* bf16 rounding and the bf16 GEMM.
+ *
+ * Rounding: the vector conversion (elbo_bf16_round_n: VCVTNE2PS2BF16 where
+ * the bf16 GEMM runs) against the scalar reference elbo_bf16_round_ref on
+ * every upper half (sign, exponent, the 7 kept mantissa bits: all of bf16)
+ * combined with the lower halves that decide rounding (0, 1, just below, at
+ * and above the tie, all ones, and pseudo-random ones), so every exponent,
+ * NaN, Inf, zero, subnormal and tie of either parity is covered; all 2^32
+ * floats with -Dlong_tests=true. Known values pin the reference itself.
+ *
+ * GEMM: elbo_gemm_bf16_at against elbo_gemm_bf16_ref (the same rounding of
+ * the inputs, products summed in double): bit-exact on inputs whose sums
+ * are exact in float32 (small integers), within the float32 summation bound
+ * otherwise; all four forms, beta 0/1/0.5, padded leading dimensions, the
+ * VAE's shapes and tails, the fused bias + relu; bit-identical on 1, 2 and
+ * 3 threads; a level without the kernel gives the float32 GEMM's bits. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/bf16.h"
+#include "ops/gemm.h"
+#include "ops/pool.h"
+#include "ops/precision.h"
+#include "test_util.h"
+
+static float from_bits(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+Test(bf16, reference_known_values)
+{
+    static const struct {
+        uint32_t in;
+        uint16_t out;
+    } cases[] = {
+        {0x3f800000u, 0x3f80}, /* 1 */
+        {0x3f808000u, 0x3f80}, /* tie, even below: down */
+        {0x3f818000u, 0x3f82}, /* tie, odd below: up */
+        {0x3f807fffu, 0x3f80}, {0x3f808001u, 0x3f81},
+        {0x7f7fffffu, 0x7f80}, /* largest float: overflows to Inf */
+        {0x7f7f7fffu, 0x7f7f}, /* just below the rounding point: largest bf16 */
+        {0xff7fffffu, 0xff80}, /* -Inf */
+        {0x7f800000u, 0x7f80}, {0xff800000u, 0xff80},
+        {0x7f800001u, 0x7fc0}, /* signalling NaN made quiet */
+        {0xffc12345u, 0xffc1}, /* quiet NaN keeps sign and top payload */
+        {0x7fffffffu, 0x7fff},
+        {0x00000001u, 0x0000}, {0x807fffffu, 0x8000}, /* subnormals: signed zero */
+        {0x00800000u, 0x0080}, /* smallest normal stays */
+        {0x00000000u, 0x0000}, {0x80000000u, 0x8000},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint16_t got = elbo_bf16_round_ref(from_bits(cases[i].in));
+        cr_assert_eq(got, cases[i].out, "round(0x%08x) = 0x%04x, expected 0x%04x", cases[i].in, got, cases[i].out);
+    }
+    // RNE means: the nearest bf16, the even one on a tie, for finite normals
+    for (uint32_t hi = 0x0080; hi < 0x7f7f; hi += 97) {
+        uint32_t u = (hi << 16) | 0x1234u;
+        float x = from_bits(u), lo = elbo_bf16_to_f32((uint16_t)hi), up = elbo_bf16_to_f32((uint16_t)(hi + 1));
+        float r = elbo_bf16_quantize(x);
+        cr_assert(r == lo && fabsf(x - lo) < fabsf(up - x), "0x%08x", u);
+    }
+}
+
+// the vector conversion against the reference on n consecutive inputs
+static void check_round(const float *x, uint16_t *y, size_t n)
+{
+    elbo_bf16_round_n(n, x, y);
+    for (size_t i = 0; i < n; i++) {
+        uint16_t r = elbo_bf16_round_ref(x[i]);
+        if (y[i] != r) {
+            uint32_t u;
+            memcpy(&u, &x[i], sizeof u);
+            cr_assert_fail("bf16(0x%08x): vector 0x%04x, reference 0x%04x", u, y[i], r);
+        }
+    }
+}
+
+Test(bf16, vector_rounding_matches_reference)
+{
+    static const uint32_t lows[] = {0x0000, 0x0001, 0x7fff, 0x8000, 0x8001, 0xffff, 0x4000, 0xc000};
+    enum { NLOW = sizeof lows / sizeof lows[0], NRAND = 8, PER = NLOW + NRAND };
+    size_t n = (size_t)PER << 16;
+    float *x = malloc(n * sizeof *x);
+    uint16_t *y = malloc(n * sizeof *y);
+    cr_assert(x && y);
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    for (uint32_t hi = 0; hi < 0x10000u; hi++)
+        for (size_t l = 0; l < PER; l++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t low = l < NLOW ? lows[l] : (uint32_t)(s >> 48);
+            uint32_t u = hi << 16 | low;
+            memcpy(&x[(size_t)hi * PER + l], &u, sizeof u);
+        }
+    check_round(x, y, n);
+    for (size_t len = 0; len < 70; len++) /* tails of the vector loop */
+        check_round(x + 1000 + len, y, len);
+    free(x), free(y);
+}
+
+Test(bf16, vector_rounding_all_floats, .timeout = 600)
+{
+    if (!getenv("ELBO_LONG_TESTS"))
+        cr_skip_test("all 2^32 floats only with -Dlong_tests=true");
+    enum { CHUNK = 1 << 20 };
+    float *x = malloc(CHUNK * sizeof *x);
+    uint16_t *y = malloc(CHUNK * sizeof *y);
+    cr_assert(x && y);
+    for (uint64_t base = 0; base < (1ull << 32); base += CHUNK) {
+        for (uint32_t i = 0; i < CHUNK; i++) {
+            uint32_t u = (uint32_t)(base + i);
+            memcpy(&x[i], &u, sizeof u);
+        }
+        check_round(x, y, CHUNK);
+    }
+    free(x), free(y);
+}
+
+/* ---- the GEMM ---- */
+
+struct shape {
+    size_t M, N, K;
+};
+static const struct shape shapes[] = {
+    {1, 1, 1},     {1, 1, 2},    {2, 3, 3},     {7, 17, 5},     {8, 48, 384},  {9, 49, 385},  {13, 47, 159},
+    {16, 400, 31}, {5, 95, 770}, {33, 100, 64}, {128, 40, 400}, {128, 20, 400}, {64, 2, 32},  {3, 130, 1000},
+};
+
+// values: small integers (exact sums) or uniform in [-1, 1]
+static void fill(float *x, size_t n, bool ints, uint64_t seed)
+{
+    tu_fill_uniform(x, n, -1.0f, 1.0f, seed);
+    if (ints)
+        for (size_t i = 0; i < n; i++)
+            x[i] = roundf(x[i] * 8.0f);
+}
+
+static void check_one(bool ta, bool tb, struct shape s, float beta, size_t pad, bool ints, bool ep_on, uint64_t seed)
+{
+    size_t M = s.M, N = s.N, K = s.K;
+    size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    size_t na = lda * (ta ? K : M), nb = ldb * (tb ? N : K), nc = ldc * M;
+    float *A = malloc(na * 4), *B = malloc(nb * 4), *C = malloc(nc * 4), *R = malloc(nc * 4), *S = malloc(nc * 4);
+    float *Aq = malloc(na * 4), *Bq = malloc(nb * 4), *bias = malloc(N * 4);
+    cr_assert(A && B && C && R && S && Aq && Bq && bias);
+    fill(A, na, ints, seed);
+    fill(B, nb, ints, seed + 1);
+    fill(C, nc, ints, seed + 2);
+    fill(bias, N, ints, seed + 3);
+    if (!ints) /* values that are not bf16 already: the rounding matters */
+        for (size_t i = 0; i < na; i++)
+            A[i] *= 1.0f + 0x1p-12f;
+    for (size_t i = 0; i < na; i++)
+        Aq[i] = fabsf(elbo_bf16_quantize(A[i]));
+    for (size_t i = 0; i < nb; i++)
+        Bq[i] = fabsf(elbo_bf16_quantize(B[i]));
+    if (beta == 0.0f)
+        for (size_t i = 0; i < M; i++)
+            for (size_t j = 0; j < N; j++)
+                C[i * ldc + j] = NAN;
+    memcpy(R, C, nc * 4);
+    elbo_gemm_ref(ta, tb, M, N, K, Aq, lda, Bq, ldb, 0.0f, S, ldc); /* sum |a||b| of the rounded inputs */
+    elbo_gemm_epilogue ep = {.bias = bias, .relu = true};
+    elbo_gemm_bf16_at(ELBO_SIMD_AVX512, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, ep_on ? &ep : NULL);
+    elbo_gemm_bf16_ref(ta, tb, M, N, K, A, lda, B, ldb, beta, R, ldc, ep_on ? &ep : NULL);
+    const double u = 0x1p-24, gamma = 2.0 * (double)(K + 2) * u;
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < ldc; j++) {
+            float c = C[i * ldc + j], r = R[i * ldc + j];
+            double tol = ints ? 0.0 : gamma * S[i * ldc + j] + 4.0 * u * (fabs((double)r) + 1.0) + 1e-30;
+            if (j >= N || ints)
+                cr_assert(memcmp(&c, &r, 4) == 0, "ta=%d tb=%d beta=%g %zux%zux%zu pad %zu ep %d: C[%zu,%zu] = %.9g, ref %.9g",
+                          ta, tb, beta, M, N, K, pad, ep_on, i, j, c, r);
+            else
+                cr_assert(isfinite(c) && fabs((double)c - (double)r) <= tol,
+                          "ta=%d tb=%d beta=%g %zux%zux%zu pad %zu ep %d: C[%zu,%zu] = %.9g, ref %.9g, tol %.3g", ta,
+                          tb, beta, M, N, K, pad, ep_on, i, j, c, r, tol);
+        }
+    free(A), free(B), free(C), free(R), free(S), free(Aq), free(Bq), free(bias);
+}
+
+static void require_bf16(void)
+{
+    if (!elbo_gemm_bf16_supported(ELBO_SIMD_AVX512))
+        cr_skip_test("no bf16 GEMM on this CPU or build");
+}
+
+Test(bf16_gemm, matches_reference)
+{
+    require_bf16();
+    static const float betas[] = {0.0f, 1.0f, 0.5f};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int form = 0; form < 4; form++)
+            for (size_t bi = 0; bi < 3; bi++)
+                for (int ints = 0; ints < 2; ints++)
+                    check_one(form & 1, form & 2, shapes[si], betas[bi], si % 3 == 0 ? 3 : 0, ints, (si + bi) % 2,
+                              7000 + si * 64 + (size_t)form * 8 + bi * 2 + (size_t)ints);
+}
+
+Test(bf16_gemm, vae_shapes_match_reference)
+{
+    require_bf16();
+    static const struct shape vae[] = {{128, 400, 784}, {784, 400, 128}, {128, 784, 400}, {400, 784, 128}};
+    for (size_t si = 0; si < 4; si++)
+        for (int form = 0; form < 4; form++)
+            check_one(form & 1, form & 2, vae[si], form == 2 ? 1.0f : 0.0f, 0, false, form == 0, 8000 + si * 4 + (size_t)form);
+}
+
+Test(bf16_gemm, same_bits_on_1_2_3_threads)
+{
+    require_bf16();
+    static const struct shape big[] = {{128, 400, 784}, {784, 400, 128}, {300, 301, 302}, {128, 40, 400}};
+    int saved = elbo_threads();
+    for (size_t si = 0; si < 4; si++) {
+        struct shape s = big[si];
+        for (int form = 0; form < 4; form++) {
+            bool ta = form & 1, tb = form & 2;
+            size_t na = s.M * s.K, nb = s.K * s.N, nc = s.M * s.N;
+            float *A = malloc(na * 4), *B = malloc(nb * 4), *C[3], *bias = malloc(s.N * 4);
+            cr_assert(A && B && bias);
+            fill(A, na, false, 11 + si), fill(B, nb, false, 12 + si), fill(bias, s.N, false, 13 + si);
+            elbo_gemm_epilogue ep = {.bias = bias, .relu = form == 0};
+            for (int t = 0; t < 3; t++) {
+                cr_assert(elbo_set_threads(t + 1) == ELBO_OK);
+                C[t] = malloc(nc * 4);
+                fill(C[t], nc, false, 14 + si);
+                elbo_gemm_bf16_at(ELBO_SIMD_AVX512, ta, tb, s.M, s.N, s.K, A, ta ? s.M : s.K, B, tb ? s.K : s.N, 0.5f,
+                                  C[t], s.N, &ep);
+            }
+            cr_assert(memcmp(C[0], C[1], nc * 4) == 0, "%zux%zux%zu form %d: 2 threads differ", s.M, s.N, s.K, form);
+            cr_assert(memcmp(C[0], C[2], nc * 4) == 0, "%zux%zux%zu form %d: 3 threads differ", s.M, s.N, s.K, form);
+            free(A), free(B), free(C[0]), free(C[1]), free(C[2]), free(bias);
+        }
+    }
+    elbo_set_threads(saved);
+}
+
+Test(bf16_gemm, a_level_without_the_kernel_runs_fp32)
+{
+    elbo_simd level = elbo_simd_supported(ELBO_SIMD_AVX2) ? ELBO_SIMD_AVX2 : ELBO_SIMD_SCALAR;
+    cr_assert(!elbo_gemm_bf16_supported(level));
+    size_t M = 37, N = 53, K = 71;
+    float *A = malloc(M * K * 4), *B = malloc(K * N * 4), *C = malloc(M * N * 4), *R = malloc(M * N * 4);
+    fill(A, M * K, false, 1), fill(B, K * N, false, 2);
+    elbo_gemm_bf16_at(level, false, false, M, N, K, A, K, B, N, 0.0f, C, N, NULL);
+    elbo_gemm_at(level, false, false, M, N, K, A, K, B, N, 0.0f, R, N);
+    cr_assert(memcmp(C, R, M * N * 4) == 0);
+    free(A), free(B), free(C), free(R);
+}
+
+Test(bf16_gemm, precision_setting_and_notice)
+{
+    elbo_precision p;
+    cr_assert(elbo_precision_parse("bf16", &p) == ELBO_OK && p == ELBO_PRECISION_BF16);
+    cr_assert(elbo_precision_parse("fp16", &p) == ELBO_ERR_INVALID);
+    cr_assert(elbo_precision_set(ELBO_PRECISION_BF16) == ELBO_OK);
+    cr_assert_eq(elbo_precision_requested(), ELBO_PRECISION_BF16);
+    bool sup = elbo_gemm_bf16_supported(elbo_simd_current());
+    cr_assert_eq(elbo_precision_current(), sup ? ELBO_PRECISION_BF16 : ELBO_PRECISION_FP32);
+    cr_assert_eq(elbo_precision_notice() == NULL, sup);
+    if (elbo_simd_supported(ELBO_SIMD_AVX2)) { /* a level without the kernel: fp32 and a notice */
+        elbo_simd saved = elbo_simd_current();
+        cr_assert(elbo_simd_set(ELBO_SIMD_AVX2) == ELBO_OK);
+        cr_assert_eq(elbo_precision_current(), ELBO_PRECISION_FP32);
+        cr_assert(elbo_precision_notice() != NULL);
+        elbo_simd_set(saved);
+    }
+    elbo_precision_set(ELBO_PRECISION_FP32);
+    cr_assert(elbo_precision_notice() == NULL);
+}
