@@ -5,13 +5,17 @@
  * table is empty (kernel NULL) and the driver reports bf16 unsupported.
  *
  * Packed layouts (zero-padded to whole panels and to an even K):
- *   A panel: mr rows, one K block of kp pairs: ap[p*mr + i] = (A[i,2p], A[i,2p+1])
- *   B panel: nr cols:                         bp[p*nr + j] = (B[2p,j], B[2p+1,j])
+ *   A panel: mr rows, one K block of kp pairs, from Aᵀ stored (k-major):
+ *              ap[p*mr + i] = (A[i,2p], A[i,2p+1])
+ *            or from A stored (row-major: each row is just its bf16 copy,
+ *            no transpose): ap[i*kp + p] = (A[i,2p], A[i,2p+1])
+ *   B panel: nr cols: bp[p*nr + j] = (B[2p,j], B[2p+1,j])
  * each pair one 32-bit word, the even k in the low half, as vdpbf16ps reads:
  *   c[j] += a.hi*b[j].hi + a.lo*b[j].lo      (products exact in fp32, sums fp32) */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ops/bf16.h"
 #include "ops/gemm/gemm_internal.h"
@@ -79,13 +83,25 @@ static void pack_pairs_rows(size_t n, size_t w, size_t kc, const float *X, size_
     }
 }
 
-// op(A) block (m,kc): A[i*lda + k], or with ta A stored (kc,m): A[k*lda + i]
+// op(A) block (m,kc): A[i*lda + k], or with ta A stored (kc,m): A[k*lda + i].
+// Row-major panel for A (the kernel reads rows kp words apart), k-major for Aᵀ.
 static void pack_a(bool ta, size_t m, size_t kc, const float *A, size_t lda, uint32_t *ap)
 {
-    if (ta)
+    if (ta) {
         pack_pairs_rows(m, BF_MR, kc, A, lda, ap);
-    else
-        pack_pairs_cols(m, BF_MR, kc, A, lda, ap);
+        return;
+    }
+    size_t kp = (kc + 1) / 2;
+    for (size_t i = 0; i < BF_MR; i++) {
+        uint32_t *row = ap + i * kp;
+        if (i >= m) { /* padding rows: zeros */
+            memset(row, 0, kp * sizeof *row);
+            continue;
+        }
+        round_n(kc, A + i * lda, (uint16_t *)row);
+        if (kc & 1) /* the odd k's partner is zero */
+            ((uint16_t *)row)[kc] = 0;
+    }
 }
 
 // op(B) block (kc,n): B[k*ldb + j], or with tb B stored (n,kc): B[j*ldb + k]
@@ -99,9 +115,11 @@ static void pack_b(bool tb, size_t n, size_t kc, const float *B, size_t ldb, uin
 
 // One tile: C (m,n) = beta*C + Ap (BF_MR,kp pairs) · Bp (kp pairs, NV_ vectors),
 // then y = relu?(y + bias) when this is the last K block (bias may be NULL).
+// Pair (i,p) of A is a[i*as + p*ks]: KMAJ_ (as 1, ks BF_MR) or row-major (ks 1).
 // All BF_MR rows are computed (padding rows are zeros), m rows stored.
-static inline __attribute__((always_inline)) void tile(const size_t NV_, size_t m, size_t n, size_t kp,
-                                                       const uint32_t *restrict a, const uint32_t *restrict b,
+static inline __attribute__((always_inline)) void tile(const size_t NV_, const bool KMAJ_, size_t m, size_t n,
+                                                       size_t kp, const uint32_t *restrict a, size_t as,
+                                                       const uint32_t *restrict b,
                                                        float *restrict c, size_t ldc, float beta,
                                                        const float *bias, bool relu)
 {
@@ -123,12 +141,12 @@ static inline __attribute__((always_inline)) void tile(const size_t NV_, size_t 
             bv[v] = (__m512bh)_mm512_loadu_si512((const void *)(b + v * 16));
 #pragma GCC unroll 8
         for (size_t i = 0; i < BF_MR; i++) {
-            __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[i]);
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[KMAJ_ ? i : i * as]);
 #pragma GCC unroll 3
             for (size_t v = 0; v < NV_; v++)
                 acc[i][v] = _mm512_dpbf16_ps(acc[i][v], av, bv[v]);
         }
-        a += BF_MR;
+        a += KMAJ_ ? BF_MR : 1;
         b += BF_NR;
     }
     size_t nlast = n - (NV_ - 1) * 16; /* 1..16 */
@@ -155,13 +173,18 @@ static inline __attribute__((always_inline)) void tile(const size_t NV_, size_t 
     }
 }
 
-static void kernel(size_t m, size_t n, size_t kp, const uint32_t *ap, const uint32_t *bp, float *c, size_t ldc,
-                   float beta, const float *bias, bool relu)
+static void kernel(bool ta, size_t m, size_t n, size_t kp, const uint32_t *ap, const uint32_t *bp, float *c,
+                   size_t ldc, float beta, const float *bias, bool relu)
 {
-    switch ((n + 15) / 16) {
-    case 1: tile(1, m, n, kp, ap, bp, c, ldc, beta, bias, relu); break;
-    case 2: tile(2, m, n, kp, ap, bp, c, ldc, beta, bias, relu); break;
-    default: tile(3, m, n, kp, ap, bp, c, ldc, beta, bias, relu); break;
+    size_t nv = (n + 15) / 16;
+    if (ta) { /* k-major panel */
+        if (nv == 1) tile(1, true, m, n, kp, ap, 1, bp, c, ldc, beta, bias, relu);
+        else if (nv == 2) tile(2, true, m, n, kp, ap, 1, bp, c, ldc, beta, bias, relu);
+        else tile(3, true, m, n, kp, ap, 1, bp, c, ldc, beta, bias, relu);
+    } else { /* row-major panel, rows kp words apart */
+        if (nv == 1) tile(1, false, m, n, kp, ap, kp, bp, c, ldc, beta, bias, relu);
+        else if (nv == 2) tile(2, false, m, n, kp, ap, kp, bp, c, ldc, beta, bias, relu);
+        else tile(3, false, m, n, kp, ap, kp, bp, c, ldc, beta, bias, relu);
     }
 }
 

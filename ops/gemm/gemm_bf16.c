@@ -157,7 +157,7 @@ static void bf_tile_task(void *ctx, int t)
             const float *bias = last && p->bias ? p->bias + j0 : NULL;
             for (size_t ip = ip0; ip < ip1; ip++) {
                 size_t i0 = ip * p->mr;
-                p->isa->kernel(min_sz(p->mr, p->M - i0), n, kp, ap_at(p, kb, ip), b, p->C + i0 * p->ldc + j0,
+                p->isa->kernel(p->ta, min_sz(p->mr, p->M - i0), n, kp, ap_at(p, kb, ip), b, p->C + i0 * p->ldc + j0,
                                p->ldc, beta, bias, last && p->relu);
             }
         }

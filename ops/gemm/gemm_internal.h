@@ -41,9 +41,10 @@ struct elbo_gemm_bf16_isa {
     int mr, nr; /* register tile */
     int kcp;    /* largest K block, in pairs */
     /* C[0:m, 0:n] = beta*C + Ap·Bp over kp pairs, then C = relu?(C + bias[0:n])
-     * when bias or relu (bias NULL: none); beta 0 never reads C */
-    void (*kernel)(size_t m, size_t n, size_t kp, const uint32_t *ap, const uint32_t *bp, float *c, size_t ldc,
-                   float beta, const float *bias, bool relu);
+     * when bias or relu (bias NULL: none); beta 0 never reads C. ta: the A
+     * panel as pack_a(ta, ...) laid it out (k-major for Aᵀ, row-major for A). */
+    void (*kernel)(bool ta, size_t m, size_t n, size_t kp, const uint32_t *ap, const uint32_t *bp, float *c,
+                   size_t ldc, float beta, const float *bias, bool relu);
     /* pack m <= mr rows (n <= nr cols) of one K block of kc <= 2*kcp floats */
     void (*pack_a)(bool ta, size_t m, size_t kc, const float *A, size_t lda, uint32_t *ap);
     void (*pack_b)(bool tb, size_t n, size_t kc, const float *B, size_t ldb, uint32_t *bp);
