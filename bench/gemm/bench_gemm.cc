@@ -99,6 +99,38 @@ void BM_bgemm_threads(benchmark::State &st)
 void BM_bgemm_nt_threads(benchmark::State &st) { run_elbo_threads(st, NT, true); }
 void BM_bgemm_tn_threads(benchmark::State &st) { run_elbo_threads(st, TN, true); }
 
+// gemm_epilogue/M/N/K/P/F: a dense layer's forward y = relu(x·W + b), A·B
+// with beta 0, in precision P (0 fp32, 1 bf16): F 0 runs the GEMM, then
+// add_bias and relu as passes over y; F 1 fuses bias and relu into the tile
+// stores (elbo_gemm_mixed's epilogue; in fp32 that is the plain loop after
+// the GEMM, so F 1 there measures the unfused loop, not a fusion).
+void BM_gemm_epilogue(benchmark::State &st)
+{
+    elbo_bench_setup();
+    size_t M = (size_t)st.range(0), N = (size_t)st.range(1), K = (size_t)st.range(2);
+    bool bf16 = st.range(3) != 0, fused = st.range(4) != 0;
+    Operands o(M, N, K);
+    FloatBuf bias(N, 0.01f);
+    elbo_gemm_epilogue ep = {bias.data(), true};
+    for (auto _ : st) {
+        if (fused && bf16) {
+            elbo_gemm_bf16_at(elbo_simd_current(), false, false, M, N, K, o.A.data(), K, o.B.data(), N, 0.0f,
+                              o.C.data(), N, &ep);
+        } else {
+            if (bf16)
+                elbo_gemm_bf16_at(elbo_simd_current(), false, false, M, N, K, o.A.data(), K, o.B.data(), N, 0.0f,
+                                  o.C.data(), N, nullptr);
+            else
+                elbo_gemm(false, false, M, N, K, o.A.data(), K, o.B.data(), N, 0.0f, o.C.data(), N);
+            elbo_add_bias(M, N, bias.data(), o.C.data());
+            elbo_relu(M * N, o.C.data(), o.C.data());
+        }
+        benchmark::DoNotOptimize(o.C.data());
+        benchmark::ClobberMemory();
+    }
+    set_counters(st, M, N, K);
+}
+
 // sgemm_toy/M/N/K/F: one GEMM call of the toy VAE step (batch 64, widths 32,
 // latent 1, output 2) in form F (0 A·B, 1 A·Bᵀ with beta 1, 2 Aᵀ·B with beta 1)
 void BM_sgemm_toy(benchmark::State &st)
@@ -212,6 +244,13 @@ int register_all()
     for (const auto &t : toy)
         benchmark::RegisterBenchmark("sgemm_toy", BM_sgemm_toy)->Args({t[0], t[1], t[2], t[3]});
     benchmark::RegisterBenchmark("toy_gemm_calls", BM_toy_gemm_calls);
+    for (int64_t prec : {0, 1})
+        for (int64_t fused : {0, 1})
+            for (const auto &sh : {std::vector<int64_t>{128, 400, 784}, std::vector<int64_t>{128, 400, 20},
+                                   std::vector<int64_t>{128, 40, 400}})
+                benchmark::RegisterBenchmark("gemm_epilogue", BM_gemm_epilogue)
+                    ->Args({sh[0], sh[1], sh[2], prec, fused})
+                    ->UseRealTime();
     // 1 vs 2 threads at the VAE's batch of 128 (not the batch-16 and -1 rows)
     for (const Shape &s : shapes) {
         std::string name(s.name);
