@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autodiff/params.h"
+#include "autodiff/tape.h"
 #include "ops/bf16.h"
 #include "ops/gemm.h"
 #include "ops/pool.h"
@@ -272,4 +274,74 @@ Test(bf16_gemm, precision_setting_and_notice)
     }
     elbo_precision_set(ELBO_PRECISION_FP32);
     cr_assert(elbo_precision_notice() == NULL);
+}
+
+/* A finite float32 past the largest bf16 rounds to Inf: the product is
+ * Inf, which the training loop's finite checks stop at (float32 would not). */
+Test(bf16_gemm, overflow_to_inf_reaches_the_output)
+{
+    require_bf16();
+    float A[2 * 3] = {3.40e38f, 0, 0, 1, 2, 3}, B[3 * 2] = {1, 0, 0, 1, 0, 0}, C[4], R[4];
+    elbo_gemm_bf16_at(ELBO_SIMD_AVX512, false, false, 2, 2, 3, A, 3, B, 2, 0.0f, C, 2, NULL);
+    elbo_gemm_at(ELBO_SIMD_AVX512, false, false, 2, 2, 3, A, 3, B, 2, 0.0f, R, 2);
+    cr_assert(isinf(C[0]) && C[0] > 0, "bf16: C[0,0] = %g, expected +Inf", C[0]);
+    cr_assert(isfinite(R[0]), "fp32: C[0,0] = %g", R[0]);
+    cr_assert_eq(C[3], 2.0f);
+}
+
+/* The dense layer under ELBO_PRECISION=bf16: forward y = x·W + b (bias fused
+ * into the tile stores) and the three gradients against the bf16 oracle, and
+ * the same bits on 1 and 2 threads. x is a parameter too, so dx is computed. */
+static void dense_layer(int threads, elbo_params *p, float *y, float *g)
+{
+    elbo_set_threads(threads);
+    elbo_tape *t;
+    cr_assert_eq(elbo_tape_create(&t, 1 << 20), ELBO_OK);
+    elbo_params_clear_grad(p);
+    elbo_node *out = elbo_ad_linear(t, elbo_ad_param(t, p, 0), elbo_ad_param(t, p, 1), elbo_ad_param(t, p, 2));
+    cr_assert(out, "%s", elbo_last_error());
+    memcpy(y, out->x, (size_t)out->rows * (size_t)out->cols * sizeof(float));
+    cr_assert_eq(elbo_backward(t, elbo_ad_sum(t, elbo_ad_mul(t, out, out))), ELBO_OK, "%s", elbo_last_error());
+    memcpy(g, p->g, p->n * sizeof(float));
+    elbo_tape_destroy(t);
+}
+
+Test(bf16_gemm, dense_layer_forward_backward)
+{
+    require_bf16();
+    enum { Bt = 64, I = 300, O = 70 };
+    elbo_params p;
+    elbo_params_init(&p);
+    cr_assert(elbo_params_add(&p, "x", Bt, I) == 0 && elbo_params_add(&p, "W", I, O) == 1 &&
+              elbo_params_add(&p, "b", 1, O) == 2);
+    cr_assert_eq(elbo_params_finalize(&p), ELBO_OK);
+    tu_fill_uniform(p.w, p.n, -0.5f, 0.5f, 21);
+    int saved = elbo_threads();
+    elbo_precision_set(ELBO_PRECISION_BF16);
+    float *y1 = malloc(Bt * O * 4), *y2 = malloc(Bt * O * 4), *g1 = malloc(p.n * 4), *g2 = malloc(p.n * 4);
+    float *r = malloc(Bt * O * 4), *dy = malloc(Bt * O * 4), *rw = malloc(I * O * 4);
+    dense_layer(1, &p, y1, g1);
+    dense_layer(2, &p, y2, g2);
+    elbo_precision_set(ELBO_PRECISION_FP32);
+    elbo_set_threads(saved);
+    cr_assert(memcmp(y1, y2, Bt * O * 4) == 0, "y differs between 1 and 2 threads");
+    cr_assert(memcmp(g1, g2, p.n * 4) == 0, "gradients differ between 1 and 2 threads");
+    const float *x = elbo_param_w(&p, 0), *W = elbo_param_w(&p, 1), *b = elbo_param_w(&p, 2);
+    elbo_gemm_epilogue ep = {.bias = b};
+    elbo_gemm_bf16_ref(false, false, Bt, O, I, x, I, W, O, 0.0f, r, O, &ep);
+    for (int i = 0; i < Bt * O; i++) {
+        cr_assert(fabsf(y1[i] - r[i]) <= 1e-5f * (1.0f + fabsf(r[i])), "y[%d] = %g, ref %g", i, y1[i], r[i]);
+        dy[i] = 2.0f * y1[i]; /* d(sum y^2)/dy */
+    }
+    elbo_gemm_bf16_ref(true, false, I, O, Bt, x, I, dy, O, 0.0f, rw, O, NULL); /* dW = xᵀ·dy */
+    const float *dW = g1 + p.info[1].offset;
+    for (int i = 0; i < I * O; i++)
+        cr_assert(fabsf(dW[i] - rw[i]) <= 1e-4f * (1.0f + fabsf(rw[i])), "dW[%d] = %g, ref %g", i, dW[i], rw[i]);
+    float *rx = malloc(Bt * I * 4);
+    elbo_gemm_bf16_ref(false, true, Bt, I, O, dy, O, W, O, 0.0f, rx, I, NULL); /* dx = dy·Wᵀ */
+    const float *dx = g1 + p.info[0].offset;
+    for (int i = 0; i < Bt * I; i++)
+        cr_assert(fabsf(dx[i] - rx[i]) <= 1e-4f * (1.0f + fabsf(rx[i])), "dx[%d] = %g, ref %g", i, dx[i], rx[i]);
+    free(y1), free(y2), free(g1), free(g2), free(r), free(dy), free(rw), free(rx);
+    elbo_params_free(&p);
 }
