@@ -54,7 +54,7 @@ const char *elbo_precision_notice(void)
 #if defined(__x86_64__)
     return "precision bf16: this CPU has no AVX512_BF16; running fp32";
 #elif defined(__aarch64__)
-    return "precision bf16: no bf16 GEMM kernel for this CPU (aarch64 BFDOT is not built yet); running fp32";
+    return "precision bf16: this CPU does not report BF16 (HWCAP2_BF16); running fp32";
 #else
     return "precision bf16: no bf16 GEMM kernel on this architecture; running fp32";
 #endif

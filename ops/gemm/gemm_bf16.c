@@ -14,6 +14,10 @@
  * the tile store of the last K block. */
 #include <math.h>
 #include <stdint.h>
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#define ELBO_HWCAP2_BF16 (1ul << 14) /* HWCAP2_BF16 of <asm/hwcap.h> */
+#endif
 
 #include "ops/bf16.h"
 #include "ops/gemm.h"
@@ -36,6 +40,12 @@ static const struct elbo_gemm_bf16_isa *bf16_isa(elbo_simd level)
     }
     if (level == ELBO_SIMD_AVX512 && cpu && elbo_gemm_bf16_isa_avx512.kernel && elbo_simd_supported(level))
         return &elbo_gemm_bf16_isa_avx512;
+#elif defined(__aarch64__)
+    static int cpu = -1; /* HWCAP2_BF16: BFDOT and the other bf16 instructions */
+    if (cpu < 0)
+        cpu = (getauxval(AT_HWCAP2) & ELBO_HWCAP2_BF16) != 0;
+    if (level == ELBO_SIMD_NEON && cpu && elbo_gemm_bf16_isa_neon.kernel && elbo_simd_supported(level))
+        return &elbo_gemm_bf16_isa_neon;
 #else
     (void)level;
 #endif

@@ -58,6 +58,7 @@ enum { ELBO_GEMM_WS_PACK, ELBO_GEMM_WS_PANEL, ELBO_GEMM_WS_BF16, ELBO_GEMM_WS_SL
 float *elbo_gemm_workspace(int slot, size_t nfloats);
 
 extern const struct elbo_gemm_bf16_isa elbo_gemm_bf16_isa_avx512;
+extern const struct elbo_gemm_bf16_isa elbo_gemm_bf16_isa_neon;
 
 extern const struct elbo_gemm_isa elbo_gemm_isa_avx2;
 extern const struct elbo_gemm_isa elbo_gemm_isa_avx512;
