@@ -70,7 +70,24 @@ static void pack_pairs_rows(size_t n, size_t w, size_t kc, const float *X, size_
     // word j of the result: bf16 j of the even row (low), bf16 j of the odd row (high)
     const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
                                          6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    for (size_t p = 0; p < (kc + 1) / 2; p++) {
+    size_t p = 0;
+    if (n == w && w % 16 == 0) /* whole vectors (full B panels): plain loads and stores */
+        for (; 2 * p + 1 < kc; p++) {
+            const float *r0 = X + 2 * p * ldx, *r1 = r0 + ldx;
+            for (size_t j = 0; j < w; j += 16) {
+                __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(r1 + j), _mm512_loadu_ps(r0 + j));
+                _mm512_storeu_si512((void *)(xp + p * w + j), _mm512_permutexvar_epi16(idx, (__m512i)v));
+            }
+        }
+    if (n == 8 && w == 8) /* a full Aᵀ panel: two pairs per vector (rows 2p, 2p+2 low and high) */
+        for (; 2 * p + 3 < kc; p += 2) {
+            const float *r0 = X + 2 * p * ldx, *r1 = r0 + ldx, *r2 = r1 + ldx, *r3 = r2 + ldx;
+            __m512 lo = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(r0)), _mm256_loadu_ps(r2), 1);
+            __m512 hi = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(r1)), _mm256_loadu_ps(r3), 1);
+            __m512bh v = _mm512_cvtne2ps_pbh(hi, lo);
+            _mm512_storeu_si512((void *)(xp + p * w), _mm512_permutexvar_epi16(idx, (__m512i)v));
+        }
+    for (; p < (kc + 1) / 2; p++) {
         const float *r0 = X + 2 * p * ldx, *r1 = r0 + ldx;
         bool odd = 2 * p + 1 < kc;
         for (size_t j = 0; j < w; j += 16) {
