@@ -23,6 +23,7 @@
 #include "autodiff/params.h"
 #include "autodiff/tape.h"
 #include "ops/bf16.h"
+#include "ops/conv.h"
 #include "ops/gemm.h"
 #include "ops/pool.h"
 #include "ops/precision.h"
@@ -344,4 +345,61 @@ Test(bf16_gemm, dense_layer_forward_backward)
         cr_assert(fabsf(dx[i] - rx[i]) <= 1e-4f * (1.0f + fabsf(rx[i])), "dx[%d] = %g, ref %g", i, dx[i], rx[i]);
     free(y1), free(y2), free(g1), free(g2), free(r), free(dy), free(rw), free(rx);
     elbo_params_free(&p);
+}
+
+/* The convolutions under bf16: the fast path's im2col GEMMs take bf16 inputs,
+ * so the forward, input and weight gradients match the direct loops run on
+ * bf16-rounded operands (to the float32 summation bound), on 1 and 2 threads
+ * with the same bits. */
+static void quantize(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = elbo_bf16_quantize(x[i]);
+}
+
+static void conv_close(const float *got, const float *ref, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert(fabsf(got[i] - ref[i]) <= 2e-5f * (1.0f + fabsf(ref[i])), "%s[%zu] = %g, direct loops %g", what, i,
+                  got[i], ref[i]);
+}
+
+Test(bf16_gemm, convolutions_take_bf16_inputs)
+{
+    require_bf16();
+    elbo_conv2d_geom g;
+    elbo_conv2d_opts o = ELBO_CONV2D_OPTS(2, 1);
+    cr_assert_eq(elbo_conv2d_geom_init(&g, 3, 15, 13, 5, 3, 3, 20, &o), ELBO_OK, "%s", elbo_last_error());
+    size_t nx = 3 * 15 * 13 * 5, nw = 3 * 3 * 5 * 20, ny = (size_t)g.n * (size_t)g.oh * (size_t)g.ow * 20;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *dy = malloc(ny * 4), *xq = malloc(nx * 4), *wq = malloc(nw * 4),
+          *dyq = malloc(ny * 4);
+    float *y[2], *dx[2], *dw[2], *yr = malloc(ny * 4), *dxr = calloc(nx, 4), *dwr = malloc(nw * 4);
+    fill(x, nx, false, 31), fill(w, nw, false, 32), fill(dy, ny, false, 33);
+    memcpy(xq, x, nx * 4), memcpy(wq, w, nw * 4), memcpy(dyq, dy, ny * 4);
+    quantize(xq, nx), quantize(wq, nw), quantize(dyq, ny);
+    int saved = elbo_threads();
+    elbo_precision_set(ELBO_PRECISION_BF16);
+    for (int t = 0; t < 2; t++) {
+        elbo_set_threads(t + 1);
+        size_t ns = elbo_conv2d_scratch(&g);
+        float *scratch = malloc((ns ? ns : 1) * 4);
+        y[t] = malloc(ny * 4), dx[t] = calloc(nx, 4), dw[t] = malloc(nw * 4);
+        elbo_conv2d_fwd(&g, x, w, 0.0f, y[t], scratch, ns);
+        elbo_conv2d_dgrad(&g, dy, w, dx[t], scratch, ns);
+        elbo_conv2d_wgrad(&g, x, dy, 0.0f, dw[t], scratch, ns);
+        free(scratch);
+    }
+    elbo_precision_set(ELBO_PRECISION_FP32);
+    elbo_set_threads(saved);
+    elbo_conv2d_fwd_ref(&g, xq, wq, 0.0f, yr);
+    elbo_conv2d_dgrad_ref(&g, dyq, wq, dxr);
+    elbo_conv2d_wgrad_ref(&g, xq, dyq, 0.0f, dwr);
+    conv_close(y[0], yr, ny, "y");
+    conv_close(dx[0], dxr, nx, "dx");
+    conv_close(dw[0], dwr, nw, "dW");
+    cr_assert(memcmp(y[0], y[1], ny * 4) == 0 && memcmp(dx[0], dx[1], nx * 4) == 0 && memcmp(dw[0], dw[1], nw * 4) == 0,
+              "bf16 convolutions differ between 1 and 2 threads");
+    for (int t = 0; t < 2; t++)
+        free(y[t]), free(dx[t]), free(dw[t]);
+    free(x), free(w), free(dy), free(xq), free(wq), free(dyq), free(yr), free(dxr), free(dwr);
 }
