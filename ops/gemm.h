@@ -51,7 +51,8 @@ void elbo_gemm_bf16_ref(bool trans_a, bool trans_b, size_t M, size_t N, size_t K
                         const float *B, size_t ldb, float beta, float *C, size_t ldc, const elbo_gemm_epilogue *ep);
 
 /* The GEMM of dense layers and convolutions: bf16 inputs when the process
- * precision is bf16 (ops/precision.h) and supported, float32 otherwise;
+ * precision is bf16 (ops/precision.h) and supported and the shape is large
+ * enough to pay for the conversion (M >= 20 and N >= 16), float32 otherwise;
  * then the epilogue (fused into the tile stores where the kernel has it). */
 void elbo_gemm_mixed(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
                      const float *B, size_t ldb, float beta, float *C, size_t ldc, const elbo_gemm_epilogue *ep);

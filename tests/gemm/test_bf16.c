@@ -403,3 +403,29 @@ Test(bf16_gemm, convolutions_take_bf16_inputs)
         free(y[t]), free(dx[t]), free(dw[t]);
     free(x), free(w), free(dy), free(xq), free(wq), free(dyq), free(yr), free(dxr), free(dwr);
 }
+
+/* elbo_gemm_mixed under bf16: large shapes take bf16 inputs, small ones
+ * (M < 20 or N < 16) stay float32 (the conversion would cost more). */
+Test(bf16_gemm, mixed_picks_by_shape)
+{
+    require_bf16();
+    static const struct {
+        size_t M, N, K;
+        bool bf16;
+    } cases[] = {{20, 16, 50, true}, {128, 40, 400, true}, {19, 400, 100, false}, {128, 15, 100, false}, {1, 400, 784, false}};
+    elbo_precision_set(ELBO_PRECISION_BF16);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t M = cases[c].M, N = cases[c].N, K = cases[c].K;
+        float *A = malloc(M * K * 4), *B = malloc(K * N * 4), *C = malloc(M * N * 4), *R = malloc(M * N * 4);
+        fill(A, M * K, false, 40 + c), fill(B, K * N, false, 50 + c);
+        elbo_gemm_mixed(false, false, M, N, K, A, K, B, N, 0.0f, C, N, NULL);
+        if (cases[c].bf16)
+            elbo_gemm_bf16_at(elbo_simd_current(), false, false, M, N, K, A, K, B, N, 0.0f, R, N, NULL);
+        else
+            elbo_gemm(false, false, M, N, K, A, K, B, N, 0.0f, R, N);
+        cr_assert(memcmp(C, R, M * N * 4) == 0, "%zux%zux%zu: expected the %s GEMM", M, N, K,
+                  cases[c].bf16 ? "bf16" : "float32");
+        free(A), free(B), free(C), free(R);
+    }
+    elbo_precision_set(ELBO_PRECISION_FP32);
+}
