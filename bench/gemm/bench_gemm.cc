@@ -102,8 +102,8 @@ void BM_bgemm_tn_threads(benchmark::State &st) { run_elbo_threads(st, TN, true);
 // gemm_epilogue/M/N/K/P/F: a dense layer's forward y = relu(x·W + b), A·B
 // with beta 0, in precision P (0 fp32, 1 bf16): F 0 runs the GEMM, then
 // add_bias and relu as passes over y; F 1 fuses bias and relu into the tile
-// stores (elbo_gemm_mixed's epilogue; in fp32 that is the plain loop after
-// the GEMM, so F 1 there measures the unfused loop, not a fusion).
+// stores of the bf16 kernel (elbo_gemm_bf16_at's epilogue). The float32
+// kernel has no epilogue: in fp32 F 1 runs the same as F 0.
 void BM_gemm_epilogue(benchmark::State &st)
 {
     elbo_bench_setup();
