@@ -8,6 +8,7 @@
 #include "ops/gemm.h"
 #include "ops/ops.h"
 #include "ops/pool.h"
+#include "ops/precision.h"
 
 /* ---- matmul: y = a·b ; da += dy·bᵀ ; db += aᵀ·dy ----
  * (a first contribution overwrites instead: beta 0, see ad_grad_overwrite) */
@@ -43,15 +44,25 @@ struct product_grads {
     float beta_a, beta_b;    /* 0: da (db) holds nothing yet, overwrite it */
     size_t M, K, N;
     float *dbias;            /* linear only: dbias += col_sum(dy), on the dB task */
+    bool mixed;              /* linear: the process precision (bf16 inputs when set), else float32 */
 };
+
+static void product(const struct product_grads *g, bool ta, bool tb, size_t M, size_t N, size_t K, const float *A,
+                    size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    if (g->mixed)
+        elbo_gemm_mixed(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
+    else
+        elbo_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
 
 static void product_grad_task(void *ctx, int task)
 {
     const struct product_grads *g = ctx;
     if (task == 0 && g->da) // dy (M,N) · bᵀ (N,K) -> da (M,K)
-        elbo_gemm(false, true, g->M, g->K, g->N, g->dy, g->N, g->b, g->N, g->beta_a, g->da, g->K);
+        product(g, false, true, g->M, g->K, g->N, g->dy, g->N, g->b, g->N, g->beta_a, g->da, g->K);
     if (task == 1 && g->db) // aᵀ (K,M) · dy (M,N) -> db (K,N)
-        elbo_gemm(true, false, g->K, g->N, g->M, g->a, g->K, g->dy, g->N, g->beta_b, g->db, g->N);
+        product(g, true, false, g->K, g->N, g->M, g->a, g->K, g->dy, g->N, g->beta_b, g->db, g->N);
     if (task == 1 && g->dbias) // dy (M,N) summed over rows -> dbias (N)
         elbo_col_sum(g->M, g->N, g->dy, g->dbias);
 }
@@ -77,7 +88,10 @@ void ad_matmul_backward(elbo_tape *t, elbo_node *n)
     product_grads_run(&g);
 }
 
-/* ---- linear: y = x·W + b ; dx += dy·Wᵀ ; dW += xᵀ·dy ; db += col_sum(dy) ---- */
+/* ---- linear: y = x·W + b ; dx += dy·Wᵀ ; dW += xᵀ·dy ; db += col_sum(dy) ----
+ * The three products run at the process precision (ops/precision.h): in bf16
+ * they read bf16-rounded x, W and dy and sum in float32; y, the gradients and
+ * the bias stay float32. */
 
 elbo_node *elbo_ad_linear(elbo_tape *t, elbo_node *x, elbo_node *W, elbo_node *b)
 {
@@ -102,6 +116,11 @@ void ad_linear_forward(elbo_tape *t, elbo_node *n)
     const elbo_node *x = n->in[0], *W = n->in[1];
     size_t B = (size_t)x->rows, I = (size_t)x->cols, O = (size_t)W->cols;
     // x (B,I) · W (I,O) -> y (B,O)
+    if (elbo_precision_current() == ELBO_PRECISION_BF16) { // y += b (O) on every row, as the tiles are stored
+        elbo_gemm_epilogue ep = {.bias = n->n_in == 3 ? n->in[2]->x : NULL};
+        elbo_gemm_mixed(false, false, B, O, I, x->x, I, W->x, O, 0.0f, n->x, O, &ep);
+        return;
+    }
     elbo_gemm(false, false, B, O, I, x->x, I, W->x, O, 0.0f, n->x, O);
     if (n->n_in == 3) // y (B,O) += b (O) on every row
         elbo_add_bias(B, O, n->in[2]->x, n->x);
@@ -116,6 +135,7 @@ void ad_linear_backward(elbo_tape *t, elbo_node *n)
         .a = x->x, .b = W->x, .dy = n->dx,
         .M = B, .K = I, .N = O,
         .dbias = n->n_in == 3 ? ad_grad(t, n->in[2]) : NULL,
+        .mixed = true,
     };
     g.da = ad_grad_overwrite(t, x, &g.beta_a); /* NULL for the data: the first layer skips dX */
     g.db = ad_grad_overwrite(t, W, &g.beta_b);

@@ -88,6 +88,17 @@ typedef struct elbo_adam_config {
 
 /* One bias-corrected Adam step over the whole slab; increments p->step. */
 void elbo_adam_step(elbo_params *p, const elbo_adam_config *cfg);
+/* The finite check of the gradient and the Adam step in one pass: the slab
+ * in chunks fixed by its size (pool tasks), each chunk's gradient summed
+ * (the sum is finite iff every value is, or it overflows) and, if finite,
+ * stepped at once while it is in cache, instead of a checking pass over the
+ * whole slab before the step. On a non-finite chunk it returns
+ * ELBO_ERR_NONFINITE naming the first non-finite gradient (or "the gradient
+ * sum overflows") and p->step is not advanced, but chunks already stepped
+ * have new w, m, v: the caller must stop using p (a trainer ends the run;
+ * its last checkpoint is the state before this step). Same bits as
+ * elbo_adam_step for any thread count. */
+elbo_status elbo_adam_step_checked(elbo_params *p, const elbo_adam_config *cfg);
 /* One SGD-with-momentum step: u = mu u + g ; w -= lr u. */
 void elbo_sgd_step(elbo_params *p, float lr, float momentum);
 

@@ -13,6 +13,7 @@ extern "C" {
 #include "ops/gemm.h"
 #include "ops/kernels.h"
 #include "ops/pool.h"
+#include "ops/precision.h"
 #include "ops/simd_level.h"
 #include "ops/ops.h"
 #include "autodiff/tape.h"

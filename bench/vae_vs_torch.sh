@@ -4,9 +4,11 @@
 # batch 128, 10 epochs. Runs both for each seed and thread count, then prints a table:
 # mean test -ELBO of each, per-epoch training seconds (median over epochs, mean over
 # seeds) and the ratios the issue sets bars on, and peak RSS against PyTorch's (bar: 0.25x).
+# elbo runs once per precision in PRECISIONS (--precision bf16: bf16 GEMM inputs, float32
+# everything else); PyTorch runs float32.
 #
 #   bench/vae_vs_torch.sh [BUILD_DIR]          (default BUILD_DIR: build)
-#   SEEDS="1 2 3" THREADS="1 2" EPOCHS=10 IW=100 DATA=data/fashion-mnist OUT=runs/vae_vs_torch
+#   SEEDS="1 2 3" THREADS="1 2" PRECISIONS="fp32 bf16" EPOCHS=10 IW=100 DATA=data/fashion-mnist OUT=runs/vae_vs_torch
 #   ARCH=conv                                   the conv VAE (both sides' --arch conv) instead of the MLP
 #
 # IW=K adds the IWAE-K test NLL of both (0 skips it). Runs already finished in OUT are
@@ -20,6 +22,7 @@ build=${1:-$root/build}
 data=${DATA:-$root/data/fashion-mnist}
 seeds=${SEEDS:-"1 2 3"}
 threads=${THREADS:-"1 2"}
+precisions=${PRECISIONS:-"fp32 bf16"}
 epochs=${EPOCHS:-10}
 iw=${IW:-100}
 arch=${ARCH:-mlp}
@@ -41,13 +44,16 @@ for s in $seeds; do
         # IWAE-K costs as much as a few epochs: only on the 1-thread runs.
         extra=()
         [ "$t" = 1 ] && extra=("${iw_flag[@]}")
-        run=$out/elbo_s${s}_t${t}
-        if [ ! -f "$run/summary.json" ]; then
-            echo "== elbo seed $s, $t thread(s)" >&2
-            rm -rf "$run"
-            /usr/bin/time -v -o "$run.time" "$vae" --data "$data" --seed "$s" --threads "$t" --epochs "$epochs" \
-                --arch "$arch" --out "$run" "${extra[@]}" > "$run.out" 2> "$run.log" || { cat "$run.log" >&2; exit 1; }
-        fi
+        for p in $precisions; do
+            run=$out/elbo_s${s}_t${t}
+            [ "$p" = fp32 ] || run=$out/elbo_${p}_s${s}_t${t}
+            if [ ! -f "$run/summary.json" ]; then
+                echo "== elbo seed $s, $t thread(s), $p" >&2
+                rm -rf "$run"
+                /usr/bin/time -v -o "$run.time" "$vae" --data "$data" --seed "$s" --threads "$t" --epochs "$epochs" \
+                    --arch "$arch" --precision "$p" --out "$run" "${extra[@]}" > "$run.out" 2> "$run.log" || { cat "$run.log" >&2; exit 1; }
+            fi
+        done
         run=$out/torch_s${s}_t${t}
         if [ ! -s "$run.json" ]; then
             echo "== torch seed $s, $t thread(s)" >&2
@@ -59,9 +65,10 @@ for s in $seeds; do
     done
 done
 
-"$py" - "$out" "$data" "$seeds" "$threads" "$arch" <<'EOF'
+"$py" - "$out" "$data" "$seeds" "$threads" "$precisions" "$arch" <<'EOF'
 import json, os, re, statistics, sys
-out, data, seeds, threads, arch = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split(), sys.argv[5]
+out, data, seeds, threads = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+precisions, arch = sys.argv[5].split(), sys.argv[6]
 
 def rss_mb(path):
     with open(path) as f:
@@ -70,7 +77,7 @@ def rss_mb(path):
 
 def load(kind, s, t):
     base = os.path.join(out, f"{kind}_s{s}_t{t}")
-    if kind == "elbo":
+    if kind.startswith("elbo"):
         with open(os.path.join(base, "summary.json")) as f:
             r = json.load(f)["results"]
     else:
@@ -80,7 +87,8 @@ def load(kind, s, t):
     r["median_epoch_s"] = statistics.median(r["epoch_seconds"])
     return r
 
-runs = {(k, s, t): load(k, s, t) for k in ("elbo", "torch") for s in seeds for t in threads}
+kinds = ["elbo", "torch"] + [f"elbo_{p}" for p in precisions if p != "fp32"]
+runs = {(k, s, t): load(k, s, t) for k in kinds for s in seeds for t in threads}
 mean = lambda xs: sum(xs) / len(xs)
 
 print(f"\n{'VAE 784-400-20' if arch == 'mlp' else 'conv VAE 32-64-256-20'}, Fashion-MNIST, seeds {' '.join(seeds)} "
@@ -112,6 +120,23 @@ else:
         e1 = mean([runs[("elbo", s, "1")]["median_epoch_s"] for s in seeds])
         e2 = mean([runs[("elbo", s, "2")]["median_epoch_s"] for s in seeds])
         print(f"{'  elbo 2/1 threads':28}{e2 / e1:12.3f}")
+
+for p in precisions:
+    if p == "fp32":
+        continue
+    k = f"elbo_{p}"
+    print(f"\nelbo --precision {p} (PyTorch float32 in the same run)")
+    e32 = [runs[("elbo", s, t1)]["test_neg_elbo"] for s in seeds]
+    ep = [runs[(k, s, t1)]["test_neg_elbo"] for s in seeds]
+    d = [a - b for a, b in zip(ep, e32)]
+    print(f"{'test -ELBO (nats)':28}{mean(ep):12.3f}{'':12}{mean(ep) - mean(e32):10.3f}  vs elbo fp32")
+    print(f"{'  per seed, minus fp32':28}  {' '.join(f'{v:+.3f}' for v in d)}   bar: |diff| <= 0.5 each")
+    for t in threads:
+        e = mean([runs[(k, s, t)]["median_epoch_s"] for s in seeds])
+        f32 = mean([runs[("elbo", s, t)]["median_epoch_s"] for s in seeds])
+        pt = mean([runs[("torch", s, t)]["median_epoch_s"] for s in seeds])
+        print(f"{'epoch seconds, ' + t + ' thread(s)':28}{e:12.3f}{pt:12.3f}   {p}/torch {e / pt:.3f}, {p}/elbo-fp32 {e / f32:.3f}")
+    print(f"{'  bar':28}  1 thread: {p}/torch <= 0.35")
 
 print()
 # Memory bar (issue 16): elbo's peak RSS at most 0.25x PyTorch's. elbo keeps the

@@ -1,5 +1,6 @@
 /* The convolutions' fast path (see ops/conv.h): im2col in row chunks into
- * the caller's scratch, then the packed GEMM (ops/gemm.h).
+ * the caller's scratch, then the packed GEMM (ops/gemm.h) at the process
+ * precision (elbo_gemm_mixed: bf16 inputs and float32 sums under bf16).
  *
  * The im2col matrix has M = n*oh*ow rows of K = kh*kw*cin floats. It is
  * built CHUNK rows at a time (about CONV_CHUNK_FLOATS floats, so a chunk is
@@ -102,7 +103,7 @@ static void fwd_chunk(const conv_plan *p, float *col, size_t r0, size_t nr)
 {
     elbo_im2col(p->g, r0, nr, p->a, col);
     // col (nr, K) . W (K, N) -> y rows [r0, r0 + nr)
-    elbo_gemm(false, false, nr, p->N, p->K, col, p->K, p->b, p->N, p->beta, p->out + r0 * p->N, p->N);
+    elbo_gemm_mixed(false, false, nr, p->N, p->K, col, p->K, p->b, p->N, p->beta, p->out + r0 * p->N, p->N, NULL);
 }
 
 static void fwd_lane(void *ctx, int lane)
@@ -119,7 +120,7 @@ void elbo_conv2d_fwd(const elbo_conv2d_geom *g, const float *x, const float *w, 
 {
     conv_plan p = plan_of(g);
     if (is_pointwise(g)) { // x (M, cin) . W (cin, N) -> y (M, N)
-        elbo_gemm(false, false, p.M, p.N, p.K, x, p.K, w, p.N, beta, y, p.N);
+        elbo_gemm_mixed(false, false, p.M, p.N, p.K, x, p.K, w, p.N, beta, y, p.N, NULL);
         return;
     }
     plan_carve(&p, scratch, scratch_floats);
@@ -137,7 +138,7 @@ static void dgrad_lane(void *ctx, int lane)
         for (size_t r0 = s * p->per_image; r0 < (s + 1) * p->per_image; r0 += p->chunk) {
             size_t nr = min_sz(p->chunk, (s + 1) * p->per_image - r0);
             // dy rows (nr, N) . W^T (N, K) -> dcol (nr, K), added back at its pixels
-            elbo_gemm(false, true, nr, p->K, p->N, p->a + r0 * p->N, p->N, p->b, p->N, 0.0f, dcol, p->K);
+            elbo_gemm_mixed(false, true, nr, p->K, p->N, p->a + r0 * p->N, p->N, p->b, p->N, 0.0f, dcol, p->K, NULL);
             elbo_col2im(p->g, r0, nr, dcol, p->out);
         }
 }
@@ -147,7 +148,7 @@ void elbo_conv2d_dgrad(const elbo_conv2d_geom *g, const float *dy, const float *
 {
     conv_plan p = plan_of(g);
     if (is_pointwise(g)) { // dy (M, N) . W^T (N, cin) -> dx (M, cin), accumulated
-        elbo_gemm(false, true, p.M, p.K, p.N, dy, p.N, w, p.N, 1.0f, dx, p.K);
+        elbo_gemm_mixed(false, true, p.M, p.K, p.N, dy, p.N, w, p.N, 1.0f, dx, p.K, NULL);
         return;
     }
     p.lanes = (int)min_sz((size_t)p.lanes, (size_t)g->n);
@@ -166,7 +167,7 @@ static void wgrad_group(const conv_plan *p, float *col, size_t grp, float *dst, 
         size_t r0 = c * p->chunk, nr = min_sz(p->chunk, p->M - r0);
         elbo_im2col(p->g, r0, nr, p->a, col);
         // col^T (K, nr) . dy rows (nr, N) -> dst (K, N)
-        elbo_gemm(true, false, p->K, p->N, nr, col, p->K, p->b + r0 * p->N, p->N, c == c0 ? beta0 : 1.0f, dst, p->N);
+        elbo_gemm_mixed(true, false, p->K, p->N, nr, col, p->K, p->b + r0 * p->N, p->N, c == c0 ? beta0 : 1.0f, dst, p->N, NULL);
     }
 }
 
@@ -185,7 +186,7 @@ void elbo_conv2d_wgrad(const elbo_conv2d_geom *g, const float *x, const float *d
 {
     conv_plan p = plan_of(g);
     if (is_pointwise(g)) { // x^T (cin, M) . dy (M, N) -> dw (cin, N)
-        elbo_gemm(true, false, p.K, p.N, p.M, x, p.K, dy, p.N, beta, dw, p.N);
+        elbo_gemm_mixed(true, false, p.K, p.N, p.M, x, p.K, dy, p.N, beta, dw, p.N, NULL);
         return;
     }
     p.lanes = (int)min_sz((size_t)p.lanes, p.groups);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pool.h"
+#include "precision.h"
 
 static const char *const level_names[ELBO_SIMD_COUNT] = {
     [ELBO_SIMD_SCALAR] = "scalar",
@@ -101,6 +102,13 @@ elbo_status elbo_runtime_init(void)
             return elbo_fail(st, "ELBO_SIMD='%s': expected scalar, avx2, avx512 or neon", env);
         if ((st = elbo_simd_set(level)) != ELBO_OK)
             return st;
+    }
+    const char *prec = getenv("ELBO_PRECISION");
+    if (prec && *prec) {
+        elbo_precision p;
+        if (elbo_precision_parse(prec, &p) != ELBO_OK)
+            return elbo_fail(ELBO_ERR_INVALID, "ELBO_PRECISION='%s': expected fp32 or bf16", prec);
+        elbo_precision_set(p);
     }
     const char *threads = getenv("ELBO_THREADS");
     if (threads && *threads) {

@@ -59,7 +59,8 @@ elbo_status elbo_simd_set(elbo_simd level);
 const struct elbo_kernels *elbo_kernels_for(elbo_simd level);
 const struct elbo_kernels *elbo_k(void);
 
-/* Validate ELBO_SIMD and ELBO_THREADS from the environment and apply them.
+/* Validate ELBO_SIMD, ELBO_PRECISION (ops/precision.h) and ELBO_THREADS from
+ * the environment and apply them.
  * Drivers call this first so a bad value is reported, not silently ignored. */
 elbo_status elbo_runtime_init(void);
 

@@ -7,6 +7,8 @@
 //   sgemm_tn/M/N/K         Aᵀ·B (weight gradients)
 //   sgemm_threads/M/N/K/T  sgemm at T threads (1 vs 2 in one run)
 //   openblas_<same>        the same call through cblas_sgemm
+//   bgemm<same>            the same with bf16 inputs and float32 sums
+//                          (elbo_gemm_bf16_at; float32 where the CPU lacks AVX512_BF16)
 // Counter GFLOPS = 2·M·N·K per call, as a rate. ELBO_SIMD picks elbo's level,
 // ELBO_THREADS the thread count of both libraries.
 #include "../shim.h"
@@ -47,7 +49,7 @@ void set_counters(benchmark::State &st, size_t M, size_t N, size_t K)
                                                benchmark::Counter::kIsRate);
 }
 
-void run_elbo(benchmark::State &st, Form f)
+void run_elbo(benchmark::State &st, Form f, bool bf16 = false)
 {
     elbo_bench_setup();
     size_t M = (size_t)st.range(0), N = (size_t)st.range(1), K = (size_t)st.range(2);
@@ -55,19 +57,24 @@ void run_elbo(benchmark::State &st, Form f)
     bool ta = f == TN, tb = f == NT;
     float beta = f == TN ? 1.0f : 0.0f; // weight gradients accumulate
     for (auto _ : st) {
-        elbo_gemm(ta, tb, M, N, K, o.A.data(), ta ? M : K, o.B.data(), tb ? K : N, beta, o.C.data(), N);
+        if (bf16)
+            elbo_gemm_bf16_at(elbo_simd_current(), ta, tb, M, N, K, o.A.data(), ta ? M : K, o.B.data(), tb ? K : N,
+                              beta, o.C.data(), N, nullptr);
+        else
+            elbo_gemm(ta, tb, M, N, K, o.A.data(), ta ? M : K, o.B.data(), tb ? K : N, beta, o.C.data(), N);
         benchmark::DoNotOptimize(o.C.data());
         benchmark::ClobberMemory();
     }
     set_counters(st, M, N, K);
-    st.SetLabel(elbo_simd_name(elbo_simd_current()));
+    st.SetLabel(bf16 ? (elbo_gemm_bf16_supported(elbo_simd_current()) ? "bf16" : "bf16 unsupported: fp32")
+                     : elbo_simd_name(elbo_simd_current()));
 }
 
 void BM_sgemm(benchmark::State &st) { run_elbo(st, vae_form(st.range(0), st.range(1), st.range(2))); }
 void BM_sgemm_nt(benchmark::State &st) { run_elbo(st, NT); }
 void BM_sgemm_tn(benchmark::State &st) { run_elbo(st, TN); }
 // sgemm{,_nt,_tn}_threads/M/N/K/T: that form at T threads (1 vs 2 in one run)
-void run_elbo_threads(benchmark::State &st, Form f)
+void run_elbo_threads(benchmark::State &st, Form f, bool bf16 = false)
 {
     elbo_bench_setup();
     int saved = elbo_threads();
@@ -75,12 +82,54 @@ void run_elbo_threads(benchmark::State &st, Form f)
         st.SkipWithError(elbo_last_error());
         return;
     }
-    run_elbo(st, f);
+    run_elbo(st, f, bf16);
     elbo_set_threads(saved);
 }
 void BM_sgemm_threads(benchmark::State &st) { run_elbo_threads(st, vae_form(st.range(0), st.range(1), st.range(2))); }
 void BM_sgemm_nt_threads(benchmark::State &st) { run_elbo_threads(st, NT); }
 void BM_sgemm_tn_threads(benchmark::State &st) { run_elbo_threads(st, TN); }
+
+void BM_bgemm(benchmark::State &st) { run_elbo(st, vae_form(st.range(0), st.range(1), st.range(2)), true); }
+void BM_bgemm_nt(benchmark::State &st) { run_elbo(st, NT, true); }
+void BM_bgemm_tn(benchmark::State &st) { run_elbo(st, TN, true); }
+void BM_bgemm_threads(benchmark::State &st)
+{
+    run_elbo_threads(st, vae_form(st.range(0), st.range(1), st.range(2)), true);
+}
+void BM_bgemm_nt_threads(benchmark::State &st) { run_elbo_threads(st, NT, true); }
+void BM_bgemm_tn_threads(benchmark::State &st) { run_elbo_threads(st, TN, true); }
+
+// gemm_epilogue/M/N/K/P/F: a dense layer's forward y = relu(x·W + b), A·B
+// with beta 0, in precision P (0 fp32, 1 bf16): F 0 runs the GEMM, then
+// add_bias and relu as passes over y; F 1 fuses bias and relu into the tile
+// stores of the bf16 kernel (elbo_gemm_bf16_at's epilogue). The float32
+// kernel has no epilogue: in fp32 F 1 runs the same as F 0.
+void BM_gemm_epilogue(benchmark::State &st)
+{
+    elbo_bench_setup();
+    size_t M = (size_t)st.range(0), N = (size_t)st.range(1), K = (size_t)st.range(2);
+    bool bf16 = st.range(3) != 0, fused = st.range(4) != 0;
+    Operands o(M, N, K);
+    FloatBuf bias(N, 0.01f);
+    elbo_gemm_epilogue ep = {bias.data(), true};
+    for (auto _ : st) {
+        if (fused && bf16) {
+            elbo_gemm_bf16_at(elbo_simd_current(), false, false, M, N, K, o.A.data(), K, o.B.data(), N, 0.0f,
+                              o.C.data(), N, &ep);
+        } else {
+            if (bf16)
+                elbo_gemm_bf16_at(elbo_simd_current(), false, false, M, N, K, o.A.data(), K, o.B.data(), N, 0.0f,
+                                  o.C.data(), N, nullptr);
+            else
+                elbo_gemm(false, false, M, N, K, o.A.data(), K, o.B.data(), N, 0.0f, o.C.data(), N);
+            elbo_add_bias(M, N, bias.data(), o.C.data());
+            elbo_relu(M * N, o.C.data(), o.C.data());
+        }
+        benchmark::DoNotOptimize(o.C.data());
+        benchmark::ClobberMemory();
+    }
+    set_counters(st, M, N, K);
+}
 
 // sgemm_toy/M/N/K/F: one GEMM call of the toy VAE step (batch 64, widths 32,
 // latent 1, output 2) in form F (0 A·B, 1 A·Bᵀ with beta 1, 2 Aᵀ·B with beta 1)
@@ -181,6 +230,9 @@ int register_all()
 {
     for (const Shape &s : shapes) {
         benchmark::RegisterBenchmark(s.name, s.elbo)->Args({s.M, s.N, s.K})->UseRealTime();
+        std::string name(s.name);
+        auto bf = name == "sgemm" ? BM_bgemm : name == "sgemm_nt" ? BM_bgemm_nt : BM_bgemm_tn;
+        benchmark::RegisterBenchmark(("b" + name.substr(1)).c_str(), bf)->Args({s.M, s.N, s.K})->UseRealTime();
         if (s.blas)
             benchmark::RegisterBenchmark((std::string("openblas_") + s.name).c_str(), s.blas)
                 ->Args({s.M, s.N, s.K})
@@ -192,6 +244,13 @@ int register_all()
     for (const auto &t : toy)
         benchmark::RegisterBenchmark("sgemm_toy", BM_sgemm_toy)->Args({t[0], t[1], t[2], t[3]});
     benchmark::RegisterBenchmark("toy_gemm_calls", BM_toy_gemm_calls);
+    for (int64_t prec : {0, 1})
+        for (int64_t fused : {0, 1})
+            for (const auto &sh : {std::vector<int64_t>{128, 400, 784}, std::vector<int64_t>{128, 400, 20},
+                                   std::vector<int64_t>{128, 40, 400}})
+                benchmark::RegisterBenchmark("gemm_epilogue", BM_gemm_epilogue)
+                    ->Args({sh[0], sh[1], sh[2], prec, fused})
+                    ->UseRealTime();
     // 1 vs 2 threads at the VAE's batch of 128 (not the batch-16 and -1 rows)
     for (const Shape &s : shapes) {
         std::string name(s.name);
@@ -200,6 +259,10 @@ int register_all()
         auto fn = name == "sgemm" ? BM_sgemm_threads : name == "sgemm_nt" ? BM_sgemm_nt_threads : BM_sgemm_tn_threads;
         for (int64_t t : {1, 2}) {
             benchmark::RegisterBenchmark((name + "_threads").c_str(), fn)->Args({s.M, s.N, s.K, t})->UseRealTime();
+            auto bfn = name == "sgemm" ? BM_bgemm_threads : name == "sgemm_nt" ? BM_bgemm_nt_threads : BM_bgemm_tn_threads;
+            benchmark::RegisterBenchmark(("b" + name.substr(1) + "_threads").c_str(), bfn)
+                ->Args({s.M, s.N, s.K, t})
+                ->UseRealTime();
 #ifdef ELBO_HAVE_OPENBLAS
             if (name == "sgemm")
                 benchmark::RegisterBenchmark("openblas_sgemm_threads", BM_openblas_sgemm_threads)

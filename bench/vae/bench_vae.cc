@@ -8,6 +8,7 @@
 // epoch_s, the implied seconds per Fashion-MNIST epoch (469 steps).
 #include "../shim.h"
 
+#include <cmath>
 #include <cstdint>
 
 extern "C" {
@@ -125,3 +126,52 @@ void vae_eval(benchmark::State &state)
 BENCHMARK(vae_eval)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 } // namespace
+
+// The optimizer's pass over the 784-400-20 VAE's slabs, the finite check and
+// Adam: adam_separate/T sums the gradient in chunks (the trainer's check),
+// then steps; adam_checked/T does both per chunk in one pass
+// (elbo_adam_step_checked). T threads.
+namespace {
+struct Slab {
+    elbo_params p{};
+    Slab()
+    {
+        static const int shapes[][2] = {{784, 400}, {1, 400}, {400, 40}, {1, 40}, {20, 400}, {1, 400}, {400, 784}, {1, 784}};
+        elbo_params_init(&p);
+        for (const auto &s : shapes)
+            elbo_params_add(&p, "w", s[0], s[1]);
+        elbo_params_finalize(&p);
+        for (size_t i = 0; i < p.n; i++)
+            p.g[i] = 1e-3f * (float)((i * 2654435761u) % 1000) - 0.5f;
+    }
+    ~Slab() { elbo_params_free(&p); }
+};
+
+void adam_pass(benchmark::State &state, bool fused)
+{
+    elbo_bench_setup();
+    elbo_set_threads((int)state.range(0));
+    Slab s;
+    elbo_adam_config cfg = ELBO_ADAM_DEFAULT;
+    for (auto _ : state) {
+        if (fused) {
+            if (elbo_adam_step_checked(&s.p, &cfg) != ELBO_OK)
+                state.SkipWithError(elbo_last_error());
+        } else {
+            const size_t chunk = 65536; // the trainer's check: chunk sums, then the step
+            bool ok = true;
+            for (size_t i = 0; i < s.p.n; i += chunk)
+                ok &= std::isfinite(elbo_k()->sum(s.p.n - i < chunk ? s.p.n - i : chunk, s.p.g + i));
+            if (ok)
+                elbo_adam_step(&s.p, &cfg);
+        }
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(s.p.n) * 7 * 4); // g, m, v, w in; m, v, w out
+    elbo_set_threads(1);
+}
+void adam_separate(benchmark::State &state) { adam_pass(state, false); }
+void adam_checked(benchmark::State &state) { adam_pass(state, true); }
+} // namespace
+BENCHMARK(adam_separate)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(adam_checked)->Arg(1)->Arg(2)->UseRealTime();

@@ -11,10 +11,11 @@
 
 #include "models/io/file.h"
 #include "ops/pool.h"
+#include "ops/precision.h"
 #include "ops/simd_level.h"
 
 /* getopt_long codes of the common flags; driver options use OPT_BASE + index. */
-enum { OPT_SEED = 1000, OPT_THREADS, OPT_OUT, OPT_DATA, OPT_SIMD, OPT_QUICK, OPT_HELP, OPT_BASE = 2000 };
+enum { OPT_SEED = 1000, OPT_THREADS, OPT_OUT, OPT_DATA, OPT_SIMD, OPT_PRECISION, OPT_QUICK, OPT_HELP, OPT_BASE = 2000 };
 #define MAX_THREADS 64
 #define DEFAULT_SEED 1
 #define DEFAULT_DATA "data/fashion-mnist"
@@ -43,6 +44,7 @@ void elbo_cli_init(elbo_cli *cli, const char *prog, const char *about, const elb
     cli->out = cli->out_buf;
     cli->data = DEFAULT_DATA;
     cli->simd = NULL;
+    cli->precision = NULL;
     cli->quick = false;
 }
 
@@ -216,6 +218,8 @@ void elbo_cli_usage(const elbo_cli *cli, FILE *f)
     usage_line(f, "out", " DIR", "output directory", cli->out);
     usage_line(f, "data", " PATH", "data: an IDX directory, .npy, .npz or PNG class folders", cli->data);
     usage_line(f, "simd", " LEVEL", "scalar, avx2, avx512 or neon", "ELBO_SIMD or the best supported");
+    usage_line(f, "precision", " P", "GEMMs of dense layers and convolutions: fp32, or bf16 inputs with fp32 sums",
+               "ELBO_PRECISION or fp32");
     usage_line(f, "quick", "", "small, fast run (smoke test)", NULL);
     usage_line(f, "help", "", "show this help and exit", NULL);
 }
@@ -226,7 +230,7 @@ static const struct option COMMON[] = {
     {"seed", required_argument, NULL, OPT_SEED},   {"threads", required_argument, NULL, OPT_THREADS},
     {"out", required_argument, NULL, OPT_OUT},     {"data", required_argument, NULL, OPT_DATA},
     {"simd", required_argument, NULL, OPT_SIMD},   {"quick", optional_argument, NULL, OPT_QUICK},
-    {"help", no_argument, NULL, OPT_HELP},
+    {"help", no_argument, NULL, OPT_HELP},         {"precision", required_argument, NULL, OPT_PRECISION},
 };
 #define NCOMMON (sizeof COMMON / sizeof COMMON[0])
 
@@ -322,6 +326,15 @@ int elbo_cli_parse(elbo_cli *cli, int argc, char **argv, FILE *help_out)
             cli->simd = arg;
             break;
         }
+        case OPT_PRECISION: {
+            elbo_precision p;
+            if (elbo_precision_parse(arg, &p) != ELBO_OK) {
+                rc = usage_error(cli, "--precision: expected fp32 or bf16, got '%s'", arg);
+                goto out;
+            }
+            cli->precision = arg;
+            break;
+        }
         case OPT_QUICK:
             if (arg && !parse_bool(arg, &cli->quick)) {
                 rc = usage_error(cli, "--quick: expected true or false, got '%s'", arg);
@@ -377,6 +390,12 @@ int elbo_cli_apply(elbo_cli *cli)
         if (elbo_simd_set(level) != ELBO_OK)
             return usage_error(cli, "--simd %s: not supported by this CPU or build", cli->simd);
     }
+    if (cli->precision) { /* bf16 without a bf16 kernel runs fp32: elbo_precision_notice */
+        elbo_precision p;
+        if (elbo_precision_parse(cli->precision, &p) != ELBO_OK)
+            return usage_error(cli, "--precision: expected fp32 or bf16, got '%s'", cli->precision);
+        elbo_precision_set(p);
+    }
     return ELBO_EXIT_OK;
 }
 
@@ -391,6 +410,9 @@ void elbo_cli_main(elbo_cli *cli, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", cli->prog, cli->err);
         exit(rc);
     }
+    const char *notice = elbo_precision_notice();
+    if (notice) /* once per run, on stderr */
+        fprintf(stderr, "%s: %s\n", cli->prog, notice);
     if (elbo_mkdir_p(cli->out) != ELBO_OK) {
         fprintf(stderr, "%s: --out: %s\n", cli->prog, elbo_last_error());
         exit(ELBO_EXIT_RUNTIME);
@@ -426,6 +448,9 @@ void elbo_cli_config_json(const elbo_cli *cli, elbo_json *j)
     elbo_json_uint(j, "seed", cli->seed);
     elbo_json_int(j, "threads", elbo_threads());
     elbo_json_string(j, "simd", elbo_simd_name(elbo_simd_current()));
+    /* what the GEMMs ran (bf16 asked for without a kernel runs fp32), and what was asked */
+    elbo_json_string(j, "precision", elbo_precision_name(elbo_precision_current()));
+    elbo_json_string(j, "precision_requested", elbo_precision_name(elbo_precision_requested()));
     elbo_json_string(j, "out", cli->out);
     elbo_json_string(j, "data", cli->data);
     elbo_json_bool(j, "quick", cli->quick);

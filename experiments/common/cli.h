@@ -1,7 +1,7 @@
 /* Shared command line of the drivers (getopt_long).
  *
  * Common flags: --help, --seed N, --threads N, --out DIR, --data DIR,
- * --simd LEVEL, --quick. A driver adds its own options in a table:
+ * --simd LEVEL, --precision fp32|bf16, --quick. A driver adds its own options in a table:
  *
  *     static int epochs; static double lr; static const char *prior; static int arch;
  *     static const elbo_opt opts[] = {
@@ -85,6 +85,7 @@ typedef struct elbo_cli {
     const char *out;   /* --out, default "runs/PROG" */
     const char *data;  /* --data, default "data/fashion-mnist" */
     const char *simd;  /* --simd, NULL: ELBO_SIMD or the best level */
+    const char *precision; /* --precision, NULL: ELBO_PRECISION or fp32 (ops/precision.h) */
     bool quick;        /* --quick: a small, fast run (smoke test) */
     char out_buf[256]; /* storage of the default --out */
     char err[ELBO_CLI_ERR_MAX]; /* one-line error of the last parse/apply */
@@ -98,20 +99,21 @@ void elbo_cli_init(elbo_cli *cli, const char *prog, const char *about, const elb
  * calls (resets getopt). */
 int elbo_cli_parse(elbo_cli *cli, int argc, char **argv, FILE *help_out);
 
-/* elbo_runtime_init, then --threads (elbo_set_threads) and --simd
- * (elbo_simd_set). Returns ELBO_EXIT_OK or ELBO_EXIT_USAGE with cli->err. */
+/* elbo_runtime_init, then --threads (elbo_set_threads), --simd
+ * (elbo_simd_set) and --precision (elbo_precision_set). Returns ELBO_EXIT_OK or ELBO_EXIT_USAGE with cli->err. */
 int elbo_cli_apply(elbo_cli *cli);
 
 /* Print usage and defaults. */
 void elbo_cli_usage(const elbo_cli *cli, FILE *f);
 
 /* Parse, apply and create --out: on --help exit(0); on error print
- * "PROG: message" on stderr and exit(2). For drivers only. */
+ * "PROG: message" on stderr and exit(2); print the precision notice (bf16
+ * asked for, fp32 run) once on stderr. For drivers only. */
 void elbo_cli_main(elbo_cli *cli, int argc, char **argv);
 
 /* Write every resolved option as keys of the current JSON object: the
- * driver's options, seed, threads (actual), simd (actual level name), out,
- * data, quick, git revision. */
+ * driver's options, seed, threads (actual), simd (actual level name),
+ * precision (actual) and precision_requested, out, data, quick, git revision. */
 void elbo_cli_config_json(const elbo_cli *cli, elbo_json *j);
 
 /* Git revision of the build ("unknown" if not built from a git tree). */

@@ -77,9 +77,10 @@ static const struct elbo_gemm_isa *isa_for(elbo_simd level) { return ELBO_SIMD_P
 
 /* ---- per-thread buffers, grown on demand, freed at thread exit ----
  * slot WS_PACK: the packed operands of a GEMM called on this thread;
- * slot WS_PANEL: one B panel packed inside a tile task run by this thread. */
+ * slot WS_PANEL: one B panel packed inside a tile task run by this thread;
+ * slot WS_BF16: the packed bf16 operands (gemm_bf16.c). */
 
-enum { WS_PACK, WS_PANEL, WS_SLOTS };
+enum { WS_PACK = ELBO_GEMM_WS_PACK, WS_PANEL = ELBO_GEMM_WS_PANEL, WS_SLOTS = ELBO_GEMM_WS_SLOTS };
 static pthread_key_t ws_key;
 static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
 struct workspace {
@@ -115,6 +116,8 @@ static float *workspace(int slot, size_t nfloats)
     }
     return w->buf[slot];
 }
+
+float *elbo_gemm_workspace(int slot, size_t nfloats) { return workspace(slot, nfloats); }
 
 /* ---- the plan of one call ---- */
 

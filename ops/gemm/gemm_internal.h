@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct elbo_gemm_isa {
     int mr, nr; /* register tile of the micro-kernel: mr rows by nr columns of C */
@@ -33,6 +34,31 @@ struct elbo_gemm_isa {
     bool (*narrow)(bool ta, bool tb, size_t M, size_t N, size_t K, const float *A, size_t lda,
                    const float *B, size_t ldb, float beta, float *C, size_t ldc);
 };
+
+/* The bf16 micro-kernel and its packing (bf16_isa.c; layouts there): panels
+ * of 32-bit words, each a pair of bf16 along K. kernel NULL: not built. */
+struct elbo_gemm_bf16_isa {
+    int mr, nr; /* register tile */
+    int kcp;    /* largest K block, in pairs */
+    /* C[0:m, 0:n] = beta*C + Ap·Bp over kp pairs, then C = relu?(C + bias[0:n])
+     * when bias or relu (bias NULL: none); beta 0 never reads C. ta: the A
+     * panel as pack_a(ta, ...) laid it out (k-major for Aᵀ, row-major for A). */
+    void (*kernel)(bool ta, size_t m, size_t n, size_t kp, const uint32_t *ap, const uint32_t *bp, float *c,
+                   size_t ldc, float beta, const float *bias, bool relu);
+    /* pack m <= mr rows (n <= nr cols) of one K block of kc <= 2*kcp floats */
+    void (*pack_a)(bool ta, size_t m, size_t kc, const float *A, size_t lda, uint32_t *ap);
+    void (*pack_b)(bool tb, size_t n, size_t kc, const float *B, size_t ldb, uint32_t *bp);
+    /* y[0:n] = bf16(x[0:n]), bit-identical to elbo_bf16_round_ref */
+    void (*round)(size_t n, const float *x, uint16_t *y);
+};
+
+/* The GEMM workspace of the calling thread (gemm.c): slot WS_* below,
+ * grown to nfloats, freed at thread exit; NULL without memory. */
+enum { ELBO_GEMM_WS_PACK, ELBO_GEMM_WS_PANEL, ELBO_GEMM_WS_BF16, ELBO_GEMM_WS_SLOTS };
+float *elbo_gemm_workspace(int slot, size_t nfloats);
+
+extern const struct elbo_gemm_bf16_isa elbo_gemm_bf16_isa_avx512;
+extern const struct elbo_gemm_bf16_isa elbo_gemm_bf16_isa_neon;
 
 extern const struct elbo_gemm_isa elbo_gemm_isa_avx2;
 extern const struct elbo_gemm_isa elbo_gemm_isa_avx512;

@@ -37,7 +37,9 @@ static inline void transpose8(__m256 r[8])
 
 // X is (n,kc) with row stride ldx (rows are panel lanes, columns are k);
 // writes xp[k*w + j] = X[j*ldx + k] for j < n, zeros for n <= j < w.
-static void pack_transposed(size_t n, size_t w, size_t kc, const float *X, size_t ldx, float *xp)
+// Only moves 32-bit words: the bf16 packing (bf16_isa.c) runs it on pairs.
+void KERNEL(gemm_pack_transposed32)(size_t n, size_t w, size_t kc, const float *X, size_t ldx, float *xp);
+void KERNEL(gemm_pack_transposed32)(size_t n, size_t w, size_t kc, const float *X, size_t ldx, float *xp)
 {
     size_t k0 = 0;
 #if HAVE_TRANSPOSE8
@@ -119,14 +121,14 @@ void KERNEL(gemm_pack_a)(bool ta, size_t m, size_t kc, const float *A, size_t ld
     if (ta)
         pack_rows(m, GEMM_MR, kc, A, lda, ap);
     else
-        pack_transposed(m, GEMM_MR, kc, A, lda, ap);
+        KERNEL(gemm_pack_transposed32)(m, GEMM_MR, kc, A, lda, ap);
 }
 
 // op(B) block is (kc,n): B[k*ldb + j], or with tb B stored (n,kc): B[j*ldb + k]
 void KERNEL(gemm_pack_b)(bool tb, size_t n, size_t kc, const float *B, size_t ldb, float *bp)
 {
     if (tb)
-        pack_transposed(n, GEMM_NR, kc, B, ldb, bp);
+        KERNEL(gemm_pack_transposed32)(n, GEMM_NR, kc, B, ldb, bp);
     else
         pack_rows(n, GEMM_NR, kc, B, ldb, bp);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "autodiff/params.h"
+#include "ops/pool.h"
 #include "ops/simd_level.h"
 #include "test_util.h"
 
@@ -212,4 +213,45 @@ Test(params, initialisers)
         cr_expect_eq(elbo_param_w(&p, d)[i], 0.25f);
     cr_expect_eq(p.w[p.info[d].offset + 9], 0.0f, "fill leaves the padding alone");
     elbo_params_free(&p);
+}
+
+/* The checked step (finite check and Adam in one pass over chunks): the same
+ * bits as elbo_adam_step on 1 and 2 threads, with and without weight decay,
+ * on a slab of several chunks; a NaN in a late chunk fails the step, names
+ * the parameter and leaves p->step where it was. */
+Test(optim, adam_checked_matches_adam_and_stops_at_nan)
+{
+    elbo_adam_config cfgs[2] = {ELBO_ADAM_DEFAULT, ELBO_ADAM_DEFAULT};
+    cfgs[1].weight_decay = 0.01f;
+    for (int wd = 0; wd < 2; wd++)
+        for (int threads = 1; threads <= 2; threads++) {
+            elbo_params a, b;
+            for (int k = 0; k < 2; k++) {
+                elbo_params *p = k ? &b : &a;
+                elbo_params_init(p);
+                cr_assert_eq(elbo_params_add(p, "big.w", 700, 300), 0);
+                cr_assert_eq(elbo_params_add(p, "big.b", 1, 301), 1);
+                cr_assert(elbo_params_finalize(p) == ELBO_OK);
+                tu_fill_uniform(p->w, p->n, -1, 1, 5);
+            }
+            cr_assert(elbo_set_threads(threads) == ELBO_OK);
+            for (int step = 0; step < 3; step++) {
+                tu_fill_uniform(a.g, a.n, -1, 1, 10 + (uint64_t)step);
+                memcpy(b.g, a.g, a.n * sizeof(float));
+                elbo_adam_step(&a, &cfgs[wd]);
+                cr_assert_eq(elbo_adam_step_checked(&b, &cfgs[wd]), ELBO_OK, "%s", elbo_last_error());
+                cr_assert_eq(a.step, b.step);
+                cr_assert(memcmp(a.w, b.w, a.n * 4) == 0 && memcmp(a.m, b.m, a.n * 4) == 0 &&
+                              memcmp(a.v, b.v, a.n * 4) == 0,
+                          "wd %d, %d threads, step %d: checked step differs", wd, threads, step);
+            }
+            elbo_param_g(&b, 1)[300] = NAN;
+            long before = b.step;
+            cr_expect_eq(elbo_adam_step_checked(&b, &cfgs[wd]), ELBO_ERR_NONFINITE);
+            cr_expect(strstr(elbo_last_error(), "big.b") != NULL, "message: %s", elbo_last_error());
+            cr_expect_eq(b.step, before);
+            elbo_params_free(&a);
+            elbo_params_free(&b);
+        }
+    elbo_set_threads(1);
 }

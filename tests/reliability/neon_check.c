@@ -395,6 +395,45 @@ static void check_dgemm(elbo_simd level)
     elbo_dgemm_at(level, false, false, M, N, K, A, K, B, N, 0.0, C2, N);
     elbo_set_threads(1);
     result(memcmp(C1, C2, M * N * sizeof *C1) == 0, "%s dgemm 1 vs 2 threads bit-identical", lvl);
+}
+
+/* ---- bf16 GEMM (BFDOT on aarch64, vdpbf16ps on x86) against its oracle ---- */
+static void check_gemm_bf16(elbo_simd level)
+{
+    const char *lvl = elbo_simd_name(level);
+    if (!elbo_gemm_bf16_supported(level)) {
+        printf("%s: no bf16 GEMM on this CPU or build (bf16 runs fp32)\n", lvl);
+        return;
+    }
+    static const size_t dims[][3] = {{1, 1, 1}, {3, 5, 7}, {8, 12, 2}, {9, 13, 33}, {33, 65, 31}, {97, 130, 515}};
+    elbo_gemm_epilogue ep;
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int f = 0; f < 4; f++) {
+            bool ta = f & 1, tb = f & 2;
+            size_t M = dims[d][0], N = dims[d][1], K = dims[d][2], pad = 3;
+            size_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+            float beta = f == 3 ? 0.5f : 0.0f;
+            float *A = input((ta ? K : M) * lda, -1, 1, d * 4 + 5), *B = input((tb ? N : K) * ldb, -1, 1, d * 4 + 6);
+            float *C = output(M * ldc, -1, 1, d * 4 + 7), *Cr = output(M * ldc, -1, 1, d * 4 + 7);
+            float *bias = input(N, -1, 1, d * 4 + 8);
+            ep.bias = bias;
+            ep.relu = f == 0;
+            elbo_gemm_bf16_at(level, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, &ep);
+            elbo_gemm_bf16_ref(ta, tb, M, N, K, A, lda, B, ldb, beta, Cr, ldc, &ep);
+            char shape[80];
+            snprintf(shape, sizeof shape, "M=%zu N=%zu K=%zu ta=%d tb=%d beta=%g", M, N, K, ta, tb, (double)beta);
+            compare(lvl, "bf16 gemm", shape, C, Cr, M * ldc, 1e-5 * (double)(K + 1), 1e-5);
+            free(A), free(B), free(C), free(Cr), free(bias);
+        }
+    size_t M = 130, N = 70, K = 90;
+    float *A = input(M * K, -1, 1, 93), *B = input(K * N, -1, 1, 94);
+    float *C1 = output(M * N, 0, 0, 0), *C2 = output(M * N, 0, 0, 0);
+    elbo_set_threads(1);
+    elbo_gemm_bf16_at(level, false, false, M, N, K, A, K, B, N, 0.0f, C1, N, NULL);
+    elbo_set_threads(2);
+    elbo_gemm_bf16_at(level, false, false, M, N, K, A, K, B, N, 0.0f, C2, N, NULL);
+    elbo_set_threads(1);
+    result(memcmp(C1, C2, M * N * sizeof *C1) == 0, "%s bf16 gemm 1 vs 2 threads bit-identical", lvl);
     free(A), free(B), free(C1), free(C2);
 }
 
@@ -632,6 +671,7 @@ int main(int argc, char **argv)
         check_table((elbo_simd)l);
         check_gemm((elbo_simd)l);
         check_dgemm((elbo_simd)l);
+        check_gemm_bf16((elbo_simd)l);
         check_conv((elbo_simd)l);
     }
 #if defined(__aarch64__)

@@ -1,0 +1,146 @@
+/* The machine's limits for bench/roofline.sh, one core each, printed as
+ *   fp32_fma_gflops X / bf16_dot_gflops Y / triad_gbs Z
+ * built by the script with -O3 -march=native (the only file of the project
+ * built that way): the peak loops need the widest FMA and vdpbf16ps the CPU
+ * has, whatever level the library would pick.
+ *
+ *   fp32 FMA:  24 independent chains of vfmadd (16 lanes x 2 flops each on
+ *              AVX-512; 8 lanes on AVX2), enough to cover 2 pipes x 4 cycles
+ *   bf16 dot:  24 chains of vdpbf16ps (16 lanes x 2 products x 2 flops)
+ *   triad:     a[i] = b[i] + s c[i] over 3 x 64 MiB, 12 bytes per element
+ *              counted (reads of b, c and the write of a; STREAM's convention)
+ * Each figure is the best of several timed repetitions. */
+#define _POSIX_C_SOURCE 200809L
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define CHAINS 24
+#define ITERS 2000000L
+#define REPS 5
+
+static double fma_peak(void)
+{
+    double best = 0.0;
+    for (int r = 0; r < REPS; r++) {
+#if defined(__AVX512F__)
+        __m512 acc[CHAINS], a = _mm512_set1_ps(1.0000001f), b = _mm512_set1_ps(0.9999999f);
+#pragma GCC unroll 24
+        for (int c = 0; c < CHAINS; c++)
+            acc[c] = _mm512_set1_ps((float)c);
+        double t0 = now();
+        for (long i = 0; i < ITERS; i++) {
+#pragma GCC unroll 24
+            for (int c = 0; c < CHAINS; c++)
+                acc[c] = _mm512_fmadd_ps(acc[c], a, b);
+            __asm__ volatile("" : "+v"(a));
+        }
+        double dt = now() - t0;
+        __m512 s = acc[0];
+#pragma GCC unroll 24
+        for (int c = 1; c < CHAINS; c++)
+            s = _mm512_add_ps(s, acc[c]);
+        volatile float sink = _mm512_reduce_add_ps(s);
+        (void)sink;
+        double g = 2.0 * 16 * CHAINS * (double)ITERS / dt * 1e-9;
+#else
+        __m256 acc[CHAINS], a = _mm256_set1_ps(1.0000001f), b = _mm256_set1_ps(0.9999999f);
+#pragma GCC unroll 24
+        for (int c = 0; c < CHAINS; c++)
+            acc[c] = _mm256_set1_ps((float)c);
+        double t0 = now();
+        for (long i = 0; i < ITERS; i++) {
+#pragma GCC unroll 24
+            for (int c = 0; c < CHAINS; c++)
+                acc[c] = _mm256_fmadd_ps(acc[c], a, b);
+            __asm__ volatile("" : "+x"(a));
+        }
+        double dt = now() - t0;
+        float out[8];
+        __m256 s = acc[0];
+#pragma GCC unroll 24
+        for (int c = 1; c < CHAINS; c++)
+            s = _mm256_add_ps(s, acc[c]);
+        _mm256_storeu_ps(out, s);
+        volatile float sink = out[0];
+        (void)sink;
+        double g = 2.0 * 8 * CHAINS * (double)ITERS / dt * 1e-9;
+#endif
+        if (g > best)
+            best = g;
+    }
+    return best;
+}
+
+static double bf16_peak(void)
+{
+#if defined(__AVX512BF16__)
+    double best = 0.0;
+    for (int r = 0; r < REPS; r++) {
+        __m512 acc[CHAINS];
+        __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = (__m512bh)_mm512_set1_epi32(0x3f7f3f7f);
+#pragma GCC unroll 24
+        for (int c = 0; c < CHAINS; c++)
+            acc[c] = _mm512_set1_ps((float)c);
+        double t0 = now();
+        for (long i = 0; i < ITERS; i++) {
+#pragma GCC unroll 24
+            for (int c = 0; c < CHAINS; c++)
+                acc[c] = _mm512_dpbf16_ps(acc[c], a, b);
+            __asm__ volatile("" : "+v"(a));
+        }
+        double dt = now() - t0;
+        __m512 s = acc[0];
+#pragma GCC unroll 24
+        for (int c = 1; c < CHAINS; c++)
+            s = _mm512_add_ps(s, acc[c]);
+        volatile float sink = _mm512_reduce_add_ps(s);
+        (void)sink;
+        double g = 4.0 * 16 * CHAINS * (double)ITERS / dt * 1e-9;
+        if (g > best)
+            best = g;
+    }
+    return best;
+#else
+    return 0.0; /* no AVX512_BF16 on this CPU */
+#endif
+}
+
+static double triad(void)
+{
+    size_t n = (size_t)1 << 24;
+    float *a = aligned_alloc(64, n * 4), *b = aligned_alloc(64, n * 4), *c = aligned_alloc(64, n * 4);
+    if (!a || !b || !c)
+        return 0.0;
+    for (size_t i = 0; i < n; i++)
+        a[i] = 0.0f, b[i] = 1.0f, c[i] = 2.0f;
+    double best = 0.0;
+    for (int r = 0; r < REPS; r++) {
+        double t0 = now();
+        for (size_t i = 0; i < n; i++)
+            a[i] = b[i] + 3.0f * c[i];
+        double dt = now() - t0;
+        __asm__ volatile("" ::"r"(a) : "memory");
+        double g = 12.0 * (double)n / dt * 1e-9;
+        if (g > best)
+            best = g;
+    }
+    free(a), free(b), free(c);
+    return best;
+}
+
+int main(void)
+{
+    printf("fp32_fma_gflops %.1f\n", fma_peak());
+    printf("bf16_dot_gflops %.1f\n", bf16_peak());
+    printf("triad_gbs %.1f\n", triad());
+    return 0;
+}
