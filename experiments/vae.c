@@ -461,7 +461,8 @@ int main(int argc, char **argv)
         tc.after_backward = elbo_dp_after_backward;
         tc.hook_ctx = dp;
     }
-    drv_check(&cli, elbo_vae_trainer_init(&tr, &model, &train, &tc), "trainer");
+    elbo_dp_check(dp, &cli, elbo_dp_agree_status(dp, elbo_vae_trainer_init(&tr, &model, &train, &tc),
+                                                 "cannot set up the trainer"), "trainer", false);
 
     /* What must match for --resume to continue the same run (not --epochs:
      * a finished run may be extended). */

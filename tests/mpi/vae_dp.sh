@@ -111,7 +111,8 @@ fi
 # differences: 2e-5 in the train figures and 1e-3 in the test KL after 32
 # steps), so it is checked with --lr 1e-8, where the parameters hardly move
 # and a shard computing the wrong rows or noise would show at once.
-for case in "1e-6 --model cvae --binarize dynamic --mc-samples 2" "1e-6 --iwae-train 3 --lr 1e-8"; do
+for case in "1e-6 --model cvae --binarize dynamic --mc-samples 2" "1e-6 --iwae-train 3 --lr 1e-8" \
+    "1e-6 --arch conv --epochs 1"; do
     tol=${case%% *}
     extra=${case#* }
     tag=$(echo "$extra" | tr -dc 'a-z0-9')
@@ -120,6 +121,12 @@ for case in "1e-6 --model cvae --binarize dynamic --mc-samples 2" "1e-6 --iwae-t
     vae 3 "$tmp/x3$tag" $extra
     expect "$extra: 3 ranks give 1 rank's figures within $tol" 'close "$tmp/x3$tag" "$tmp/x1$tag" $tol'
 done
+
+mkdir -p "$tmp/cap"
+vae 2 "$tmp/cap" --objective beta-capacity
+rc=$?
+expect "an objective that is not a sum over examples is refused on every rank (exit $rc)" \
+    '[ $rc != 0 ] && [ "$(grep -c "objective beta-capacity across processes" "$tmp/cap.log")" = 1 ]'
 
 echo "== parameters that differ"
 mkdir -p "$tmp/bad"
