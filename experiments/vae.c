@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "driver.h"
@@ -279,6 +280,15 @@ static void fixed_noise_eval(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, con
     free(x), free(y), free(lab);
 }
 
+/* CPU time of this process (all its threads): on a shared machine a rank's
+ * wall time says more about the other users than about the rank. */
+static double cpu_seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* ---- data parallel: evaluation split across ranks by chunks ---- */
 
 typedef struct eval_job {
@@ -520,6 +530,7 @@ int main(int argc, char **argv)
         uint64_t epoch = elbo_vae_trainer_epoch(&tr);
         char label[32];
         snprintf(label, sizeof label, "epoch %llu/%d", (unsigned long long)epoch + 1, epochs);
+        double cpu_at_epoch_start = cpu_seconds_now();
         elbo_progress prog;
         if (root)
             elbo_progress_begin(&prog, label, tr.steps_per_epoch);
@@ -548,7 +559,7 @@ int main(int argc, char **argv)
         }
         if (root)
             elbo_progress_end(&prog);
-        double mine_seconds = tr.acc.seconds;
+        double mine_seconds = tr.acc.seconds, cpu_seconds = cpu_seconds_now() - cpu_at_epoch_start;
         if (dp) { /* every rank: the epoch's sums, and the same parameters */
             reduce_epoch_stats(&cli, dp, &tr.acc);
             elbo_dp_check(dp, &cli, elbo_dp_check_params(dp, &model.params, epoch + 1), "--mpi", false);
@@ -566,9 +577,9 @@ int main(int argc, char **argv)
             static elbo_dp_stats before;
             elbo_dp_stats ds;
             elbo_dp_comm_stats(dp, &ds);
-            fprintf(stderr, "rank %d: epoch %llu: %.3f s in steps, %.3f s in gradient hooks, %.3f s waiting for "
-                    "sums; %ld of %ld bucket sums started by the gradient-ready hook\n", elbo_dp_rank(dp),
-                    (unsigned long long)epoch + 1, mine_seconds, ds.hook_seconds - before.hook_seconds,
+            fprintf(stderr, "rank %d: epoch %llu: %.3f s in steps (%.3f s CPU), %.3f s in gradient hooks, %.3f s "
+                    "waiting for sums; %ld of %ld bucket sums started by the gradient-ready hook\n", elbo_dp_rank(dp),
+                    (unsigned long long)epoch + 1, mine_seconds, cpu_seconds, ds.hook_seconds - before.hook_seconds,
                     ds.wait_seconds - before.wait_seconds, ds.started_in_backward - before.started_in_backward,
                     ds.started - before.started);
             before = ds;

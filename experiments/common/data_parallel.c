@@ -91,12 +91,16 @@ elbo_status elbo_dp_agree_config(elbo_dp *d, const elbo_cli *cli)
     return st;
 }
 
+static int nap_wait(MPI_Request *r);
+
 bool elbo_dp_any(elbo_dp *d, bool mine)
 {
     if (!d)
         return mine;
     int a = mine, any = 0;
-    MPI_Allreduce(&a, &any, 1, MPI_INT, MPI_MAX, elbo_comm_mpi(d->c));
+    MPI_Request r;
+    if (MPI_Iallreduce(&a, &any, 1, MPI_INT, MPI_MAX, elbo_comm_mpi(d->c), &r) != MPI_SUCCESS || nap_wait(&r) != MPI_SUCCESS)
+        return true; /* cannot ask: stop */
     return any != 0;
 }
 
@@ -202,27 +206,50 @@ void elbo_dp_grad_ready(void *ctx, elbo_params *p, int id)
     d->hook_seconds += elbo_now() - t0;
 }
 
-/* Spin this long for the sums (a quiet machine's whole wait, copies included,
- * is ~0.3 ms for the dense VAE on 2 ranks), then poll with naps: a rank that
+/* Spin this long for the sums (about a quiet machine's whole wait, copies
+ * included, for the dense VAE on 2 ranks), then poll with naps: a rank that
  * spins while another is descheduled burns CPU its own job needs (with the
  * kernel's per-session fair share both ranks draw on one budget), so on a
  * shared machine napping finishes sooner. */
-#define SPIN_SECONDS 2e-3
-#define NAP_NS 50000
+#define SPIN_SECONDS 3e-4
+#define NAP_MIN_NS 20000L  /* naps start at 20 us and double up to 0.5 ms: few */
+#define NAP_MAX_NS 500000L /* wake-ups while a descheduled rank is away */
+
+/* One step of a wait: after SPIN_SECONDS since t0, nap (*ns, then doubled). */
+static void wait_step(double t0, long *ns)
+{
+    if (elbo_now() - t0 <= SPIN_SECONDS)
+        return;
+    struct timespec nap = {0, *ns};
+    nanosleep(&nap, NULL);
+    *ns = *ns * 2 < NAP_MAX_NS ? *ns * 2 : NAP_MAX_NS;
+}
+
+/* Wait for a request: spin, then test with naps. */
+static int nap_wait(MPI_Request *r)
+{
+    double t0 = elbo_now();
+    long ns = NAP_MIN_NS;
+    for (;;) {
+        int done = 0;
+        int rc = MPI_Test(r, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS || done)
+            return rc;
+        wait_step(t0, &ns);
+    }
+}
 
 static elbo_status wait_sums(elbo_dp *d)
 {
     double t0 = elbo_now();
+    long ns = NAP_MIN_NS;
     for (;;) {
         elbo_status st = elbo_allreduce_progress(d->ar);
         if (st != ELBO_OK)
             return st;
         if (elbo_allreduce_done(d->ar))
             break;
-        if (elbo_now() - t0 > SPIN_SECONDS) {
-            struct timespec nap = {0, NAP_NS};
-            nanosleep(&nap, NULL);
-        }
+        wait_step(t0, &ns);
     }
     return elbo_allreduce_wait(d->ar); /* ends the round; returns at once */
 }
