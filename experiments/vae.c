@@ -20,12 +20,19 @@
  * the number bench/safetensors_roundtrip.py compares with PyTorch's.
  *
  * SIGINT/SIGTERM: the current step finishes, a checkpoint is written, and
- * the run exits with 128 + the signal; --resume continues it bit for bit. */
+ * the run exits with 128 + the signal; --resume continues it bit for bit.
+ *
+ * --mpi (under mpirun -np P): data-parallel training (common/data_parallel.h):
+ * each rank computes its shard of every batch, the gradients are summed in
+ * rank order in buckets while backward runs, the test ELBO and IW-K are
+ * split across ranks by chunks; rank 0 writes every output. The checkpoint
+ * does not depend on P, so --resume may use another rank count. */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "driver.h"
@@ -41,6 +48,7 @@
 #include "ops/pool.h"
 #include "ops/simd_level.h"
 #include "data.h"
+#include "data_parallel.h"
 #include "progress.h"
 #include "results.h"
 #include "summary.h"
@@ -50,10 +58,10 @@ enum { MODEL_VAE, MODEL_BETA, MODEL_CVAE };
 enum { BIN_NONE, BIN_STATIC, BIN_DYNAMIC };
 
 static int model_kind, act, latent, epochs, batch, binarize, iw, iwae_train, mc, eval_batch, warmup_shape,
-    max_steps;
+    max_steps, buckets;
 static double lr, beta = -1.0, kl_warmup, free_bits, sigma, leaky;
 static const char *hidden_text, *lik_name;
-static bool resume, dump_latents;
+static bool resume, dump_latents, use_mpi;
 static const char *export_path, *init_path, *eval_noise_path;
 
 static const elbo_opt opts[] = {
@@ -100,6 +108,10 @@ static const elbo_opt opts[] = {
      "match the model the flags describe)", .choices = NULL},
     {"eval-noise", ELBO_OPT_STRING, &eval_noise_path, "", "also evaluate the test -ELBO with this fixed noise: a "
      "float32 .npy of (test examples, latent) standard normals", .choices = NULL},
+    {"mpi", ELBO_OPT_BOOL, &use_mpi, "false", "data-parallel training over MPI ranks (under mpirun or srun)",
+     .choices = NULL},
+    {"buckets", ELBO_OPT_INT, &buckets, "4", "--mpi: about this many gradient buckets (runs of whole layers, last "
+     "first), each summed across ranks as soon as backward has finished it", .min = 1, .max = 4096},
     ELBO_DATA_OPTS,
 };
 
@@ -268,6 +280,91 @@ static void fixed_noise_eval(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, con
     free(x), free(y), free(lab);
 }
 
+/* CPU time of this process (all its threads): on a shared machine a rank's
+ * wall time says more about the other users than about the rank. */
+static double cpu_seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- data parallel: evaluation split across ranks by chunks ---- */
+
+typedef struct eval_job {
+    elbo_vae *m;
+    elbo_tape *t;
+    const elbo_dataset *ds;
+    int chunk; /* rows per chunk */
+    int iw;    /* 0: the ELBO (rec, KL); K: the IW-K -log p(x) */
+    uint64_t seed;
+} eval_job;
+
+/* Chunk c's sums: its rows as a view of the data set, and noise from a
+ * stream of (seed, c), so a chunk gives the same numbers on any rank. */
+static elbo_status eval_chunk(void *ctx, size_t c, double *out)
+{
+    const eval_job *e = ctx;
+    size_t lo = c * (size_t)e->chunk, b = e->ds->n - lo < (size_t)e->chunk ? e->ds->n - lo : (size_t)e->chunk;
+    elbo_dataset v = *e->ds;
+    v.pixels = elbo_dataset_row(e->ds, lo);
+    v.y = e->ds->y ? e->ds->y + lo : NULL;
+    v.n = b;
+    elbo_rng r;
+    elbo_rng_seed(&r, e->seed ^ (0x9E3779B97F4A7C15ull * (c + 1)));
+    if (e->iw > 0) {
+        double nll;
+        elbo_status st = elbo_vae_iw_nll_data(e->m, e->t, &v, e->iw, e->chunk, &r, &nll, NULL);
+        out[0] = nll * (double)b;
+        return st;
+    }
+    elbo_vae_eval ev;
+    elbo_status st = elbo_vae_evaluate_data(e->m, e->t, &v, e->chunk, &r, &ev);
+    out[0] = ev.rec * (double)b;
+    out[1] = ev.kl * (double)b;
+    return st;
+}
+
+/* The test -ELBO: over every rank's chunks with --mpi, else in one pass. */
+static void evaluate_test(const elbo_cli *cli, elbo_dp *dp, elbo_vae *m, elbo_tape *t, const elbo_dataset *test,
+                          uint64_t seed, elbo_vae_eval *ev)
+{
+    if (!dp) {
+        elbo_rng er;
+        elbo_rng_seed(&er, seed);
+        drv_check(cli, elbo_vae_evaluate_data(m, t, test, eval_batch, &er, ev), "evaluate");
+        return;
+    }
+    eval_job job = {m, t, test, eval_batch, 0, seed};
+    double sums[2];
+    size_t chunks = (test->n + (size_t)eval_batch - 1) / (size_t)eval_batch;
+    elbo_dp_check(dp, cli, elbo_dp_chunked_sum(dp, chunks, 2, eval_chunk, &job, sums), "evaluate", false);
+    ev->rec = sums[0] / (double)test->n;
+    ev->kl = sums[1] / (double)test->n;
+    ev->neg_elbo = ev->rec + ev->kl;
+}
+
+/* Sum the epoch's statistics over ranks (rank order); the longest rank's time. */
+static void reduce_epoch_stats(const elbo_cli *cli, elbo_dp *dp, elbo_vae_epoch_stats *acc)
+{
+    double x[5] = {acc->rec, acc->kl, acc->neg_elbo, acc->loss, (double)acc->n};
+    elbo_dp_check(dp, cli, elbo_dp_sum(dp, x, 5), "epoch statistics", false);
+    *acc = (elbo_vae_epoch_stats){x[0], x[1], x[2], x[3], (uint64_t)x[4], elbo_dp_max(dp, acc->seconds)};
+}
+
+/* The checkpoint, written by rank 0 alone (atomically) with the statistics
+ * of the epoch so far summed over ranks; every rank learns whether it worked. */
+static void save_checkpoint(const elbo_cli *cli, elbo_dp *dp, elbo_vae_trainer *tr, const char *path,
+                            const char *config, const void *extra, size_t extra_len)
+{
+    elbo_vae_epoch_stats mine = tr->acc;
+    if (dp && !tr->epoch_done) /* at an epoch's end they are summed already */
+        reduce_epoch_stats(cli, dp, &tr->acc);
+    elbo_status st = elbo_dp_root(dp) ? elbo_vae_trainer_save(tr, path, config, extra, extra_len) : ELBO_OK;
+    tr->acc = mine;
+    elbo_dp_check(dp, cli, elbo_dp_agree_status(dp, st, "cannot write the checkpoint"), "checkpoint", false);
+}
+
 static int parse_hidden(const elbo_cli *cli, elbo_vae_config *c)
 {
     double v[ELBO_VAE_MAX_HIDDEN];
@@ -288,6 +385,8 @@ int main(int argc, char **argv)
                   sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
     elbo_vae_parts_check(&cli, lik_name);
+    elbo_dp *dp = use_mpi ? elbo_dp_begin(&argc, &argv, "vae") : NULL;
+    const bool root = elbo_dp_root(dp);
     if (beta < 0)
         beta = model_kind == MODEL_BETA ? 4.0 : 1.0;
     if (epochs == 0 && !*init_path)
@@ -312,7 +411,12 @@ int main(int argc, char **argv)
 
     /* ---- data, kept in its stored type (uint8 pixels stay uint8; each
      * batch and evaluation chunk is converted as it is read) ---- */
-    elbo_data_load_cli(&cli, &train, &test);
+    if (dp) /* every rank reads the data itself; one that cannot stops them all */
+        elbo_dp_check(dp, &cli, elbo_dp_agree_status(dp, elbo_data_try_load(&cli, &train, &test, !root),
+                                                     "cannot read its data"), "--data", true);
+    else
+        elbo_data_load_cli(&cli, &train, &test);
+    elbo_dp_check(dp, &cli, elbo_dp_agree_config(dp, &cli), "--mpi", false);
     if (cli.quick) {
         drv_check(&cli, elbo_dataset_truncate(&train, 2048), "quick");
         drv_check(&cli, elbo_dataset_truncate(&test, 512), "quick");
@@ -363,7 +467,16 @@ int main(int argc, char **argv)
     tc.dynamic_binarize = binarize == BIN_DYNAMIC;
     tc.seed = cli.seed;
     elbo_vae_parts_train(&cli, &tc);
-    drv_check(&cli, elbo_vae_trainer_init(&tr, &model, &train, &tc), "trainer");
+    if (dp) {
+        drv_check(&cli, elbo_dp_attach(dp, &model.params, buckets), "--mpi");
+        tc.shard = elbo_dp_rank(dp);
+        tc.shards = elbo_dp_size(dp);
+        tc.grad_ready = elbo_dp_grad_ready;
+        tc.after_backward = elbo_dp_after_backward;
+        tc.hook_ctx = dp;
+    }
+    elbo_dp_check(dp, &cli, elbo_dp_agree_status(dp, elbo_vae_trainer_init(&tr, &model, &train, &tc),
+                                                 "cannot set up the trainer"), "trainer", false);
     tr.objective_state = obj_state = elbo_vae_parts_state(&cli, &tc, model.cfg.z_dim, cli.seed);
 
     /* What must match for --resume to continue the same run (not --epochs:
@@ -383,7 +496,10 @@ int main(int argc, char **argv)
     if (resume) {
         void *extra = NULL;
         size_t extra_len = 0;
-        drv_check_input(&cli, elbo_vae_trainer_load(&tr, ckpt, config, &extra, &extra_len), "resume");
+        elbo_dp_check(dp, &cli, elbo_dp_agree_status(dp, elbo_vae_trainer_load(&tr, ckpt, config, &extra, &extra_len),
+                                                     "cannot resume"), "resume", true);
+        if (!root && !tr.epoch_done) /* rank 0 carries the epoch's sums so far */
+            tr.acc = (elbo_vae_epoch_stats){.seconds = tr.acc.seconds};
         if (extra_len % (H_COLS * sizeof(double)) != 0) {
             free(extra);
             drv_check_input(&cli, elbo_fail(ELBO_ERR_FORMAT, "%s: history of %zu bytes: expected whole rows of %d numbers",
@@ -392,8 +508,9 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < extra_len / (H_COLS * sizeof(double)); i++)
             history_push(&cli, &hist, (const double *)extra + i * H_COLS);
         free(extra);
-        fprintf(stderr, "vae: resumed at epoch %llu, step %ld\n", (unsigned long long)elbo_vae_trainer_epoch(&tr),
-                model.params.step);
+        if (root)
+            fprintf(stderr, "vae: resumed at epoch %llu, step %ld\n", (unsigned long long)elbo_vae_trainer_epoch(&tr),
+                    model.params.step);
     }
 
     /* Evaluation shares the trainer's tape: one arena, sized by the larger
@@ -403,57 +520,87 @@ int main(int argc, char **argv)
     install_signals();
     char spec[256];
     elbo_vae_config_spec(&mc_cfg, spec, sizeof spec);
-    fprintf(stderr, "vae: %s, %s likelihood, %s posterior, %s prior, %s, z %d, objective %s, %zu train / %zu test, "
-            "batch %d, %d threads, %s\n",
-            model_kind == MODEL_CVAE ? "cvae" : beta != 1.0 ? "beta-vae" : "vae", lik_name,
-            elbo_vae_posterior(mc_cfg.posterior)->name, elbo_vae_prior(mc_cfg.prior)->name, spec, latent,
-            elbo_vae_objective_of(&(elbo_vae_objective){.ops = tc.objective, .iw_k = tc.iw_k})->name, train.n,
-            test.n, batch, elbo_threads(), elbo_simd_name(elbo_simd_current()));
+    if (root)
+        fprintf(stderr, "vae: %s, %s likelihood, %s posterior, %s prior, %s, z %d, objective %s, %zu train / %zu "
+                "test, batch %d, %d threads, %s%s\n",
+                model_kind == MODEL_CVAE ? "cvae" : beta != 1.0 ? "beta-vae" : "vae", lik_name,
+                elbo_vae_posterior(mc_cfg.posterior)->name, elbo_vae_prior(mc_cfg.prior)->name, spec, latent,
+                elbo_vae_objective_of(&(elbo_vae_objective){.ops = tc.objective, .iw_k = tc.iw_k})->name, train.n,
+                test.n, batch, elbo_threads(), elbo_simd_name(elbo_simd_current()), dp ? ", data parallel" : "");
+    if (root && dp)
+        fprintf(stderr, "vae: %d ranks, %d gradient buckets\n", elbo_dp_size(dp), elbo_dp_buckets(dp));
 
     long steps_here = 0;
     while ((int)elbo_vae_trainer_epoch(&tr) < epochs) {
         uint64_t epoch = elbo_vae_trainer_epoch(&tr);
         char label[32];
         snprintf(label, sizeof label, "epoch %llu/%d", (unsigned long long)epoch + 1, epochs);
+        double cpu_at_epoch_start = cpu_seconds_now();
         elbo_progress prog;
-        elbo_progress_begin(&prog, label, tr.steps_per_epoch);
+        if (root)
+            elbo_progress_begin(&prog, label, tr.steps_per_epoch);
         bool end = false;
         while (!end) {
             drv_check(&cli, elbo_vae_trainer_step(&tr, &end), "train");
             steps_here++;
-            elbo_progress_update(&prog, tr.batcher.next / (size_t)batch,
-                                 tr.acc.n ? tr.acc.neg_elbo / (double)tr.acc.n : NAN);
-            if (!end && (stop_signal || (max_steps && steps_here >= max_steps))) {
-                elbo_progress_end(&prog);
-                drv_check(&cli, elbo_vae_trainer_save(&tr, ckpt, config, hist.rows, hist.n * H_COLS * sizeof(double)),
-                          "checkpoint");
-                fprintf(stderr, "vae: stopped at step %ld (epoch %llu); checkpoint saved: rerun with --resume\n",
-                        model.params.step, (unsigned long long)epoch + 1);
-                rc = stop_signal ? 128 + stop_signal : ELBO_EXIT_OK;
+            if (root)
+                elbo_progress_update(&prog, tr.batcher.next / (size_t)batch,
+                                     tr.acc.n ? tr.acc.neg_elbo / (double)tr.acc.n : NAN);
+            /* Ranks see a signal at different steps: they stop together, at
+             * the next multiple of 16 steps (asking costs a round trip). */
+            bool stop_now = stop_signal != 0;
+            if (dp)
+                stop_now = !end && steps_here % 16 == 0 && elbo_dp_any(dp, stop_now);
+            if (!end && (stop_now || (max_steps && steps_here >= max_steps))) {
+                if (root)
+                    elbo_progress_end(&prog);
+                save_checkpoint(&cli, dp, &tr, ckpt, config, hist.rows, hist.n * H_COLS * sizeof(double));
+                if (root)
+                    fprintf(stderr, "vae: stopped at step %ld (epoch %llu); checkpoint saved: rerun with --resume\n",
+                            model.params.step, (unsigned long long)epoch + 1);
+                rc = stop_now ? 128 + (stop_signal ? stop_signal : SIGTERM) : ELBO_EXIT_OK;
                 goto done;
             }
         }
-        elbo_progress_end(&prog);
+        if (root)
+            elbo_progress_end(&prog);
+        double mine_seconds = tr.acc.seconds, cpu_seconds = cpu_seconds_now() - cpu_at_epoch_start;
+        if (dp) { /* every rank: the epoch's sums, and the same parameters */
+            reduce_epoch_stats(&cli, dp, &tr.acc);
+            elbo_dp_check(dp, &cli, elbo_dp_check_params(dp, &model.params, epoch + 1), "--mpi", false);
+        }
 
         /* Evaluate with a noise stream fixed by (seed, epoch): no state to save. */
-        elbo_rng er;
-        elbo_rng_seed(&er, cli.seed * 1000003ull + epoch + 1);
         elbo_vae_eval ev;
-        drv_check(&cli, elbo_vae_evaluate_data(&model, etape, &test, eval_batch, &er, &ev), "evaluate");
+        evaluate_test(&cli, dp, &model, etape, &test, cli.seed * 1000003ull + epoch + 1, &ev);
         double n = (double)tr.acc.n;
         double row[H_COLS] = {(double)epoch + 1, tr.acc.neg_elbo / n, tr.acc.rec / n, tr.acc.kl / n,
                               tr.acc.loss / n, ev.neg_elbo, ev.rec, ev.kl,
                               elbo_vae_kl_weight(&tc, model.params.step - 1, tr.steps_per_epoch), tr.acc.seconds};
         history_push(&cli, &hist, row);
-        fprintf(stderr, "epoch %3llu  train -ELBO %8.3f  test -ELBO %8.3f (rec %8.3f, KL %7.3f)  %.3f s\n",
-                (unsigned long long)epoch + 1, row[H_TRAIN], ev.neg_elbo, ev.rec, ev.kl, tr.acc.seconds);
-        write_curves(&cli, &hist);
-        drv_check(&cli, elbo_vae_trainer_save(&tr, ckpt, config, hist.rows, hist.n * H_COLS * sizeof(double)),
-                  "checkpoint");
-        if (stop_signal && (int)elbo_vae_trainer_epoch(&tr) < epochs) {
-            fprintf(stderr, "vae: stopped after epoch %llu; checkpoint saved: rerun with --resume\n",
-                    (unsigned long long)epoch + 1);
-            rc = 128 + stop_signal;
+        if (dp) { /* this epoch's share of the counters */
+            static elbo_dp_stats before;
+            elbo_dp_stats ds;
+            elbo_dp_comm_stats(dp, &ds);
+            fprintf(stderr, "rank %d: epoch %llu: %.3f s in steps (%.3f s CPU), %.3f s in gradient hooks, %.3f s "
+                    "waiting for sums; %ld of %ld bucket sums started by the gradient-ready hook\n", elbo_dp_rank(dp),
+                    (unsigned long long)epoch + 1, mine_seconds, cpu_seconds, ds.hook_seconds - before.hook_seconds,
+                    ds.wait_seconds - before.wait_seconds, ds.started_in_backward - before.started_in_backward,
+                    ds.started - before.started);
+            before = ds;
+        }
+        if (root) {
+            fprintf(stderr, "epoch %3llu  train -ELBO %8.3f  test -ELBO %8.3f (rec %8.3f, KL %7.3f)  %.3f s\n",
+                    (unsigned long long)epoch + 1, row[H_TRAIN], ev.neg_elbo, ev.rec, ev.kl, tr.acc.seconds);
+            write_curves(&cli, &hist);
+        }
+        save_checkpoint(&cli, dp, &tr, ckpt, config, hist.rows, hist.n * H_COLS * sizeof(double));
+        bool stop_now = dp ? elbo_dp_any(dp, stop_signal != 0) : stop_signal != 0; /* read once: all ranks agree */
+        if (stop_now && (int)elbo_vae_trainer_epoch(&tr) < epochs) {
+            if (root)
+                fprintf(stderr, "vae: stopped after epoch %llu; checkpoint saved: rerun with --resume\n",
+                        (unsigned long long)epoch + 1);
+            rc = 128 + (stop_signal ? stop_signal : SIGTERM);
             goto done;
         }
     }
@@ -464,15 +611,37 @@ int main(int argc, char **argv)
     if (hist.n == 0 && !*init_path)
         drv_usage_error(&cli, "nothing to do: the checkpoint already has --epochs epochs and no history");
     if (hist.n == 0) { /* --epochs 0: the imported weights as they are (the noise of epoch 0's evaluation) */
-        elbo_rng er;
-        elbo_rng_seed(&er, cli.seed * 1000003ull + 1);
         elbo_vae_eval ev;
-        drv_check(&cli, elbo_vae_evaluate_data(&model, etape, &test, eval_batch, &er, &ev), "evaluate");
+        evaluate_test(&cli, dp, &model, etape, &test, cli.seed * 1000003ull + 1, &ev);
         double row[H_COLS] = {0, NAN, NAN, NAN, NAN, ev.neg_elbo, ev.rec, ev.kl, beta, 0};
         history_push(&cli, &hist, row);
-        fprintf(stderr, "imported weights: test -ELBO %8.3f (rec %8.3f, KL %7.3f)\n", ev.neg_elbo, ev.rec, ev.kl);
-        write_curves(&cli, &hist);
+        if (root) {
+            fprintf(stderr, "imported weights: test -ELBO %8.3f (rec %8.3f, KL %7.3f)\n", ev.neg_elbo, ev.rec, ev.kl);
+            write_curves(&cli, &hist);
+        }
     }
+    /* IW-K first: with --mpi every rank takes part; the rest is rank 0's. */
+    double iw_nll = NAN, iw_seconds = 0.0;
+    if (iw > 0) {
+        double t0 = elbo_now();
+        if (dp) {
+            eval_job job = {&model, etape, &test, eval_batch, iw, cli.seed * 7919ull + 17};
+            size_t chunks = (test.n + (size_t)eval_batch - 1) / (size_t)eval_batch;
+            elbo_dp_check(dp, &cli, elbo_dp_chunked_sum(dp, chunks, 1, eval_chunk, &job, &iw_nll),
+                          "importance-weighted NLL", false);
+            iw_nll /= (double)test.n;
+        } else {
+            elbo_rng ir;
+            elbo_rng_seed(&ir, cli.seed * 7919ull + 17);
+            drv_check(&cli, elbo_vae_iw_nll_data(&model, etape, &test, iw, eval_batch, &ir, &iw_nll, NULL),
+                      "importance-weighted NLL");
+        }
+        iw_seconds = elbo_now() - t0;
+        if (root)
+            fprintf(stderr, "test -log p(x) ~ %.3f (IWAE-%d, %.1f s)\n", iw_nll, iw, iw_seconds);
+    }
+    if (!root)
+        goto done;
     double fixed[3] = {NAN, NAN, NAN}; /* test -ELBO, rec, KL with --eval-noise */
     if (*eval_noise_path) {
         fixed_noise_eval(&cli, &model, etape, &test, eps, eval_batch, fixed);
@@ -484,16 +653,6 @@ int main(int argc, char **argv)
     double au_var[4096];
     drv_check(&cli, elbo_vae_active_units_data(&model, etape, &test, eval_batch, 0.01, &active, au_var),
               "active units");
-    double iw_nll = NAN, iw_seconds = 0.0;
-    if (iw > 0) {
-        elbo_rng ir;
-        elbo_rng_seed(&ir, cli.seed * 7919ull + 17);
-        double t0 = elbo_now();
-        drv_check(&cli, elbo_vae_iw_nll_data(&model, etape, &test, iw, eval_batch, &ir, &iw_nll, NULL),
-                  "importance-weighted NLL");
-        iw_seconds = elbo_now() - t0;
-        fprintf(stderr, "test -log p(x) ~ %.3f (IWAE-%d, %.1f s)\n", iw_nll, iw, iw_seconds);
-    }
     fprintf(stderr, "active units %d/%d\n", active, latent);
     write_images(&cli, &model, etape, &test, &train, cli.seed);
     if (dump_latents) {
@@ -525,6 +684,9 @@ int main(int argc, char **argv)
     }
     elbo_json_int(&s.json, "steps", model.params.step);
     elbo_json_int(&s.json, "parameters", (long long)model.params.n);
+    elbo_json_int(&s.json, "mpi_ranks", elbo_dp_size(dp));
+    if (dp)
+        elbo_json_int(&s.json, "gradient_buckets", elbo_dp_buckets(dp));
     elbo_json_begin_object(&s.json, "model");
     elbo_json_string(&s.json, "kind", model_kind == MODEL_CVAE ? "cvae" : beta != 1.0 ? "beta-vae" : "vae");
     elbo_json_int(&s.json, "x_dim", mc_cfg.x_dim);
@@ -564,5 +726,6 @@ done:
     elbo_vae_free(&model);
     elbo_dataset_free(&train);
     elbo_dataset_free(&test);
+    elbo_dp_end(dp);
     return rc;
 }

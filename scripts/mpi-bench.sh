@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # The MPI figures of docs/MPI.md and docs/SCALING.md, reproducible on any machine:
-#   scripts/mpi-bench.sh [BUILD] [allreduce|step|sweep|faults]...   (default: all four)
+#   scripts/mpi-bench.sh [BUILD] [allreduce|step|dp|sweep|faults]...   (default: all five)
 # allreduce: the ordered bucketed sum vs MPI_Allreduce on the 784-400-20 slab, 2 ranks
 # step:      the 784-400-20 VAE's training step (1 thread, epoch time / 469 steps)
+# dp:        data-parallel training (vae --mpi), 1 thread per rank: 1 rank without MPI and
+#            mpirun -np 2 take turns, REPS rounds of EPOCHS epochs (default 10, the bar's run);
+#            prints every epoch time with the load average, the medians (epoch 1 left out:
+#            it grows the arenas), each run's final test -ELBO, whether two 2-rank runs
+#            gave the same bits, and each rank's time in gradient hooks and waiting for sums
 # sweep:     a 3x2 VAE grid (1 epoch each) on 1 rank, on 2 ranks, on 2 ranks with rank 0
 #            only scheduling, and on 3 ranks with rank 0 only scheduling; variants take
 #            turns, REPS rounds (default 3; VARIANTS='np1 np2' picks some); prints each
@@ -15,7 +20,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 [ $# -gt 0 ] && shift
 what=("$@")
-[ ${#what[@]} -gt 0 ] || what=(allreduce step sweep faults)
+[ ${#what[@]} -gt 0 ] || what=(allreduce step dp sweep faults)
 reps=${REPS:-3}
 variants=${VARIANTS:-np1 np2 np2_sched np3_sched}
 bin=$build/experiments
@@ -37,6 +42,29 @@ for w in "${what[@]}"; do
     step)
         echo "== VAE 784-400-20 step, 1 thread (2 epochs; the second epoch's time / 469 steps)"
         "$bin/vae" --epochs 2 --threads 1 --out "$tmp/vae" 2>&1 | awk '/^epoch/ { s = $(NF - 1) } END { printf "epoch %.3f s, step %.3f ms\n", s, s / 469 * 1000 }'
+        ;;
+    dp)
+        epochs=${EPOCHS:-10}
+        echo "== data-parallel VAE 784-400-20, 1 thread per rank, $epochs epochs, $reps rounds"
+        for r in $(seq "$reps"); do
+            echo "round $r, load $(cut -d' ' -f1-3 /proc/loadavg)"
+            "$bin/vae" --epochs "$epochs" --threads 1 --out "$tmp/one$r" 2>"$tmp/one$r.log" >/dev/null
+            awk '/^epoch/ && $2 > 1 { print $(NF - 1) }' "$tmp/one$r.log" >>"$tmp/one.times"
+            echo "  1 rank:  $(awk '/^epoch/ { printf "%s ", $(NF - 1) }' "$tmp/one$r.log")  load $(cut -d' ' -f1 /proc/loadavg)"
+            mpirun -np 2 "$bin/vae" --mpi --epochs "$epochs" --threads 1 --out "$tmp/two$r" \
+                --export "$tmp/two$r/w.safetensors" 2>"$tmp/two$r.log" >/dev/null
+            awk '/^epoch/ && $2 > 1 { print $(NF - 1) }' "$tmp/two$r.log" >>"$tmp/two.times"
+            echo "  2 ranks: $(awk '/^epoch/ { printf "%s ", $(NF - 1) }' "$tmp/two$r.log")  load $(cut -d' ' -f1 /proc/loadavg)"
+            grep "^rank .*epoch $epochs:" "$tmp/two$r.log" | sed 's/^/    /'
+        done
+        one=$(median <"$tmp/one.times")
+        two=$(median <"$tmp/two.times")
+        echo "median epoch (epochs 2..$epochs of every round): 1 rank $one s, 2 ranks $two s, ratio $(awk -v a="$two" -v b="$one" 'BEGIN { printf "%.3f", a / b }')"
+        echo "final test -ELBO: 1 rank $(grep -h '"test_neg_elbo"' "$tmp/one1/summary.json"), 2 ranks $(grep -h '"test_neg_elbo"' "$tmp/two1/summary.json")"
+        if [ "$reps" -gt 1 ]; then
+            cmp -s "$tmp/two1/w.safetensors" "$tmp/two2/w.safetensors" && same=yes || same=no
+            echo "2-rank runs 1 and 2 bit-identical (weights): $same"
+        fi
         ;;
     sweep)
         echo "== 3x2 sweep ($grid, $args): wall seconds per variant, $reps rounds"
@@ -89,6 +117,6 @@ EOF
         echo "  sweep.csv:"
         cut -d, -f1-4 "$tmp/faults/sweep.csv" | sed 's/^/    /'
         ;;
-    *) echo "mpi-bench: unknown part '$w' (allreduce, step, sweep, faults)" >&2; exit 2 ;;
+    *) echo "mpi-bench: unknown part '$w' (allreduce, step, dp, sweep, faults)" >&2; exit 2 ;;
     esac
 done

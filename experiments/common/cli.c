@@ -456,3 +456,34 @@ void elbo_cli_config_json(const elbo_cli *cli, elbo_json *j)
     elbo_json_bool(j, "quick", cli->quick);
     elbo_json_string(j, "git_revision", elbo_git_revision());
 }
+
+/* "name=value" per line, as elbo_cli_config_json (doubles as %.17g) but
+ * without threads, which never change results. */
+int elbo_cli_config_text(const elbo_cli *cli, char *buf, size_t cap)
+{
+    char tmp[CHOICE_MAX];
+    size_t len = 0;
+#define APPEND(...)                                                                                                \
+    do {                                                                                                           \
+        int n_ = snprintf(buf + (len < cap ? len : cap), len < cap ? cap - len : 0, __VA_ARGS__);                  \
+        len += n_ > 0 ? (size_t)n_ : 0;                                                                            \
+    } while (0)
+    if (cap)
+        buf[0] = '\0';
+    for (size_t i = 0; i < cli->nopts; i++) {
+        const elbo_opt *o = &cli->opts[i];
+        switch (o->type) {
+        case ELBO_OPT_INT: APPEND("%s=%d\n", o->name, *(const int *)o->value); break;
+        case ELBO_OPT_DOUBLE: APPEND("%s=%.17g\n", o->name, *(const double *)o->value); break;
+        case ELBO_OPT_STRING: APPEND("%s=%s\n", o->name, *(const char *const *)o->value); break;
+        case ELBO_OPT_CHOICE:
+            APPEND("%s=%s\n", o->name, choice_name(o->choices, *(const int *)o->value, tmp, sizeof tmp));
+            break;
+        case ELBO_OPT_BOOL: APPEND("%s=%s\n", o->name, *(const bool *)o->value ? "true" : "false"); break;
+        }
+    }
+    APPEND("seed=%llu\nsimd=%s\nout=%s\ndata=%s\nquick=%d\ngit_revision=%s\n", (unsigned long long)cli->seed,
+           elbo_simd_name(elbo_simd_current()), cli->out, cli->data, (int)cli->quick, elbo_git_revision());
+#undef APPEND
+    return (int)len;
+}

@@ -116,6 +116,11 @@ void elbo_cli_main(elbo_cli *cli, int argc, char **argv);
  * precision (actual) and precision_requested, out, data, quick, git revision. */
 void elbo_cli_config_json(const elbo_cli *cli, elbo_json *j);
 
+/* The same as text, "name=value" per line, without --threads (results do
+ * not depend on it): what the ranks of a data-parallel run compare. Returns
+ * the length it needs (like snprintf). */
+int elbo_cli_config_text(const elbo_cli *cli, char *buf, size_t cap);
+
 /* Git revision of the build ("unknown" if not built from a git tree). */
 const char *elbo_git_revision(void);
 

@@ -328,6 +328,14 @@ elbo_status elbo_allreduce_progress(elbo_allreduce *a)
     return ELBO_OK;
 }
 
+bool elbo_allreduce_done(const elbo_allreduce *a)
+{
+    for (int k = 0; k < a->nb; k++)
+        if (a->b[k].stage == REDUCING || a->b[k].stage == GATHERING)
+            return false;
+    return true;
+}
+
 elbo_status elbo_allreduce_wait(elbo_allreduce *a)
 {
     for (int k = 0; k < a->nb; k++)

@@ -27,6 +27,7 @@
 #ifndef ELBO_EXPERIMENTS_COMM_H
 #define ELBO_EXPERIMENTS_COMM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,6 +76,9 @@ elbo_status elbo_allreduce_start(elbo_allreduce *a, int b);
 /* Advance started buckets without blocking (sum chunks whose contributions
  * have arrived, send the sums). */
 elbo_status elbo_allreduce_progress(elbo_allreduce *a);
+/* (local) Every started bucket is summed (after progress calls): a wait
+ * would return at once. */
+bool elbo_allreduce_done(const elbo_allreduce *a);
 /* Block until every bucket of the round is summed (all must have been
  * started): x then holds the ordered sum on every rank. Ends the round. */
 elbo_status elbo_allreduce_wait(elbo_allreduce *a);

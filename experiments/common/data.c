@@ -44,22 +44,56 @@ static const char *hint(const char *path)
     return "";
 }
 
-void elbo_data_load_cli(const elbo_cli *cli, elbo_dataset *train, elbo_dataset *test)
+/* The request --data and its flags describe; ELBO_EXIT_USAGE on a bad --image-size. */
+static int data_request(const elbo_cli *cli, elbo_data_request *rq)
 {
-    elbo_data_request rq = {0};
-    rq.path = cli->data;
-    rq.labels = opt_or_null(elbo_data_opt.labels);
-    rq.test_path = opt_or_null(elbo_data_opt.test_data);
-    rq.test_labels = opt_or_null(elbo_data_opt.test_labels);
-    rq.labels_key = opt_or_null(elbo_data_opt.labels_key);
-    rq.layout = (elbo_layout)elbo_data_opt.layout;
-    rq.test_fraction = elbo_data_opt.test_fraction;
-    rq.split_seed = SPLIT_SEED;
-    if (!parse_size(elbo_data_opt.image_size, &rq.height, &rq.width)) {
+    memset(rq, 0, sizeof *rq);
+    rq->path = cli->data;
+    rq->labels = opt_or_null(elbo_data_opt.labels);
+    rq->test_path = opt_or_null(elbo_data_opt.test_data);
+    rq->test_labels = opt_or_null(elbo_data_opt.test_labels);
+    rq->labels_key = opt_or_null(elbo_data_opt.labels_key);
+    rq->layout = (elbo_layout)elbo_data_opt.layout;
+    rq->test_fraction = elbo_data_opt.test_fraction;
+    rq->split_seed = SPLIT_SEED;
+    if (!parse_size(elbo_data_opt.image_size, &rq->height, &rq->width)) {
         fprintf(stderr, "%s: --image-size: expected HxW (e.g. 32x32), got '%s'\n", cli->prog,
                 elbo_data_opt.image_size);
-        exit(ELBO_EXIT_USAGE);
+        return ELBO_EXIT_USAGE;
     }
+    return ELBO_EXIT_OK;
+}
+
+/* One line per split: "PROG: data: train: ..." */
+static void print_info(const elbo_cli *cli, char *info)
+{
+    char *save;
+    for (char *line = strtok_r(info, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        printf("%s: data: %s\n", cli->prog, line);
+}
+
+elbo_status elbo_data_try_load(const elbo_cli *cli, elbo_dataset *train, elbo_dataset *test, bool quiet)
+{
+    elbo_data_request rq;
+    if (data_request(cli, &rq) != ELBO_EXIT_OK)
+        exit(ELBO_EXIT_USAGE);
+    char info[INFO_MAX];
+    elbo_status st = elbo_data_load(&rq, train, test, info, sizeof info);
+    if (st != ELBO_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", elbo_last_error());
+        return elbo_fail(st, "%s%s", msg, st == ELBO_ERR_NOMEM ? "" : hint(cli->data));
+    }
+    if (!quiet)
+        print_info(cli, info);
+    return ELBO_OK;
+}
+
+void elbo_data_load_cli(const elbo_cli *cli, elbo_dataset *train, elbo_dataset *test)
+{
+    elbo_data_request rq;
+    if (data_request(cli, &rq) != ELBO_EXIT_OK)
+        exit(ELBO_EXIT_USAGE);
     char info[INFO_MAX];
     elbo_status st = elbo_data_load(&rq, train, test, info, sizeof info);
     if (st != ELBO_OK) {
@@ -67,8 +101,5 @@ void elbo_data_load_cli(const elbo_cli *cli, elbo_dataset *train, elbo_dataset *
                 st == ELBO_ERR_NOMEM ? "" : hint(cli->data));
         exit(elbo_exit_code(st, true));
     }
-    /* One line per split: "PROG: data: train: ..." */
-    char *save;
-    for (char *line = strtok_r(info, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-        printf("%s: data: %s\n", cli->prog, line);
+    print_info(cli, info);
 }

@@ -44,4 +44,10 @@ extern elbo_data_flags elbo_data_opt;
 /* Load --data (and --test-data, labels, ...) into train and test. */
 void elbo_data_load_cli(const elbo_cli *cli, elbo_dataset *train, elbo_dataset *test);
 
+/* The same without exiting on bad data: the status, with the one line (and
+ * the hint for missing data) in elbo_last_error(); quiet: print nothing on
+ * success (a data-parallel rank other than 0). A bad --image-size still
+ * exits 2. */
+elbo_status elbo_data_try_load(const elbo_cli *cli, elbo_dataset *train, elbo_dataset *test, bool quiet);
+
 #endif

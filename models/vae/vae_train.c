@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "models/io/checkpoint.h"
+#include "models/vae/component.h"
 #include "ops/kernels.h"
 #include "ops/pool.h"
 #include "ops/simd_level.h"
@@ -33,6 +34,19 @@ static void stream(elbo_rng *r, uint64_t seed, int which)
     elbo_rng_seed(r, seed);
     for (int i = 0; i < which; i++)
         elbo_rng_jump(r);
+}
+
+/* Draws of z per example the objective makes (the noise a shard is given),
+ * for the objectives that are sums over examples; 0 for the others. */
+static int shard_draws(const elbo_vae_train_config *cfg)
+{
+    elbo_vae_objective o = {.ops = cfg->objective, .iw_k = cfg->iw_k, .mc_samples = cfg->mc_samples};
+    const elbo_vae_objective_ops *ops = elbo_vae_objective_of(&o);
+    if (ops == &elbo_objective_iwae)
+        return cfg->iw_k > 1 ? cfg->iw_k : 1;
+    if (ops == &elbo_objective_elbo)
+        return cfg->mc_samples > 0 ? cfg->mc_samples : 1;
+    return 0;
 }
 
 elbo_status elbo_vae_trainer_init(elbo_vae_trainer *tr, elbo_vae *m, const elbo_dataset *data,
@@ -59,6 +73,11 @@ elbo_status elbo_vae_trainer_init(elbo_vae_trainer *tr, elbo_vae *m, const elbo_
                         (double)cfg->capacity_max);
     if (cst != ELBO_OK)
         return cst;
+    if (cfg->shards < 0 || (cfg->shards > 1 && (cfg->shard < 0 || cfg->shard >= cfg->shards)))
+        return elbo_fail(ELBO_ERR_INVALID, "vae trainer init: shard %d of %d", cfg->shard, cfg->shards);
+    if (cfg->shards > 1 && shard_draws(cfg) < 1)
+        return elbo_fail(ELBO_ERR_INVALID, "vae trainer init: objective %s across processes: only the elbo and "
+                         "iwae objectives are sums over examples with a known number of draws", ops->name);
     tr->m = m;
     tr->data = data;
     tr->cfg = *cfg;
@@ -72,11 +91,22 @@ elbo_status elbo_vae_trainer_init(elbo_vae_trainer *tr, elbo_vae *m, const elbo_
     tr->xb = aligned_alloc(64, ((B * (size_t)D * sizeof(float)) + 63) & ~(size_t)63);
     tr->yb = C ? malloc(B * (size_t)C * sizeof(float)) : NULL;
     tr->lb = malloc(B);
+    bool nomem = !tr->xb || (C && !tr->yb) || !tr->lb;
+    if (cfg->shards > 1 && !nomem) {
+        /* A shard's rows sit at their batch position; the rest stay zero. */
+        size_t Z = (size_t)m->cfg.z_dim, S = (size_t)shard_draws(cfg);
+        memset(tr->xb, 0, B * (size_t)D * sizeof(float));
+        tr->eps_all = malloc(B * Z * sizeof(float));
+        tr->eps = malloc(S * B * Z * sizeof(float));
+        nomem = !tr->eps_all || !tr->eps;
+    }
     /* Room for one step's graph; the arena grows to the high-water mark once. */
-    if (!tr->xb || (C && !tr->yb) || !tr->lb || elbo_tape_create(&tr->tape, (size_t)8 << 20) != ELBO_OK) {
+    if (nomem || elbo_tape_create(&tr->tape, (size_t)8 << 20) != ELBO_OK) {
         elbo_vae_trainer_free(tr);
         return elbo_fail(ELBO_ERR_NOMEM, "vae trainer init: out of memory");
     }
+    if (cfg->grad_ready)
+        elbo_tape_set_grad_hook(tr->tape, cfg->grad_ready, cfg->hook_ctx);
     tr->epoch_done = true; /* the first step starts an epoch */
     return ELBO_OK;
 }
@@ -90,6 +120,8 @@ void elbo_vae_trainer_free(elbo_vae_trainer *tr)
     free(tr->xb);
     free(tr->yb);
     free(tr->lb);
+    free(tr->eps_all);
+    free(tr->eps);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -213,23 +245,41 @@ static elbo_status with_step(elbo_status st, long step, const char *what)
     return elbo_fail(st, "step %ld: %s%s", step, what, msg);
 }
 
-/* The step: forward (the objective's loss on the tape), backward, the
- * non-finite guard, the optimizer. */
-elbo_status elbo_vae_step(elbo_vae *m, elbo_tape *t, const float *x, const float *y, int B,
-                          const elbo_vae_objective *obj, elbo_rng *rng, const elbo_adam_config *adam,
-                          elbo_vae_batch_stats *stats)
+/* One step with the trainer's extras: eps fixes the noise, an empty batch
+ * (B = 0: a process with no rows of this batch) contributes zero gradients,
+ * and hooks (data parallel) see each gradient as it is final and run
+ * between backward and the finite check. */
+typedef struct step_extras {
+    const float *eps;
+    elbo_grad_ready_fn grad_ready;
+    elbo_status (*after_backward)(void *ctx, elbo_params *p);
+    void *ctx;
+} step_extras;
+
+static elbo_status vae_step(elbo_vae *m, elbo_tape *t, const float *x, const float *y, int B,
+                            const elbo_vae_objective *obj, elbo_rng *rng, const elbo_adam_config *adam,
+                            const step_extras *ex, elbo_vae_batch_stats *stats)
 {
     elbo_params *p = &m->params;
     elbo_tape_reset(t);
     elbo_tape_set_grad(t, true);
     elbo_params_clear_grad(p); /* backward overwrites: no pass to zero the slab */
     elbo_node *loss;
-    elbo_vae_batch_stats s;
-    elbo_status st = elbo_vae_loss(m, t, x, y, B, obj, rng, NULL, &loss, &s);
-    if (st == ELBO_ERR_NONFINITE)
-        return with_step(st, p->step + 1, "");
-    if (st == ELBO_OK)
-        st = elbo_backward(t, loss);
+    elbo_vae_batch_stats s = {0};
+    elbo_status st = ELBO_OK;
+    if (B > 0) {
+        st = elbo_vae_loss(m, t, x, y, B, obj, rng, ex ? ex->eps : NULL, &loss, &s);
+        if (st == ELBO_ERR_NONFINITE)
+            return with_step(st, p->step + 1, "");
+        if (st == ELBO_OK)
+            st = elbo_backward(t, loss);
+    } else { /* no rows: zero gradients, every one final at once */
+        elbo_params_zero_grad(p);
+        for (int i = p->count - 1; i >= 0 && ex && ex->grad_ready; i--)
+            ex->grad_ready(ex->ctx, p, i);
+    }
+    if (st == ELBO_OK && ex && ex->after_backward)
+        st = ex->after_backward(ex->ctx, p);
     if (st != ELBO_OK)
         return st;
     /* A cheap vectorised test first; only on failure look for the culprit. */
@@ -246,6 +296,28 @@ elbo_status elbo_vae_step(elbo_vae *m, elbo_tape *t, const float *x, const float
     if (stats)
         *stats = s;
     return ELBO_OK;
+}
+
+/* The step: forward (the objective's loss on the tape), backward, the
+ * non-finite guard, the optimizer. */
+elbo_status elbo_vae_step(elbo_vae *m, elbo_tape *t, const float *x, const float *y, int B,
+                          const elbo_vae_objective *obj, elbo_rng *rng, const elbo_adam_config *adam,
+                          elbo_vae_batch_stats *stats)
+{
+    return vae_step(m, t, x, y, B, obj, rng, adam, NULL, stats);
+}
+
+/* A shard's noise: each draw takes the whole batch's (n, Z) normals, as one
+ * process does (the posterior's sample), and keeps rows lo..hi: (S, hi-lo, Z). */
+static const float *shard_noise(elbo_vae_trainer *tr, size_t n, size_t lo, size_t hi)
+{
+    const size_t Z = (size_t)tr->m->cfg.z_dim, b = hi - lo;
+    const int S = shard_draws(&tr->cfg);
+    for (int s = 0; s < S; s++) {
+        elbo_rng_normal_f32(&tr->noise, tr->eps_all, n * Z);
+        memcpy(tr->eps + (size_t)s * b * Z, tr->eps_all + lo * Z, b * Z * sizeof(float));
+    }
+    return tr->eps;
 }
 
 elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
@@ -267,24 +339,33 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
         tr->epoch_done = false;
     }
 
-    gather_task gt = {tr->data, idx, n, tr->xb, C ? tr->lb : NULL};
-    elbo_parallel_for((int)((n + GATHER_ROWS - 1) / GATHER_ROWS), gather_chunk, &gt);
+    /* This process's rows of the batch: all of it, or its shard. */
+    const int shards = tr->cfg.shards > 1 ? tr->cfg.shards : 1, shard = shards > 1 ? tr->cfg.shard : 0;
+    size_t lo = n * (size_t)shard / (size_t)shards, hi = n * (size_t)(shard + 1) / (size_t)shards, b = hi - lo;
+    gather_task gt = {tr->data, idx + lo, b, tr->xb + lo * (size_t)D, C ? tr->lb + lo : NULL};
+    elbo_parallel_for((int)((b + GATHER_ROWS - 1) / GATHER_ROWS), gather_chunk, &gt);
     /* The next batch's rows are scattered cache misses: start them now, to
      * arrive while this step computes (the order is known a whole epoch ahead). */
-    size_t ahead = tr->data->n - tr->batcher.next;
-    elbo_dataset_prefetch(tr->data, tr->batcher.perm + tr->batcher.next, ahead < n ? ahead : n);
+    size_t ahead = tr->data->n - tr->batcher.next, nn = ahead < n ? ahead : n;
+    size_t nlo = nn * (size_t)shard / (size_t)shards, nhi = nn * (size_t)(shard + 1) / (size_t)shards;
+    elbo_dataset_prefetch(tr->data, tr->batcher.perm + tr->batcher.next + nlo, nhi - nlo);
+    /* Random streams advance by the whole batch in every process (a shard
+     * binarizes zero rows too), so each row gets the numbers it gets in one. */
     if (tr->cfg.dynamic_binarize)
         elbo_binarize(&tr->binarize, tr->xb, tr->xb, n * (size_t)D);
     if (C) {
         memset(tr->yb, 0, n * (size_t)C * sizeof(float));
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = lo; i < hi; i++)
             tr->yb[i * (size_t)C + tr->lb[i]] = 1.0f;
     }
 
     elbo_vae_objective obj = elbo_vae_train_objective(&tr->cfg, p->step, tr->steps_per_epoch, tr->data->n);
     obj.state = tr->objective_state;
+    step_extras ex = {shards > 1 ? shard_noise(tr, n, lo, hi) : NULL, tr->cfg.grad_ready, tr->cfg.after_backward,
+                      tr->cfg.hook_ctx};
     elbo_vae_batch_stats s;
-    elbo_status st = elbo_vae_step(m, tr->tape, tr->xb, C ? tr->yb : NULL, (int)n, &obj, &tr->noise, &tr->cfg.adam, &s);
+    elbo_status st = vae_step(m, tr->tape, tr->xb + lo * (size_t)D, C ? tr->yb + lo * (size_t)C : NULL, (int)b, &obj,
+                              &tr->noise, &tr->cfg.adam, &ex, &s);
     if (st != ELBO_OK)
         return st;
     tr->last = s;
@@ -293,7 +374,7 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
     tr->acc.kl += s.kl;
     tr->acc.neg_elbo += s.neg_elbo;
     tr->acc.loss += s.loss;
-    tr->acc.n += n;
+    tr->acc.n += b;
     tr->acc.seconds += now_seconds() - t0;
     if (tr->batcher.next >= tr->data->n) {
         tr->epoch_done = true;

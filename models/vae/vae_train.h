@@ -45,6 +45,17 @@ typedef struct elbo_vae_train_config {
     float capacity_epochs;    /* epochs over which C rises linearly from 0 to C_max (0: C_max at once) */
     float alpha, lambda;      /* more weights of penalty objectives */
     int variant;              /* an objective's own choice (e.g. an estimator) */
+    /* Data parallel (all zero: one process). Every process runs the same
+     * batches and draws the same noise; this one computes only the rows
+     * [n shard / shards, n (shard+1) / shards) of each batch of n. Losses
+     * are sums over rows, so the sum of the processes' gradients (which
+     * the caller forms in after_backward) is the whole batch's gradient. */
+    int shard, shards;
+    elbo_grad_ready_fn grad_ready; /* set on the tape: called as each parameter's gradient is final */
+    /* After backward, before the finite check and the update: e.g. finish
+     * summing the gradients across processes. An error stops the step. */
+    elbo_status (*after_backward)(void *ctx, elbo_params *p);
+    void *hook_ctx;           /* passed to grad_ready and after_backward */
 } elbo_vae_train_config;
 
 #define ELBO_VAE_TRAIN_DEFAULT                                                                               \
@@ -68,7 +79,8 @@ typedef struct elbo_vae_trainer {
     elbo_batcher batcher;
     elbo_rng noise;      /* reparameterization noise */
     elbo_rng binarize;   /* dynamic binarization */
-    float *xb, *yb;      /* (batch, D) and (batch, C) minibatch buffers */
+    float *xb, *yb;      /* (batch, D) and (batch, C) minibatch buffers (a shard's rows at their batch position) */
+    float *eps_all, *eps; /* shards > 1: one sample's noise for the batch (batch, Z); the shard's (S, rows, Z) */
     uint8_t *lb;         /* (batch) labels */
     size_t steps_per_epoch;
     elbo_vae_epoch_stats acc;
