@@ -143,8 +143,8 @@ static int parse_models(const elbo_cli *cli, const variant **out)
             bool later = false;
             for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++)
                 later |= strcmp(planned[i], tok) == 0;
-            snprintf(msg, sizeof msg, "--models: %s '%s': expected one of %s", later ? "model not available in this "
-                     "build" : "unknown model", tok, names);
+            snprintf(msg, sizeof msg, "--models: %s '%s': expected one of %s", later ? "this build has no model"
+                     : "unknown model", tok, names);
             drv_usage_error(cli, msg);
         }
         int id;

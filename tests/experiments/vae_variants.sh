@@ -109,6 +109,41 @@ badflag "negative IW" --iw -1
 badflag "unknown binarization" --binarize sometimes
 badflag "empty models" --models ,
 
+# ---- the objectives' flags on experiments/vae: range-checked, recorded ----
+vbad() {
+    local desc=$1
+    shift
+    rm -rf "$tmp/vbad"
+    "$bin/vae" --data "$data" --out "$tmp/vbad" "$@" > /dev/null 2> "$tmp/vbad.err"
+    local rc=$? lines
+    lines=$(wc -l < "$tmp/vbad.err")
+    if [ $rc = 2 ] && [ "$lines" = 1 ] && [ ! -e "$tmp/vbad/summary.json" ]; then
+        ok "vae $desc: exit 2, one line: $(cat "$tmp/vbad.err")"
+    else
+        bad "vae $desc: rc $rc, $lines lines: $(cat "$tmp/vbad.err")"
+    fi
+}
+if [ -x "$bin/vae" ]; then
+    vbad "--iwae-m 0" --objective miwae --iwae-m 0
+    vbad "--iwae-m 20000" --objective piwae --iwae-m 20000
+    vbad "--ciwae-beta 1.5" --objective ciwae --ciwae-beta 1.5
+    vbad "--ciwae-beta nan" --objective ciwae --ciwae-beta nan
+    if "$bin/vae" --data "$data" --quick --epochs 1 --objective piwae --iwae-m 2 --iwae-train 3 --iw 10 \
+            --out "$tmp/vpiwae" > /dev/null 2> "$tmp/vpiwae.log" &&
+        python3 - "$tmp/vpiwae/summary.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+c, r = s["config"], s["results"]
+assert c["objective"] == "piwae" and c["iwae_m"] == 2 and c["iwae_train"] == 3, c
+assert r["model"]["objective"] == "piwae" and r["test_iw_nll"] > 0, r
+PY
+    then
+        ok "vae --objective piwae --iwae-m 2 --iwae-train 3: trains, recorded in summary.json"
+    else
+        bad "vae --objective piwae"; tail -5 "$tmp/vpiwae.log"
+    fi
+fi
+
 [ $fails = 0 ] && { echo "vae_variants: all passed"; exit 0; }
 echo "vae_variants: $fails failed"
 exit 1
