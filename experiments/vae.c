@@ -47,6 +47,7 @@
 #include "models/vae/vae_train.h"
 #include "ops/pool.h"
 #include "ops/simd_level.h"
+#include "binarize.h"
 #include "data.h"
 #include "data_parallel.h"
 #include "progress.h"
@@ -55,7 +56,6 @@
 #include "vae_parts.h"
 
 enum { MODEL_VAE, MODEL_BETA, MODEL_CVAE };
-enum { BIN_NONE, BIN_STATIC, BIN_DYNAMIC };
 
 static int model_kind, act, latent, epochs, batch, binarize, iw, iwae_train, mc, eval_batch, warmup_shape,
     max_steps, buckets;
@@ -423,13 +423,9 @@ int main(int argc, char **argv)
         if (epochs > 2)
             epochs = 2;
     }
-    if (binarize != BIN_NONE) {
-        /* Dynamic binarization draws training batches afresh each step; the
-         * test set is binarized once so every evaluation sees the same data. */
-        if (binarize == BIN_STATIC)
-            drv_check(&cli, elbo_dataset_binarize(&train, cli.seed * 2 + 1), "binarize");
-        drv_check(&cli, elbo_dataset_binarize(&test, cli.seed * 2 + 2), "binarize");
-    }
+    /* Dynamic binarization draws training batches afresh each step; the
+     * test set is binarized once so every evaluation sees the same data. */
+    drv_check(&cli, elbo_binarize_splits(binarize, &train, &test, cli.seed * 2 + 1, cli.seed * 2 + 2), "binarize");
 
     /* ---- model ---- */
     elbo_vae_config mc_cfg = elbo_vae_config_default();
@@ -464,7 +460,7 @@ int main(int argc, char **argv)
     tc.free_bits = (float)free_bits;
     tc.mc_samples = mc;
     tc.iw_k = iwae_train;
-    tc.dynamic_binarize = binarize == BIN_DYNAMIC;
+    tc.dynamic_binarize = binarize == ELBO_BIN_DYNAMIC;
     tc.seed = cli.seed;
     elbo_vae_parts_train(&cli, &tc);
     if (dp) {

@@ -192,7 +192,10 @@ elbo_status elbo_objective_check_weights(const elbo_vae_objective *o);
     X(DIP1, elbo_objective_dip1)                                                                               \
     X(DIP2, elbo_objective_dip2)                                                                               \
     X(MMD, elbo_objective_mmd)                                                                                 \
-    X(FACTORVAE, elbo_objective_factorvae)
+    X(FACTORVAE, elbo_objective_factorvae)                                                                     \
+    X(MIWAE, elbo_objective_miwae)                                                                             \
+    X(CIWAE, elbo_objective_ciwae)                                                                             \
+    X(PIWAE, elbo_objective_piwae)
 
 #define ELBO_VAE_DECL_(ID, sym, type) extern const type sym;
 #define ELBO_VAE_DECL_POST_(ID, sym) ELBO_VAE_DECL_(ID, sym, elbo_vae_posterior_ops)

@@ -214,7 +214,9 @@ elbo_status elbo_vae_evaluate(elbo_vae *m, elbo_tape *t, const float *x, const f
                               int eval_batch, elbo_rng *rng, elbo_vae_eval *out);
 /* Importance-weighted estimate of -log Pr(x) with K samples from q(z|x)
  * (17.28, log-mean-exp), averaged over examples; K = 1 is the ELBO. Also
- * the per-example values into per_example (N) if not NULL. */
+ * the per-example values into per_example (N) if not NULL. At most
+ * eval_batch draws are decoded at once for any K (a larger K is taken in
+ * chunks with a running log-sum-exp), so memory does not grow with K. */
 elbo_status elbo_vae_iw_nll(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N, int K,
                             int eval_batch, elbo_rng *rng, double *out, double *per_example);
 /* Active units: latent j is active if Var_x(E_q[z_j|x]) > threshold (0.01).
