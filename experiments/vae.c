@@ -380,17 +380,28 @@ static void save_checkpoint(const elbo_cli *cli, elbo_dp *dp, elbo_vae_trainer *
 /* --stochastic-layers 2: the hierarchy's fields and parts (after the
  * --posterior and --prior flags, which it replaces: given as well, they are
  * a usage error). */
-static void hier_config(const elbo_cli *cli, elbo_vae_config *c)
+static void hier_check_flags(const elbo_cli *cli)
 {
     if (ladder && stoch_layers != 2)
         drv_usage_error(cli, "--ladder needs --stochastic-layers 2");
     if (stoch_layers != 2)
         return;
+    if (*export_path || *init_path)
+        drv_usage_error(cli, "--export and --init use the PyTorch layout of one stochastic layer: not with "
+                        "--stochastic-layers 2");
+    if (free_bits > 0)
+        drv_usage_error(cli, "--free-bits needs the KL per dimension in closed form: two stochastic layers have none");
+    if (latent + z2_dim > 4096)
+        drv_usage_error(cli, "--latent + --z2: expected at most 4096 dimensions in all");
+}
+
+static void hier_config(const elbo_cli *cli, elbo_vae_config *c)
+{
+    if (stoch_layers != 2)
+        return;
     if (c->posterior != ELBO_VAE_POSTERIOR_DIAG_GAUSSIAN || c->prior != ELBO_VAE_PRIOR_STANDARD_NORMAL)
         drv_usage_error(cli, "--stochastic-layers 2 sets the posterior (hier2, or ladder with --ladder) and the prior "
                         "(hier2): drop --posterior and --prior");
-    if (latent + z2_dim > 4096)
-        drv_usage_error(cli, "--latent + --z2: expected at most 4096 dimensions in all");
     double v[ELBO_VAE_MAX_HIER];
     int n = *hier_hidden_text ? drv_list(cli, "hier-hidden", hier_hidden_text, v, ELBO_VAE_MAX_HIER) : 0;
     for (int i = 0; i < n; i++) {
@@ -433,6 +444,7 @@ int main(int argc, char **argv)
         act = stoch_layers == 2 ? ELBO_VAE_TANH : ELBO_VAE_RELU;
     if (latent == 0)
         latent = stoch_layers == 2 ? 100 : 20;
+    hier_check_flags(&cli);
     elbo_dp *dp = use_mpi ? elbo_dp_begin(&argc, &argv, "vae") : NULL;
     const bool root = elbo_dp_root(dp);
     if (beta < 0)
