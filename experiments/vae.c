@@ -715,6 +715,11 @@ int main(int argc, char **argv)
     drv_check(&cli, elbo_vae_active_units_data(&model, etape, &test, eval_batch, 0.01, &active, au_var),
               "active units");
     fprintf(stderr, "active units %d/%d\n", active, mc_cfg.z_dim);
+    int active_z2 = 0; /* two stochastic layers: of z2 (the last z2_dim of z), as Burda et al. count per layer */
+    for (int j = mc_cfg.z_dim - (mc_cfg.stochastic_layers == 2 ? mc_cfg.z2_dim : 0); j < mc_cfg.z_dim; j++)
+        active_z2 += au_var[j] > 0.01;
+    if (mc_cfg.stochastic_layers == 2)
+        fprintf(stderr, "active units: z1 %d/%d, z2 %d/%d\n", active - active_z2, latent, active_z2, mc_cfg.z2_dim);
     write_images(&cli, &model, etape, &test, &train, cli.seed);
     if (dump_latents) {
         drv_check(&cli, elbo_dump_latents(cli.out, "latents_train", &model, etape, &train, eval_batch), "latents");
@@ -765,6 +770,8 @@ int main(int argc, char **argv)
     elbo_json_int(&s.json, "stochastic_layers", mc_cfg.stochastic_layers == 2 ? 2 : 1);
     if (mc_cfg.stochastic_layers == 2) {
         elbo_json_int(&s.json, "z1_dim", latent);
+        elbo_json_int(&s.json, "active_units_z1", active - active_z2);
+        elbo_json_int(&s.json, "active_units_z2", active_z2);
         elbo_json_int(&s.json, "z2_dim", mc_cfg.z2_dim);
         elbo_json_begin_array(&s.json, "hier_hidden");
         for (int i = 0; i < mc_cfg.n_hier_hidden; i++)
