@@ -393,6 +393,16 @@ static void hier_check_flags(const elbo_cli *cli)
         drv_usage_error(cli, "--free-bits needs the KL per dimension in closed form: two stochastic layers have none");
     if (latent + z2_dim > 4096)
         drv_usage_error(cli, "--latent + --z2: expected at most 4096 dimensions in all");
+    /* The disentangling objectives read (mu, logvar) as one diagonal Gaussian q(z|x) against Norm[0, I]. */
+    int id;
+    const elbo_vae_objective_ops *o = elbo_vae_find(ELBO_VAE_PART_OBJECTIVE, elbo_vae_parts_opt.objective, &id) ==
+                                              ELBO_OK ? elbo_vae_objective_by_id(id) : NULL;
+    if (o && (o->penalty || o == &elbo_objective_tcvae)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "--objective %.40s: its penalty assumes one diagonal Gaussian layer, not "
+                 "--stochastic-layers 2", elbo_vae_parts_opt.objective);
+        drv_usage_error(cli, msg);
+    }
 }
 
 static void hier_config(const elbo_cli *cli, elbo_vae_config *c)

@@ -274,7 +274,7 @@ if [ -n "$data" ] && [ -s "$data/train-images-idx3-ubyte" ]; then
             "--gamma -1" "--capacity nan" "--encoder conv:8:3" "--encoder conv:8:4:2,conv:8:4:2,conv:8:4:2,conv:8:4:2,conv:8:4:2" \
             "--stochastic-layers 3" "--stochastic-layers 0" "--ladder" "--posterior hier2" "--prior hier2" \
             "--stochastic-layers 2 --posterior ladder" "--stochastic-layers 2 --z2 0" "--stochastic-layers 2 --hier-hidden 0" \
-            "--stochastic-layers 2 --hier-hidden 10,10,10,10" "--stochastic-layers 2 --free-bits 0.1" \
+            "--stochastic-layers 2 --hier-hidden 10,10,10,10" "--stochastic-layers 2 --free-bits 0.1" "--stochastic-layers 2 --objective tcvae" \
             "--stochastic-layers 2 --export $tmp/vae_bad.safetensors"; do
             # shellcheck disable=SC2086
             "$bin/vae" --data "$data" --epochs 1 $a --out "$tmp/vae_bad" >/dev/null 2>"$tmp/vae_bad.err"
