@@ -5,6 +5,7 @@
  *   experiments/vae --data data/fashion-mnist --out runs/vae          # 784-400-20, 10 epochs
  *   experiments/vae --model cvae --hidden 512,256 --latent 8 --iw 100
  *   experiments/vae --model beta --beta 4 --kl-warmup 5 --free-bits 0.1
+ *   experiments/vae --stochastic-layers 2 [--ladder] --binarize dynamic --iw 100   # docs/HIERARCHIES.md
  *
  * Writes to --out: epochs.csv (train and test negative ELBO, reconstruction,
  * KL, seconds per epoch), samples.png (decoder means of prior draws),

@@ -69,7 +69,7 @@ typedef struct elbo_vae_layer {
 
 typedef struct elbo_vae_config {
     int x_dim;       /* D, e.g. 784 */
-    int z_dim;       /* latent dimensions */
+    int z_dim;       /* latent dimensions (two stochastic layers: z1 and z2 together) */
     int n_classes;   /* > 0: conditional VAE, one-hot class joins encoder and decoder inputs */
     int n_hidden;    /* hidden layers of the encoder; the decoder mirrors them */
     int hidden[ELBO_VAE_MAX_HIDDEN]; /* encoder widths, first to last */
