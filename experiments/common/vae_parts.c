@@ -38,8 +38,11 @@ elbo_vae_lik elbo_vae_parts_likelihood(const elbo_cli *cli, const char *name)
 void elbo_vae_parts_check(const elbo_cli *cli, const char *likelihood)
 {
     const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;
-    find(cli, ELBO_VAE_PART_POSTERIOR, f->posterior);
-    find(cli, ELBO_VAE_PART_PRIOR, f->prior);
+    int post = find(cli, ELBO_VAE_PART_POSTERIOR, f->posterior), prior = find(cli, ELBO_VAE_PART_PRIOR, f->prior);
+    /* The parts of two stochastic layers come with the model they belong to. */
+    if (post == ELBO_VAE_POSTERIOR_HIER2 || post == ELBO_VAE_POSTERIOR_LADDER || prior == ELBO_VAE_PRIOR_HIER2)
+        usage_error(cli, "--posterior hier2|ladder and --prior hier2 are the two-stochastic-layer model: give "
+                    "--stochastic-layers 2 [--ladder] instead");
     find(cli, ELBO_VAE_PART_OBJECTIVE, f->objective);
     if (likelihood)
         find(cli, ELBO_VAE_PART_LIKELIHOOD, likelihood);

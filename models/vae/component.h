@@ -174,9 +174,14 @@ elbo_status elbo_objective_check_weights(const elbo_vae_objective *o);
 /* ---- the lists: one line per part; ids are stored in checkpoints, so
  * append, never reorder ---- */
 
-#define ELBO_VAE_POSTERIORS(X) X(DIAG_GAUSSIAN, elbo_posterior_diag_gaussian)
+#define ELBO_VAE_POSTERIORS(X)                                                                                 \
+    X(DIAG_GAUSSIAN, elbo_posterior_diag_gaussian)                                                             \
+    X(HIER2, elbo_posterior_hier2)                                                                             \
+    X(LADDER, elbo_posterior_ladder)
 
-#define ELBO_VAE_PRIORS(X) X(STANDARD_NORMAL, elbo_prior_standard_normal)
+#define ELBO_VAE_PRIORS(X)                                                                                     \
+    X(STANDARD_NORMAL, elbo_prior_standard_normal)                                                             \
+    X(HIER2, elbo_prior_hier2)
 
 /* In the order of enum elbo_vae_lik. */
 #define ELBO_VAE_LIKELIHOODS(X)                                                                                \
