@@ -32,6 +32,7 @@
 
 static int epochs, prior_epochs, train_n, test_n, batch, codes_k, dim, channels, prior_hidden, side;
 static double lr, prior_lr, beta, decay, eps;
+static bool normalize;
 
 static const elbo_opt opts[] = {
     {"epochs", ELBO_OPT_INT, &epochs, "2", "VQ-VAE training epochs", .min = 1, .max = 100000},
@@ -48,6 +49,8 @@ static const elbo_opt opts[] = {
     {"beta", ELBO_OPT_DOUBLE, &beta, "0.25", "commitment weight", .min = 0, .max = 100},
     {"decay", ELBO_OPT_DOUBLE, &decay, "0.99", "EMA decay of the codebook", .min = 0, .max = 0.9999},
     {"eps", ELBO_OPT_DOUBLE, &eps, "1e-5", "Laplace smoothing of the EMA counts", .min = 1e-12, .max = 0.5},
+    {"normalize", ELBO_OPT_BOOL, &normalize, "true", "layer-normalize each z_e vector before the lookup",
+     .choices = NULL},
     {"prior-hidden", ELBO_OPT_INT, &prior_hidden, "512", "hidden units of the MADE prior", .min = 1,
      .max = ELBO_VQ_PRIOR_MAX_HIDDEN},
     {"side", ELBO_OPT_INT, &side, "8", "image grids are side x side", .min = 2, .max = 32},
@@ -229,7 +232,8 @@ int main(int argc, char **argv)
                         cli.data, train.rows, train.cols, train.channels);
 
     elbo_vqvae_config cfg = {.rows = train.rows, .cols = train.cols, .channels = channels, .dim = dim,
-                             .codes = codes_k, .beta = (float)beta, .decay = (float)decay, .eps = (float)eps};
+                             .codes = codes_k, .beta = (float)beta, .decay = (float)decay, .eps = (float)eps,
+                             .normalize = normalize};
     elbo_rng rng;
     mc_rng(&rng, cli.seed, RNG_NETS, 0);
     elbo_vqvae m;

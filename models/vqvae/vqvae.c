@@ -96,7 +96,13 @@ elbo_node *elbo_vqvae_encoder(elbo_vqvae *m, elbo_tape *t, elbo_node *x)
 {
     elbo_node *h = elbo_ad_relu(t, conv(m, t, x, m->enc_w[0], m->enc_b[0], 2, 1)); // (B,H/2,W/2,C)
     h = elbo_ad_relu(t, conv(m, t, h, m->enc_w[1], m->enc_b[1], 2, 1));            // (B,H/4,W/4,C)
-    return conv(m, t, h, m->enc_w[2], m->enc_b[2], 1, 0);                         // (B,H/4,W/4,D)
+    elbo_node *z = conv(m, t, h, m->enc_w[2], m->enc_b[2], 1, 0);                 // (B,H/4,W/4,D)
+    if (!m->cfg.normalize || !z)
+        return z;
+    /* each vector to mean 0, variance 1: its scale cannot drift away from
+     * codes placed earlier, which would leave them unused for good */
+    elbo_node *v = elbo_ad_reshape(t, z, 2, (const int[]){-1, m->cfg.dim});
+    return elbo_ad_reshape(t, elbo_ad_layer_norm(t, v, NULL, NULL, 1e-5f), 4, z->shape.d);
 }
 
 elbo_node *elbo_vqvae_decoder(elbo_vqvae *m, elbo_tape *t, elbo_node *z)

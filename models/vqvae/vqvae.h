@@ -43,11 +43,12 @@ typedef struct elbo_vqvae_config {
     float beta;      /* commitment weight (0.25) */
     float decay;     /* EMA decay in [0,1) (0.99) */
     float eps;       /* Laplace smoothing of the EMA counts (1e-5) */
+    bool normalize;  /* z_e vectors layer-normalized (mean 0, variance 1 over D) before the lookup */
 } elbo_vqvae_config;
 
 #define ELBO_VQVAE_DEFAULT                                                                                      \
     ((elbo_vqvae_config){.rows = 28, .cols = 28, .channels = 32, .dim = 16, .codes = 128, .beta = 0.25f,      \
-                         .decay = 0.99f, .eps = 1e-5f})
+                         .decay = 0.99f, .eps = 1e-5f, .normalize = true})
 
 /* The codebook and its EMA state: e_k = m_k / Ñ_k (see elbo_vq_ema_update). */
 typedef struct elbo_vq_codebook {
