@@ -35,15 +35,15 @@ static double lr, prior_lr, beta, decay, eps;
 static bool normalize;
 
 static const elbo_opt opts[] = {
-    {"epochs", ELBO_OPT_INT, &epochs, "2", "VQ-VAE training epochs", .min = 1, .max = 100000},
-    {"prior-epochs", ELBO_OPT_INT, &prior_epochs, "2", "prior training epochs", .min = 0, .max = 100000},
+    {"epochs", ELBO_OPT_INT, &epochs, "3", "VQ-VAE training epochs", .min = 1, .max = 100000},
+    {"prior-epochs", ELBO_OPT_INT, &prior_epochs, "3", "prior training epochs", .min = 0, .max = 100000},
     {"train-size", ELBO_OPT_INT, &train_n, "60000", "training images used (at most)", .min = 1, .max = 2000000000},
     {"test-size", ELBO_OPT_INT, &test_n, "10000", "test images used (at most)", .min = 1, .max = 2000000000},
     {"batch", ELBO_OPT_INT, &batch, "128", "minibatch size", .min = 1, .max = 100000},
     {"lr", ELBO_OPT_DOUBLE, &lr, "1e-3", "Adam learning rate of the VQ-VAE", .min = 1e-8, .max = 10},
     {"prior-lr", ELBO_OPT_DOUBLE, &prior_lr, "1e-3", "Adam learning rate of the prior", .min = 1e-8, .max = 10},
     {"codes", ELBO_OPT_INT, &codes_k, "128", "codebook size K", .min = 2, .max = ELBO_VQ_MAX_CODES},
-    {"dim", ELBO_OPT_INT, &dim, "16", "code vector length D", .min = 1, .max = ELBO_VQ_MAX_DIM},
+    {"dim", ELBO_OPT_INT, &dim, "4", "code vector length D", .min = 1, .max = ELBO_VQ_MAX_DIM},
     {"channels", ELBO_OPT_INT, &channels, "32", "hidden channels of encoder and decoder", .min = 1,
      .max = ELBO_VQ_MAX_CHANNELS},
     {"beta", ELBO_OPT_DOUBLE, &beta, "0.25", "commitment weight", .min = 0, .max = 100},

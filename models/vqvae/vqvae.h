@@ -2,7 +2,8 @@
  * D-dim vectors z_e, each replaced by its nearest of K codebook vectors,
  * and a decoder of transposed convolutions back to the image.
  *
- *   encoder  conv 4x4/2 (1->C) relu, conv 4x4/2 (C->C) relu, conv 1x1 (C->D)
+ *   encoder  conv 4x4/2 (1->C) relu, conv 4x4/2 (C->C) relu, conv 1x1 (C->D),
+ *            then (normalize) each D-vector to mean 0, variance 1 (layer norm)
  *            (H,W,1) -> (H/4,W/4,D) = z_e
  *   quantize r = z_e - e[k] (autodiff vq_residual), z_q = z_e - sg(r)
  *   decoder  conv 3x3/1 (D->C) relu, conv^T 4x4/2 (C->C) relu,
