@@ -52,7 +52,8 @@
     X(CONV2D, conv2d, OP)                       /* x (N,H,W,Cin) * W (KH,KW,Cin,Cout) + b (Cout) */            \
     X(CONV_TRANSPOSE2D, conv_transpose2d, OP)   /* x (N,H,W,Cin) *T W (KH,KW,Cout,Cin) + b (Cout) */           \
     X(AVG_POOL2D, avg_pool2d, OP)               /* mean of k x k windows of (N,H,W,C) */                       \
-    X(UPSAMPLE2D, upsample2d, OP)               /* nearest neighbour, (N,H,W,C) -> (N,fH,fW,C) */
+    X(UPSAMPLE2D, upsample2d, OP)               /* nearest neighbour, (N,H,W,C) -> (N,fH,fW,C) */          \
+    X(VQ_RESIDUAL, vq_residual, OP)             /* z (...,D) - its nearest row of a codebook (K,D) */
 
 /* Op kinds, and the ids ELBO_OP_<ID>. */
 typedef enum elbo_op_kind { ELBO_OP_KIND_LEAF, ELBO_OP_KIND_VIEW, ELBO_OP_KIND_OP } elbo_op_kind;

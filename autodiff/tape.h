@@ -64,6 +64,7 @@ typedef union elbo_op_args {
     struct { int hw, c, groups; float eps; float *stats; } norm; /* stats saved for backward */
     elbo_window2d win;                        /* pooling, upsampling */
     elbo_conv2d_geom conv;                    /* a convolution's geometry (transposed: its backward's) */
+    struct { int32_t *codes; size_t rows; } vq; /* vq_residual: the code chosen for each of rows vectors */
 } elbo_op_args;
 
 #define ELBO_MAX_INPUTS 3
@@ -238,5 +239,18 @@ elbo_node *elbo_ad_conv_transpose2d(elbo_tape *t, elbo_node *x, elbo_node *w, el
 elbo_node *elbo_ad_avg_pool2d(elbo_tape *t, elbo_node *x, int k, int stride);
 /* Nearest-neighbour upsampling of (N,H,W,C) by an integer factor: (N,fH,fW,C). */
 elbo_node *elbo_ad_upsample2d(elbo_tape *t, elbo_node *x, int factor);
+
+/* ---- vector quantization (VQ-VAE) ---- */
+/* The residual of each vector of z (...,D) from its nearest row of the
+ * codebook e (K,D) (squared distance in double, the lowest index on a tie):
+ * y = z - e[k], z's shape. Its gradient is the true one, dz = dy and
+ * de[k] -= dy over the vectors coded k; a VQ-VAE gets its straight-through
+ * z_q = z - sg(y) and commitment |y|² from it (autodiff/ops_vq.c). */
+elbo_node *elbo_ad_vq_residual(elbo_tape *t, elbo_node *z, elbo_node *e);
+/* The code chosen for each vector, size(z)/D of them in z's order (valid
+ * until reset); NULL if n is not a vq_residual node. */
+const int32_t *elbo_ad_vq_codes(const elbo_node *n);
+/* The nearest of the K rows of e (K,D) to the vector z (D), as above. */
+int32_t elbo_vq_nearest_row(const float *z, const float *e, int K, int D);
 
 #endif

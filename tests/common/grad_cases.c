@@ -145,6 +145,17 @@ static void labels_image(gcase *c, int R, int C) /* logits (N,H,W,K), labels per
         labels_buf[i] = (i * 5 + 1) % K;
     c->labels = labels_buf;
 }
+static void vq_rows(gcase *c, int R, int C) /* z (R,C), codebook (3,C) */
+{
+    set2(c, 0, R, C);
+    set2(c, 1, 3, C);
+}
+static void vq_image(gcase *c, int R, int C) /* z (N,H,W,D), codebook (3,D) */
+{
+    int D = img_c(C) + 1;
+    set(c, 0, 4, img_n(R), img_h(R), img_w(C), D);
+    set2(c, 1, 3, D);
+}
 
 /* ---- builders ---- */
 
@@ -207,6 +218,26 @@ B(conv_t)
 {
     elbo_conv2d_opts o = conv_opts(c);
     return elbo_ad_conv_transpose2d(t, in[0], in[1], c->n_in > 2 ? in[2] : NULL, &o);
+}
+/* vq_residual away from ties: code k is moved by 5k and vector i by 5 (i % K)
+ * in every coordinate, so with entries in [-1,1] each vector's own code is
+ * nearer in every coordinate (|diff| <= 2 against >= 3) and a step of h
+ * cannot change a choice; every code has vectors once there are K of them. */
+static float vq_off_z[GC_DATA_MAX], vq_off_e[GC_DATA_MAX];
+B(vq_residual)
+{
+    NOC;
+    int K = in[1]->rows, D = in[1]->cols;
+    size_t M = (size_t)in[0]->rows * (size_t)in[0]->cols / (size_t)D;
+    for (size_t i = 0; i < M; i++)
+        for (int d = 0; d < D; d++)
+            vq_off_z[i * (size_t)D + (size_t)d] = 5.0f * (float)(i % (size_t)K);
+    for (int k = 0; k < K; k++)
+        for (int d = 0; d < D; d++)
+            vq_off_e[k * D + d] = 5.0f * (float)k;
+    elbo_node *oz = elbo_ad_input_nd(t, in[0]->shape.ndim, in[0]->shape.d, vq_off_z);
+    elbo_node *oe = elbo_ad_input(t, K, D, vq_off_e);
+    return elbo_ad_vq_residual(t, elbo_ad_add(t, in[0], oz), elbo_ad_add(t, in[1], oe));
 }
 
 /* ---- activations: one case per entry of ELBO_ACTIVATIONS ----
@@ -351,6 +382,11 @@ static const gcase cases[] = {
          .rule = labels_rows),
     CASE("categorical_nll_per_pixel", CATEGORICAL_NLL, .n_in = 1, U(-3, 3), .grad = ALL, .build = b_cat_nll,
          .rule = labels_image),
+    CASE("vq_residual", VQ_RESIDUAL, .n_in = 2, U(-1, 1), .grad = ALL, .build = b_vq_residual, .rule = vq_rows),
+    CASE("vq_residual_const_codebook", VQ_RESIDUAL, .n_in = 2, U(-1, 1), .grad = {true, false},
+         .build = b_vq_residual, .rule = vq_rows),
+    CASE("vq_residual_images", VQ_RESIDUAL, .n_in = 2, U(-1, 1), .grad = ALL, .build = b_vq_residual,
+         .rule = vq_image),
 };
 
 int gc_count(void) { return (int)(sizeof cases / sizeof cases[0]); }

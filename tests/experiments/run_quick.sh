@@ -243,6 +243,31 @@ if [ -n "$data" ] && [ -s "$data/train-images-idx3-ubyte" ]; then
         check "free bits keep at least as many units active as plain training" "$(val "$f" active_free_bits)" ">=" "$(val "$f" active_plain)"
         check "free bits raise the KL term" "$(val "$f" kl_free_bits)" ">=" "$(val "$f" kl_plain)"
     fi
+    # VQ-VAE with its EMA codebook and the MADE prior over the code grid
+    if run vqvae --data "$data"; then
+        f=$(s vqvae)
+        check "vqvae: test reconstruction BCE below the 545 nats of an untrained model" "$(val "$f" test_bce_per_image)" "<" 545
+        check "vqvae: codebook perplexity at least 1" "$(val "$f" test_perplexity)" ">=" 1
+        check "vqvae: the prior beats uniform codes" "$(val "$f" prior_test_nll_nats)" "<" "$(val "$f" prior_uniform_nll_nats)"
+        [ -s "$tmp/vqvae/samples.png" ] && [ -s "$tmp/vqvae/reconstructions.png" ] && [ -s "$tmp/vqvae/code_usage.csv" ] &&
+            ok "vqvae: samples, reconstructions and code usage written" ||
+            bad "vqvae: samples, reconstructions and code usage written"
+        # same bits for 1 and 2 threads: every result but the timings, and the samples
+        "$bin/vqvae" --quick --threads 1 --data "$data" --out "$tmp/t1_vqvae" >/dev/null 2>&1 &&
+            "$bin/vqvae" --quick --threads 2 --data "$data" --out "$tmp/t2_vqvae" >/dev/null 2>&1 &&
+            cmp -s <(sed -n '/"results"/,$p' "$tmp/t1_vqvae/summary.json" | grep -v seconds) \
+                <(sed -n '/"results"/,$p' "$tmp/t2_vqvae/summary.json" | grep -v seconds) &&
+            cmp -s "$tmp/t1_vqvae/samples.npy" "$tmp/t2_vqvae/samples.npy" &&
+            ok "vqvae: same results and samples for 1 and 2 threads" ||
+            bad "vqvae: same results and samples for 1 and 2 threads"
+    fi
+    [ -x "$bin/vqvae" ] && for a in "--codes 1" "--codes 5000" "--dim 0" "--decay 1"; do
+        # shellcheck disable=SC2086
+        "$bin/vqvae" --data "$data" $a --out "$tmp/vqvae_bad" >/dev/null 2>"$tmp/vqvae_bad.err"
+        rc=$?
+        [ $rc = 2 ] && [ "$(wc -l <"$tmp/vqvae_bad.err")" = 1 ] && ok "vqvae $a: exit 2, one line" ||
+            bad "vqvae $a: exit 2, one line (got $rc: $(head -c 200 "$tmp/vqvae_bad.err"))"
+    done
     # The composable model layer: a convolutional VAE on the capacity objective; names and
     # specs the registry and the planner refuse are usage errors (exit 2, one line).
     if [ -x "$bin/vae" ]; then
@@ -286,8 +311,8 @@ if [ -n "$data" ] && [ -s "$data/train-images-idx3-ubyte" ]; then
             bad "vae: nothing written on a usage error"
     fi
 else
-    skips=$((skips + 5))
-    echo "  SKIP  vae_figures, resynthesis, aggregated_posterior, disentangle, posterior_collapse (no data)"
+    skips=$((skips + 6))
+    echo "  SKIP  vae_figures, resynthesis, aggregated_posterior, disentangle, posterior_collapse, vqvae (no data)"
 fi
 
 echo "== sweep"
