@@ -220,6 +220,16 @@ if run disentangle_dsprites; then
     else
         bad "disentangle_dsprites --tc-estimator mws: recorded"
     fi
+    # the penalties and the discriminator: the same bits for 1 and 2 threads
+    if "$bin/disentangle_dsprites" --quick --objectives tcvae,factorvae --betas 6 --factor-hidden 64 --threads 1 \
+        --out "$tmp/dd_o1" >/dev/null 2>&1 &&
+        "$bin/disentangle_dsprites" --quick --objectives tcvae,factorvae --betas 6 --factor-hidden 64 --threads 2 \
+            --out "$tmp/dd_o2" >/dev/null 2>&1 &&
+        cmp -s <(cut -d, -f1-16 "$tmp/dd_o1/metrics.csv") <(cut -d, -f1-16 "$tmp/dd_o2/metrics.csv"); then
+        ok "disentangle_dsprites tcvae, factorvae: same metrics for 1 and 2 threads"
+    else
+        bad "disentangle_dsprites tcvae, factorvae: same metrics for 1 and 2 threads"
+    fi
     # (with the classifier scores on fresh generator images through the encoder)
     if "$bin/disentangle_dsprites" --quick --betas 4 --score-source dsprites --threads 1 --out "$tmp/dd_t1" >/dev/null 2>&1 &&
         "$bin/disentangle_dsprites" --quick --betas 4 --score-source dsprites --threads 2 --out "$tmp/dd_t2" >/dev/null 2>&1 &&
