@@ -215,7 +215,7 @@ if run disentangle_dsprites; then
         bad "disentangle_dsprites: every objective trains ($(tail -1 "$tmp/dd_obj.log"))"
     fi
     if "$bin/disentangle_dsprites" --quick --objectives tcvae --tc-estimator mws --betas 6 --out "$tmp/dd_mws" \
-        >/dev/null 2>&1 && grep -q ',estimator=mws$' "$tmp/dd_mws/metrics.csv"; then
+        >/dev/null 2>&1 && grep -q ',alpha=1;beta=6;gamma=1;estimator=mws$' "$tmp/dd_mws/metrics.csv"; then
         ok "disentangle_dsprites --tc-estimator mws: recorded"
     else
         bad "disentangle_dsprites --tc-estimator mws: recorded"
