@@ -3,11 +3,15 @@
  * streamed from the generator, each scored by every metric of
  * models/metrics on a held-out split.
  *
- *   disentangle_dsprites --objectives beta --betas 1,2,4,6 --seeds 1,2,3 --steps 3000 --batch 64
+ *   disentangle_dsprites --objectives beta,tcvae --betas 1,2,4,6 --seeds 1,2,3 --steps 3000 --batch 64
  *
  * Networks (dsprites_setup.h, --arch): Chen et al.'s MLP or the 64x64 conv
  * stack of models/vae, 10 latents, Bernoulli likelihood, Adam. Objectives
- * (the models/vae registry): beta (the beta-VAE, 17.30). The split: the
+ * (the models/vae registry, docs/OBJECTIVES.md): beta (the beta-VAE, 17.30),
+ * tcvae (beta-TCVAE, MSS by default), factorvae, dip1, dip2, mmd; --betas is
+ * each one's main weight (the KL weight, the TC weight, gamma, lambda_od,
+ * lambda), the other weights come from their flags and every row of
+ * metrics.csv names its weights (column weights). The split: the
  * common --seed shuffles the 737,280 indices once; the first --test-size
  * are held out (the same for every model), the rest are the training pool,
  * visited in per-model shuffled epochs. Each model's --seeds value seeds its
@@ -57,15 +61,37 @@
 #define MAX_GRID 64
 #define NF ELBO_DSPRITES_FACTORS
 
-static const char *objectives_text, *betas_text, *seeds_text, *metrics_text, *export_path, *score_points_text;
+static const char *objectives_text, *betas_text, *seeds_text, *metrics_text, *export_path, *score_points_text,
+    *hidden_text;
 static int steps, batch, latent, test_size, mig_samples, tc_samples, trav_steps, image, score_source, arch;
 static double lr, span;
+static ds_weights wts = {.dip_lambda_d = -1.0}; /* dip-lambda-d unset: follows lambda_od */
+static int hidden[ELBO_VAE_MAX_HIDDEN], n_hidden;
 
 static const elbo_opt opts[] = {
-    {"objectives", ELBO_OPT_STRING, &objectives_text, "beta", "comma list of objectives: beta", .choices = NULL},
+    {"objectives", ELBO_OPT_STRING, &objectives_text, "beta", "comma list of objectives: beta, tcvae, factorvae, "
+     "dip1, dip2, mmd (docs/OBJECTIVES.md)", .choices = NULL},
     {"arch", ELBO_OPT_CHOICE, &arch, "mlp", "networks: Chen et al.'s MLP (4096-1200-1200) or the conv stack "
      "(conv:32:4:2,conv:32:4:2,conv:64:4:2,conv:64:4:2,dense:256), decoders mirrored", .choices = "mlp|conv"},
-    {"betas", ELBO_OPT_STRING, &betas_text, "1,2,4,6", "KL weights (>= 0), one model per value", .choices = NULL},
+    {"hidden", ELBO_OPT_STRING, &hidden_text, "1200,1200", "mlp: encoder hidden widths (the decoder mirrors them)",
+     .choices = NULL},
+    {"betas", ELBO_OPT_STRING, &betas_text, "1,2,4,6", "each objective's main weight (>= 0), one model per value: "
+     "the KL weight (beta), the TC weight (tcvae), gamma (factorvae), lambda_od (dip1, dip2), lambda (mmd)",
+     .choices = NULL},
+    {"tc-alpha", ELBO_OPT_DOUBLE, &wts.tc_alpha, "1", "tcvae: weight of the index-code mutual information",
+     .min = 0, .max = 1e6},
+    {"tc-gamma", ELBO_OPT_DOUBLE, &wts.tc_gamma, "1", "tcvae: weight of the dimension-wise KL", .min = 0, .max = 1e6},
+    {"tc-estimator", ELBO_OPT_CHOICE, &wts.tc_estimator, "mss", "tcvae: log q(z) by minibatch-weighted or "
+     "minibatch-stratified sampling (N = the training images)", .choices = "mws|mss"},
+    {"factor-hidden", ELBO_OPT_INT, &wts.factor_hidden, "1000", "factorvae: discriminator units per hidden layer",
+     .min = 1, .max = 100000},
+    {"factor-layers", ELBO_OPT_INT, &wts.factor_layers, "2", "factorvae: discriminator hidden layers (Kim & Mnih: 6)",
+     .min = 1, .max = 8},
+    {"factor-lr", ELBO_OPT_DOUBLE, &wts.factor_lr, "1e-4", "factorvae: discriminator Adam learning rate (betas 0.5, "
+     "0.9)", .min = 1e-8, .max = 10},
+    {"dip-lambda-d", ELBO_OPT_DOUBLE, &wts.dip_lambda_d, NULL, "dip1, dip2: weight of the squared (diagonal - 1); "
+     "default 10 lambda_od for dip1, lambda_od for dip2", .min = 0, .max = 1e6},
+    {"mmd-kernel", ELBO_OPT_CHOICE, &wts.mmd_kernel, "imq", "mmd: kernel, C = 2 * latent", .choices = "rbf|imq"},
     {"seeds", ELBO_OPT_STRING, &seeds_text, "1,2,3", "model seeds (integers >= 0), one model per value",
      .choices = NULL},
     {"steps", ELBO_OPT_INT, &steps, "3000", "optimizer steps per model", .min = 1, .max = 100000000},
@@ -118,12 +144,9 @@ static void parse_objectives(const elbo_cli *cli, grid *g)
         int o = 0;
         while (o < DS_OBJECTIVES && strcmp(tok, ds_objectives[o].name) != 0)
             o++;
-        if (o == DS_OBJECTIVES && (strcmp(tok, "tcvae") == 0 || strcmp(tok, "factorvae") == 0)) {
-            snprintf(msg, sizeof msg, "--objectives: '%s' is not in models/vae yet (available: beta)", tok);
-            drv_usage_error(cli, msg);
-        }
         if (o == DS_OBJECTIVES) {
-            snprintf(msg, sizeof msg, "--objectives: unknown objective '%.60s' (expected beta)", tok);
+            snprintf(msg, sizeof msg, "--objectives: unknown objective '%.60s' (expected beta, tcvae, factorvae, "
+                     "dip1, dip2 or mmd)", tok);
             drv_usage_error(cli, msg);
         }
         for (int k = 0; k < g->n_obj; k++)
@@ -169,6 +192,13 @@ static void parse_grid(const elbo_cli *cli, grid *g)
     memset(g, 0, sizeof *g);
     parse_objectives(cli, g);
     parse_metrics(cli, g);
+    double h[ELBO_VAE_MAX_HIDDEN];
+    n_hidden = drv_list(cli, "hidden", hidden_text, h, ELBO_VAE_MAX_HIDDEN);
+    for (int i = 0; i < n_hidden; i++) {
+        if (!(h[i] >= 1 && h[i] <= 100000 && h[i] == floor(h[i])))
+            drv_usage_error(cli, "--hidden: expected positive integer widths up to 100000");
+        hidden[i] = (int)h[i];
+    }
     g->n_betas = drv_list(cli, "betas", betas_text, g->betas, MAX_GRID);
     for (int b = 0; b < g->n_betas; b++) {
         if (!isfinite(g->betas[b]) || g->betas[b] < 0 || g->betas[b] > 1e6)
@@ -267,8 +297,10 @@ static void train(run *R, elbo_vae *m, row *r, elbo_npy_writer *exp_w)
     elbo_adam_config adam = ELBO_ADAM_DEFAULT;
     adam.lr = (float)lr;
     elbo_vae_objective obj;
-    drv_check(cli, ds_objective_of(r->obj, r->beta, &obj), "objective");
-    obj.n_data = R->split.n_train;
+    drv_check(cli, ds_objective_of(r->obj, r->beta, &wts, R->split.n_train, &obj), "objective");
+    elbo_objective_state ostate;
+    drv_check(cli, ds_objective_state(r->obj, r->beta, &wts, latent, r->seed, &ostate), "objective");
+    obj.state = &ostate;
     char label[96], plabel[128];
     label_of(r, label, sizeof label);
     snprintf(plabel, sizeof plabel, "%s [%d/%d]", label, R->model, R->models);
@@ -304,6 +336,7 @@ static void train(run *R, elbo_vae *m, row *r, elbo_npy_writer *exp_w)
     printf("%s: %d steps of %d in %.1f s (%.0f images/s), train -ELBO %.2f (mean of the last %d steps)\n", label, steps,
            batch, busy, r->images_per_s, r->train_neg_elbo, last);
     free(u8);
+    ds_objective_state_free(&ostate);
     ds_stream_free(&st);
 }
 
@@ -473,7 +506,7 @@ static void one_model(run *R, row *r)
 {
     elbo_vae m;
     elbo_vae_config cfg;
-    drv_check(R->cli, ds_arch(arch, latent, &cfg), "--arch");
+    drv_check(R->cli, ds_arch(arch, latent, hidden, n_hidden, &cfg), "--arch");
     elbo_rng init;
     elbo_rng_seed(&init, r->seed);
     drv_check(R->cli, elbo_vae_create(&m, &cfg, &init), "model");
@@ -504,7 +537,8 @@ static void one_model(run *R, row *r)
 /* ---- outputs ---- */
 
 static const char *const csv_cols = "objective,beta,seed,mig,mig_dl,betavae,factorvae,sap,dci_d,dci_c,dci_i,"
-                                    "test_neg_elbo,kl,tc,test_rec,train_neg_elbo,steps,batch,seconds,images_per_s,eval_seconds";
+                                    "test_neg_elbo,kl,tc,test_rec,train_neg_elbo,steps,batch,seconds,images_per_s,eval_seconds,"
+                                    "weights";
 
 static void write_csv(const run *R, const row *rows, int n)
 {
@@ -517,10 +551,12 @@ static void write_csv(const run *R, const row *rows, int n)
         st = elbo_afile_printf(&f, "%s,%.17g,%llu", ds_objectives[r->obj].name, r->beta, (unsigned long long)r->seed);
         for (int k = 0; st == ELBO_OK && k < C_COUNT; k++)
             st = elbo_afile_printf(&f, ",%.17g", r->m[k]);
+        char w[256];
+        ds_weights_text(r->obj, r->beta, &wts, w, sizeof w);
         if (st == ELBO_OK)
-            st = elbo_afile_printf(&f, ",%.17g,%.17g,%.17g,%.17g,%.17g,%d,%d,%.4f,%.2f,%.4f\n", r->neg_elbo, r->kl,
+            st = elbo_afile_printf(&f, ",%.17g,%.17g,%.17g,%.17g,%.17g,%d,%d,%.4f,%.2f,%.4f,%s\n", r->neg_elbo, r->kl,
                                    r->tc, r->rec, r->train_neg_elbo, steps, batch, r->seconds, r->images_per_s,
-                                   r->eval_seconds);
+                                   r->eval_seconds, w);
     }
     if (st == ELBO_OK)
         st = elbo_afile_commit(&f);
@@ -613,7 +649,7 @@ static void write_config(const run *R)
     elbo_cli_config_json(R->cli, &j);
     char desc[1024], spec[512];
     elbo_vae_config c;
-    drv_check(R->cli, ds_arch(arch, latent, &c), "--arch");
+    drv_check(R->cli, ds_arch(arch, latent, hidden, n_hidden, &c), "--arch");
     elbo_vae_config_json(&c, desc, sizeof desc);
     elbo_vae_config_spec(&c, spec, sizeof spec);
     elbo_json_string(&j, "architecture", desc);
@@ -641,6 +677,9 @@ static void write_summary(const run *R, const row *rows, int n)
         elbo_json_string(j, "objective", ds_objectives[r->obj].name);
         elbo_json_number(j, "beta", r->beta);
         elbo_json_uint(j, "seed", r->seed);
+        char w[256];
+        ds_weights_text(r->obj, r->beta, &wts, w, sizeof w);
+        elbo_json_string(j, "weights", w);
         static const char *const keys[C_COUNT] = {"mig", "mig_dl", "betavae", "factorvae", "sap", "dci_d", "dci_c",
                                                   "dci_i"};
         for (int k = 0; k < C_COUNT; k++)

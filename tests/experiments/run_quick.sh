@@ -174,8 +174,10 @@ if run disentangle_dsprites; then
     check "a traversal grid per model" "$n" "=" 2
     [ -s "$d/mi_heatmap.svg" ] && [ -s "$d/mig_vs_beta.svg" ] && [ -s "$d/config.json" ] &&
         ok "mi_heatmap.svg, mig_vs_beta.svg, config.json written" || bad "mi_heatmap.svg, mig_vs_beta.svg, config.json written"
-    for bad_args in "--objectives nope" "--objectives tcvae,beta" "--betas 1,-2" "--betas nan" "--betas inf" \
-        "--seeds 1,1" "--seeds 1.5" "--betas 1,,x" "--metrics mig,entropy" "--score-points 10"; do
+    for bad_args in "--objectives nope" "--objectives tcvae,beta,tcvae" "--betas 1,-2" "--betas nan" "--betas inf" \
+        "--seeds 1,1" "--seeds 1.5" "--betas 1,,x" "--metrics mig,entropy" "--score-points 10" "--tc-alpha -1" \
+        "--tc-gamma nan" "--tc-estimator mxs" "--factor-lr 0" "--dip-lambda-d -3" "--mmd-kernel gauss" \
+        "--hidden 0" "--hidden 12,x"; do
         # shellcheck disable=SC2086
         "$bin/disentangle_dsprites" $bad_args --out "$tmp/dd_bad" >/dev/null 2>"$tmp/dd_bad.err"
         rc=$?
@@ -190,6 +192,43 @@ if run disentangle_dsprites; then
         ok "disentangle_dsprites --arch conv: trains and scores the conv network"
     else
         bad "disentangle_dsprites --arch conv: trains and scores the conv network ($(tail -1 "$tmp/dd_conv.log"))"
+    fi
+    # every objective of the registry in one grid: one row each, named, its weights recorded
+    if "$bin/disentangle_dsprites" --quick --objectives beta,tcvae,factorvae,dip1,dip2,mmd --betas 4 \
+        --factor-hidden 64 --hidden 64,64 --out "$tmp/dd_obj" >"$tmp/dd_obj.log" 2>&1; then
+        d=$tmp/dd_obj
+        check "metrics.csv: one row per objective" "$(($(wc -l <"$d/metrics.csv") - 1))" "=" 6
+        [ "$(cut -d, -f1 "$d/metrics.csv" | tail -n +2 | tr '\n' ' ')" = "beta tcvae factorvae dip1 dip2 mmd " ] &&
+            ok "metrics.csv: the objectives in order" || bad "metrics.csv: the objectives in order"
+        grep -q ',alpha=1;beta=4;gamma=1;estimator=mss$' "$d/metrics.csv" &&
+            grep -q ',gamma=4;disc_hidden=64;disc_layers=2;disc_lr=0.0001$' "$d/metrics.csv" &&
+            grep -q ',lambda_od=4;lambda_d=40$' "$d/metrics.csv" && grep -q ',lambda=4;kernel=imq$' "$d/metrics.csv" &&
+            ok "metrics.csv: each row's weights (tcvae MSS, factorvae, dip1 10 lambda_od, mmd)" ||
+            bad "metrics.csv: each row's weights (tcvae MSS, factorvae, dip1 10 lambda_od, mmd)"
+        awk -F, 'NR > 1 { for (c = 4; c <= 11; c++) if (!($c >= 0 && $c <= 1)) exit 1
+                          if (!($12 > 0 && $12 < 2839.3)) exit 1 }' "$d/metrics.csv" &&
+            ok "every objective: scores in [0,1], test -ELBO in range" ||
+            bad "every objective: scores in [0,1], test -ELBO in range"
+        grep -q '"weights": "alpha=1;beta=4;gamma=1;estimator=mss"' "$d/summary.json" &&
+            ok "summary.json: the weights per run" || bad "summary.json: the weights per run"
+    else
+        bad "disentangle_dsprites: every objective trains ($(tail -1 "$tmp/dd_obj.log"))"
+    fi
+    if "$bin/disentangle_dsprites" --quick --objectives tcvae --tc-estimator mws --betas 6 --out "$tmp/dd_mws" \
+        >/dev/null 2>&1 && grep -q ',alpha=1;beta=6;gamma=1;estimator=mws$' "$tmp/dd_mws/metrics.csv"; then
+        ok "disentangle_dsprites --tc-estimator mws: recorded"
+    else
+        bad "disentangle_dsprites --tc-estimator mws: recorded"
+    fi
+    # the penalties and the discriminator: the same bits for 1 and 2 threads
+    if "$bin/disentangle_dsprites" --quick --objectives tcvae,factorvae --betas 6 --factor-hidden 64 --threads 1 \
+        --out "$tmp/dd_o1" >/dev/null 2>&1 &&
+        "$bin/disentangle_dsprites" --quick --objectives tcvae,factorvae --betas 6 --factor-hidden 64 --threads 2 \
+            --out "$tmp/dd_o2" >/dev/null 2>&1 &&
+        cmp -s <(cut -d, -f1-16 "$tmp/dd_o1/metrics.csv") <(cut -d, -f1-16 "$tmp/dd_o2/metrics.csv"); then
+        ok "disentangle_dsprites tcvae, factorvae: same metrics for 1 and 2 threads"
+    else
+        bad "disentangle_dsprites tcvae, factorvae: same metrics for 1 and 2 threads"
     fi
     # (with the classifier scores on fresh generator images through the encoder)
     if "$bin/disentangle_dsprites" --quick --betas 4 --score-source dsprites --threads 1 --out "$tmp/dd_t1" >/dev/null 2>&1 &&
