@@ -395,6 +395,7 @@ static void check_dgemm(elbo_simd level)
     elbo_dgemm_at(level, false, false, M, N, K, A, K, B, N, 0.0, C2, N);
     elbo_set_threads(1);
     result(memcmp(C1, C2, M * N * sizeof *C1) == 0, "%s dgemm 1 vs 2 threads bit-identical", lvl);
+    free(A), free(B), free(C1), free(C2);
 }
 
 /* ---- bf16 GEMM (BFDOT on aarch64, vdpbf16ps on x86) against its oracle ---- */
