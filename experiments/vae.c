@@ -442,6 +442,10 @@ int main(int argc, char **argv)
     mc_cfg.lik = elbo_vae_parts_likelihood(&cli, lik_name);
     mc_cfg.gauss_logvar = (float)(2.0 * log(sigma));
     elbo_vae_parts_config(&cli, &train, &mc_cfg);
+    elbo_vae_parts_check_free_bits(&cli, &mc_cfg, free_bits);
+    if ((*export_path || *init_path) && mc_cfg.posterior != ELBO_VAE_POSTERIOR_DIAG_GAUSSIAN)
+        drv_usage_error(&cli, "--export/--init: safetensors holds the PyTorch MLPVAE/ConvVAE with the diag-gaussian "
+                        "posterior; this posterior is saved in the checkpoint only");
     if (model_kind == MODEL_CVAE && (!train.y || train.classes < 1))
         drv_usage_error(&cli, "--model cvae needs labels");
 

@@ -49,6 +49,11 @@ void elbo_vae_parts_config(const elbo_cli *cli, const elbo_dataset *data, elbo_v
     const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;
     c->posterior = find(cli, ELBO_VAE_PART_POSTERIOR, f->posterior);
     c->prior = find(cli, ELBO_VAE_PART_PRIOR, f->prior);
+    c->flow_steps = c->flow_hidden = 0; /* recorded only for the families that read them */
+    if (c->posterior == ELBO_VAE_POSTERIOR_PLANAR || c->posterior == ELBO_VAE_POSTERIOR_IAF)
+        c->flow_steps = f->flow_steps;
+    if (c->posterior == ELBO_VAE_POSTERIOR_IAF)
+        c->flow_hidden = f->iaf_hidden;
     bool spec = f->encoder && *f->encoder;
     if (!spec && f->arch == 0)
         return;
@@ -65,6 +70,17 @@ void elbo_vae_parts_config(const elbo_cli *cli, const elbo_dataset *data, elbo_v
     if (elbo_vae_create(&probe, c, &r) != ELBO_OK)
         usage_error(cli, elbo_last_error());
     elbo_vae_free(&probe);
+}
+
+void elbo_vae_parts_check_free_bits(const elbo_cli *cli, const elbo_vae_config *cfg, double free_bits)
+{
+    const elbo_vae_posterior_ops *q = elbo_vae_posterior(cfg->posterior);
+    if (free_bits > 0.0 && q && !q->kl_dims) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "--free-bits needs the KL per latent dimension in closed form: the %s posterior "
+                 "has none", q->name);
+        usage_error(cli, msg);
+    }
 }
 
 void elbo_vae_parts_train(const elbo_cli *cli, elbo_vae_train_config *tc)

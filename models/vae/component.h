@@ -174,7 +174,11 @@ elbo_status elbo_objective_check_weights(const elbo_vae_objective *o);
 /* ---- the lists: one line per part; ids are stored in checkpoints, so
  * append, never reorder ---- */
 
-#define ELBO_VAE_POSTERIORS(X) X(DIAG_GAUSSIAN, elbo_posterior_diag_gaussian)
+#define ELBO_VAE_POSTERIORS(X)                                                                                 \
+    X(DIAG_GAUSSIAN, elbo_posterior_diag_gaussian)                                                             \
+    X(FULL_GAUSSIAN, elbo_posterior_full_gaussian)                                                             \
+    X(PLANAR, elbo_posterior_planar)                                                                           \
+    X(IAF, elbo_posterior_iaf)
 
 #define ELBO_VAE_PRIORS(X) X(STANDARD_NORMAL, elbo_prior_standard_normal)
 

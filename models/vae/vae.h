@@ -82,7 +82,16 @@ typedef struct elbo_vae_config {
     int image_h, image_w, image_c; /* CONV: the input as an image, image_h * image_w * image_c = x_dim */
     int n_layers;
     elbo_vae_layer layers[ELBO_VAE_MAX_HIDDEN];
+    /* Flow posteriors (planar, iaf; docs/POSTERIORS.md): flow_steps K in
+     * 1..ELBO_VAE_MAX_FLOW_STEPS transformations after the Gaussian base,
+     * and flow_hidden, the units of each IAF step's MADE hidden layer.
+     * Both 0 (and ignored) for the Gaussian families. */
+    int flow_steps;
+    int flow_hidden;
 } elbo_vae_config;
+
+#define ELBO_VAE_MAX_FLOW_STEPS 32
+#define ELBO_VAE_MAX_FLOW_HIDDEN 4096
 
 /* 784-400-20 ReLU, Bernoulli, diagonal Gaussian posterior, standard normal
  * prior: the common reference. */

@@ -389,10 +389,13 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
 #define BLOB_VERSION 1u
 /* The architecture record: version 1 (the MLP with a diagonal Gaussian
  * posterior and a standard normal prior) is the first ARCH_LEN_V1 floats of
- * version 2, which adds the parts and the layer list. */
-#define ARCH_VERSION 2
+ * version 2, which adds the parts and the layer list; version 2 is the first
+ * ARCH_LEN_V2 floats of version 3, which adds the flow posteriors' steps and
+ * hidden width (0 when read from an earlier version). */
+#define ARCH_VERSION 3
 #define ARCH_LEN_V1 (6 + ELBO_VAE_MAX_HIDDEN + 4)
-#define ARCH_LEN (ARCH_LEN_V1 + 7 + 5 * ELBO_VAE_MAX_HIDDEN)
+#define ARCH_LEN_V2 (ARCH_LEN_V1 + 7 + 5 * ELBO_VAE_MAX_HIDDEN)
+#define ARCH_LEN (ARCH_LEN_V2 + 2)
 
 typedef struct train_blob {
     uint32_t magic, version;
@@ -432,6 +435,9 @@ static void arch_encode(const elbo_vae_config *c, float *a)
         float *r = v2 + 7 + 5 * i;
         r[0] = (float)l->kind, r[1] = (float)l->width, r[2] = (float)l->k, r[3] = (float)l->stride, r[4] = (float)l->pad;
     }
+    float *v3 = a + ARCH_LEN_V2;
+    v3[0] = (float)c->flow_steps;
+    v3[1] = (float)c->flow_hidden;
 }
 
 /* A count field: an integer in [lo, hi]. */
@@ -445,10 +451,10 @@ static bool field(float v, int lo, int hi, int *out)
 
 elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c)
 {
-    if (n < 1 || (a[0] != 1.0f && a[0] != 2.0f))
+    if (n < 1 || (a[0] != 1.0f && a[0] != 2.0f && a[0] != 3.0f))
         return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g: this build reads "
-                         "versions 1 and 2", n ? (double)a[0] : 0.0);
-    size_t want = a[0] == 1.0f ? ARCH_LEN_V1 : ARCH_LEN;
+                         "versions 1 to 3", n ? (double)a[0] : 0.0);
+    size_t want = a[0] == 1.0f ? ARCH_LEN_V1 : a[0] == 2.0f ? ARCH_LEN_V2 : ARCH_LEN;
     if (n != want)
         return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g of %zu numbers, "
                          "expected %zu", (double)a[0], n, want);
@@ -463,7 +469,7 @@ elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c)
     c->lik = (elbo_vae_lik)lik;
     c->leaky_slope = a[6 + ELBO_VAE_MAX_HIDDEN];
     c->gauss_logvar = a[8 + ELBO_VAE_MAX_HIDDEN];
-    if (ok && a[0] == 2.0f) {
+    if (ok && a[0] >= 2.0f) {
         const float *v2 = a + ARCH_LEN_V1;
         int arch = 0;
         ok = field(v2[0], 0, 1 << 16, &c->posterior) && field(v2[1], 0, 1 << 16, &c->prior) &&
@@ -480,6 +486,9 @@ elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c)
             l->kind = (elbo_vae_layer_kind)kind;
         }
     }
+    if (ok && a[0] >= 3.0f)
+        ok = field(a[ARCH_LEN_V2], 0, ELBO_VAE_MAX_FLOW_STEPS, &c->flow_steps) &&
+             field(a[ARCH_LEN_V2 + 1], 0, ELBO_VAE_MAX_FLOW_HIDDEN, &c->flow_hidden);
     if (!ok)
         return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g holds an impossible "
                          "value", (double)a[0]);
