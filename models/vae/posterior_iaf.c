@@ -1,7 +1,7 @@
 /* Inverse autoregressive flow (Kingma et al. 2016): K steps after the
  * diagonal Gaussian base z_0 = mu + sigma eps, each a MADE network
  * (Germain et al. 2015) of one hidden layer of H units (--iaf-hidden),
- *   h   = relu(z (W1 . M1) + b1)                 (B,H)
+ *   h   = elu(z (W1 . M1) + b1)                  (B,H)  (smooth, as Kingma et al.)
  *   m_k = h (Wm . M2) + bm,  s_k = h (Ws . M2) + bs       (B,Z)
  *   sigma_k = sigmoid(s_k)
  *   z_k = sigma_k z_{k-1} + (1 - sigma_k) m_k    (the numerically stable update)
@@ -75,7 +75,7 @@ static elbo_node *step(elbo_tape *t, elbo_vae *m, int k, elbo_node *z, elbo_node
     elbo_node *m1, *m2;
     masks(t, k, Z, H, &m1, &m2);
     elbo_node *w1 = elbo_ad_mul(t, param_cols(t, m, P_W1, k * H, H), m1);
-    elbo_node *h = elbo_ad_relu(t, elbo_ad_add(t, elbo_ad_matmul(t, z, w1), param_cols(t, m, P_B1, k * H, H)));
+    elbo_node *h = elbo_ad_elu(t, elbo_ad_add(t, elbo_ad_matmul(t, z, w1), param_cols(t, m, P_B1, k * H, H)), 1.0f);
     elbo_node *wm = elbo_ad_mul(t, param_cols(t, m, P_WM, k * Z, Z), m2);
     elbo_node *ws = elbo_ad_mul(t, param_cols(t, m, P_WS, k * Z, Z), m2);
     elbo_node *mk = elbo_ad_add(t, elbo_ad_matmul(t, h, wm), param_cols(t, m, P_BM, k * Z, Z));

@@ -117,8 +117,9 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end);
 /* Completed epochs (the epoch of the next step, from 0). */
 uint64_t elbo_vae_trainer_epoch(const elbo_vae_trainer *tr);
 
-/* Checkpoint (architecture record version 2: the parts and the layers;
- * version 1, the MLP of earlier releases, still loads): architecture, parameters, Adam moments and step, RNG streams,
+/* Checkpoint (architecture record version 3: the parts, the layers and the
+ * flow posteriors' steps and width; versions 1, the MLP of earlier releases,
+ * and 2 still load): architecture, parameters, Adam moments and step, RNG streams,
  * batch position, epoch sums, the caller's config string (must match on
  * resume) and an opaque extra blob of the caller (e.g. its per-epoch history). */
 elbo_status elbo_vae_trainer_save(const elbo_vae_trainer *tr, const char *path, const char *config,
@@ -129,7 +130,7 @@ elbo_status elbo_vae_trainer_load(elbo_vae_trainer *tr, const char *path, const 
                                   size_t *extra_len);
 
 /* The architecture record of a checkpoint (section "vae.arch", n numbers)
- * into c: version 1 (an MLP) or 2; another version, a wrong length or an
+ * into c: version 1 (an MLP), 2 or 3; another version, a wrong length or an
  * impossible value is ELBO_ERR_FORMAT naming it. The config is not yet
  * validated as a model (elbo_vae_create does that). */
 elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c);
