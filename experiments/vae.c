@@ -385,6 +385,7 @@ int main(int argc, char **argv)
                   sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
     elbo_vae_parts_check(&cli, lik_name);
+    elbo_vae_parts_check_posterior(&cli, free_bits, *export_path || *init_path);
     elbo_dp *dp = use_mpi ? elbo_dp_begin(&argc, &argv, "vae") : NULL;
     const bool root = elbo_dp_root(dp);
     if (beta < 0)
@@ -442,10 +443,6 @@ int main(int argc, char **argv)
     mc_cfg.lik = elbo_vae_parts_likelihood(&cli, lik_name);
     mc_cfg.gauss_logvar = (float)(2.0 * log(sigma));
     elbo_vae_parts_config(&cli, &train, &mc_cfg);
-    elbo_vae_parts_check_free_bits(&cli, &mc_cfg, free_bits);
-    if ((*export_path || *init_path) && mc_cfg.posterior != ELBO_VAE_POSTERIOR_DIAG_GAUSSIAN)
-        drv_usage_error(&cli, "--export/--init: safetensors holds the PyTorch MLPVAE/ConvVAE with the diag-gaussian "
-                        "posterior; this posterior is saved in the checkpoint only");
     if (model_kind == MODEL_CVAE && (!train.y || train.classes < 1))
         drv_usage_error(&cli, "--model cvae needs labels");
 

@@ -72,13 +72,19 @@ void elbo_vae_parts_config(const elbo_cli *cli, const elbo_dataset *data, elbo_v
     elbo_vae_free(&probe);
 }
 
-void elbo_vae_parts_check_free_bits(const elbo_cli *cli, const elbo_vae_config *cfg, double free_bits)
+void elbo_vae_parts_check_posterior(const elbo_cli *cli, double free_bits, bool safetensors)
 {
-    const elbo_vae_posterior_ops *q = elbo_vae_posterior(cfg->posterior);
-    if (free_bits > 0.0 && q && !q->kl_dims) {
-        char msg[160];
+    int id = find(cli, ELBO_VAE_PART_POSTERIOR, elbo_vae_parts_opt.posterior);
+    const elbo_vae_posterior_ops *q = elbo_vae_posterior(id);
+    char msg[200];
+    if (free_bits > 0.0 && !q->kl_dims) {
         snprintf(msg, sizeof msg, "--free-bits needs the KL per latent dimension in closed form: the %s posterior "
                  "has none", q->name);
+        usage_error(cli, msg);
+    }
+    if (safetensors && id != ELBO_VAE_POSTERIOR_DIAG_GAUSSIAN) {
+        snprintf(msg, sizeof msg, "--export/--init: safetensors holds the PyTorch MLPVAE/ConvVAE with the "
+                 "diag-gaussian posterior; the %s posterior is saved in the checkpoint only", q->name);
         usage_error(cli, msg);
     }
 }

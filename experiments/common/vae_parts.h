@@ -11,6 +11,7 @@
 #ifndef ELBO_EXPERIMENTS_VAE_PARTS_H
 #define ELBO_EXPERIMENTS_VAE_PARTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,9 +94,11 @@ elbo_vae_lik elbo_vae_parts_likelihood(const elbo_cli *cli, const char *name);
 /* Set cfg's architecture (from --arch/--encoder and the image shape of
  * data), posterior (with --flow-steps and --iaf-hidden for a flow) and prior. */
 void elbo_vae_parts_config(const elbo_cli *cli, const elbo_dataset *data, elbo_vae_config *cfg);
-/* Free bits need the KL per latent dimension in closed form: a posterior
- * without it (the flows) with free_bits > 0 is a usage error. */
-void elbo_vae_parts_check_free_bits(const elbo_cli *cli, const elbo_vae_config *cfg, double free_bits);
+/* What the --posterior family cannot do, before any data is read (exit 2):
+ * free bits (free_bits > 0) need the KL per latent dimension in closed form
+ * (the flows have none); safetensors (--export, --init) holds only the
+ * diagonal Gaussian head of the PyTorch models. */
+void elbo_vae_parts_check_posterior(const elbo_cli *cli, double free_bits, bool safetensors);
 /* Set tc's objective and its weights. */
 void elbo_vae_parts_train(const elbo_cli *cli, elbo_vae_train_config *tc);
 /* The objective's main weight, the one a sweep varies: the KL weight beta
