@@ -32,9 +32,18 @@ elbo_vae_lik elbo_vae_parts_likelihood(const elbo_cli *cli, const char *name)
 void elbo_vae_parts_check(const elbo_cli *cli, const char *likelihood)
 {
     const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;
-    find(cli, ELBO_VAE_PART_POSTERIOR, f->posterior);
+    int post = find(cli, ELBO_VAE_PART_POSTERIOR, f->posterior);
     find(cli, ELBO_VAE_PART_PRIOR, f->prior);
-    find(cli, ELBO_VAE_PART_OBJECTIVE, f->objective);
+    int obj = find(cli, ELBO_VAE_PART_OBJECTIVE, f->objective);
+    /* beta-TCVAE's log q(z) estimators and DIP-VAE's covariance read q as
+     * Norm[mu, diag(e^logvar)]: only the diagonal family is that */
+    if (post != ELBO_VAE_POSTERIOR_DIAG_GAUSSIAN &&
+        (obj == ELBO_VAE_OBJECTIVE_TCVAE || obj == ELBO_VAE_OBJECTIVE_DIP1 || obj == ELBO_VAE_OBJECTIVE_DIP2)) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "--objective %s reads q(z|x) as a diagonal Gaussian: it needs --posterior "
+                 "diag-gaussian, not %s", f->objective, f->posterior);
+        usage_error(cli, msg);
+    }
     if (likelihood)
         find(cli, ELBO_VAE_PART_LIKELIHOOD, likelihood);
     if (f->encoder && *f->encoder) {

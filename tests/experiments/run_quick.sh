@@ -274,7 +274,8 @@ if [ -n "$data" ] && [ -s "$data/train-images-idx3-ubyte" ]; then
         for a in "--objective no-such" "--posterior no-such" "--prior no-such" "--likelihood no-such" \
             "--gamma -1" "--capacity nan" "--encoder conv:8:3" "--encoder conv:8:4:2,conv:8:4:2,conv:8:4:2,conv:8:4:2,conv:8:4:2" \
             "--posterior planar --flow-steps 0" "--posterior iaf --flow-steps 33" "--posterior iaf --iaf-hidden 0" \
-            "--posterior planar --free-bits 0.5" "--posterior full-gaussian --export $tmp/vae_bad.safetensors"; do
+            "--posterior planar --free-bits 0.5" "--posterior full-gaussian --export $tmp/vae_bad.safetensors" \
+            "--posterior full-gaussian --objective tcvae"; do
             # shellcheck disable=SC2086
             "$bin/vae" --data "$data" --epochs 1 $a --out "$tmp/vae_bad" >/dev/null 2>"$tmp/vae_bad.err"
             rc=$?
