@@ -93,7 +93,7 @@ static elbo_node *log_q_eps(elbo_tape *t, const elbo_vae_qparams *q, const float
 
 /* eps = L^-1 (z - mu) by forward substitution, one column at a time:
  *   eps_i = (d_i - sum_{j<i} L_ij eps_j) e^{-lv_i/2}
- * Z(Z+1)/2 small (B,1) products: the general form, for a z sample did not make. */
+ * Z(Z+1)/2 small (B,1) products: the general form, for a z that sample did not draw. */
 #define MAX_SOLVE 256
 
 static elbo_node *log_prob(elbo_tape *t, elbo_vae *m, const elbo_vae_qparams *q, elbo_node *z)
