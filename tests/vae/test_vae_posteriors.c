@@ -3,8 +3,9 @@
  *   full-gaussian  log q against the multivariate normal density through an
  *                  independent Cholesky factorization of Sigma = L L^T, the
  *                  draw against mu + L eps, the empirical covariance of many
- *                  draws against L L^T, the closed-form KL against its formula
- *                  and a Monte Carlo estimate;
+ *                  draws against L L^T, the closed-form KL (and its split by
+ *                  rows of L, which free bits floor) against its formula and
+ *                  a Monte Carlo estimate, the free-bits gradient;
  *   planar, iaf    log q at a draw against the change of variables with the
  *                  Jacobian of the flow map by central finite differences and
  *                  its determinant by LU (and, for one IAF step, the Jacobian
@@ -160,7 +161,7 @@ Test(vae_posteriors, full_gaussian_log_q_matches_the_mvn_density)
     elbo_node *zs = post->sample(t, &m, &q, NULL, eps);
     elbo_node *ls = post->log_q_sample(t, &m, &q, zs);
     elbo_node *lps = post->log_prob(t, &m, &q, zs); /* the triangular solve at the draw */
-    elbo_node *kl = post->kl(t, &m, &q);
+    elbo_node *kl = post->kl(t, &m, &q), *kd = post->kl_dims(t, &m, &q);
     cr_assert_eq(elbo_tape_status(t), ELBO_OK, "%s", elbo_last_error());
     for (int b = 0; b < B; b++) {
         double L[Z * Z], S[Z * Z], zd[Z], md[Z], zdraw[Z];
@@ -190,6 +191,12 @@ Test(vae_posteriors, full_gaussian_log_q_matches_the_mvn_density)
             tr += S[i * Z + i], mm += md[i] * md[i], ld += 2.0 * log(L[i * Z + i]);
         double kl_want = 0.5 * (tr + mm - Z - ld);
         cr_expect(fabs(kl->x[b] - kl_want) < 1e-4 * (1 + kl_want), "KL row %d: %.6f vs %.6f", b, kl->x[b], kl_want);
+        /* per row j of L: 1/2 (Sigma_jj + mu_j^2 - 1 - lv_j), summing to the KL */
+        for (int j = 0; j < Z; j++) {
+            double kj = 0.5 * (S[j * Z + j] + md[j] * md[j] - 1.0 - lv[b * Z + j]);
+            cr_expect(fabs(kd->x[b * Z + j] - kj) < 1e-4 * (1 + fabs(kj)), "KL row %d term %d: %.6f vs %.6f", b, j,
+                      kd->x[b * Z + j], kj);
+        }
     }
     elbo_tape_destroy(t);
     elbo_vae_free(&m);
@@ -443,6 +450,13 @@ Test(vae_posteriors, elbo_gradients_match_finite_differences)
 {
     for (int i = 1; i < NPOST; i++)
         check_grad(families[i], ELBO_VAE_OBJECTIVE_DEFAULT, 20 + (uint64_t)i);
+}
+
+Test(vae_posteriors, free_bits_gradient_with_the_full_gaussian)
+{
+    elbo_vae_objective o = ELBO_VAE_OBJECTIVE_DEFAULT;
+    o.free_bits = 0.05f; /* low enough that some rows of L are above the floor */
+    check_grad(ELBO_VAE_POSTERIOR_FULL_GAUSSIAN, o, 40);
 }
 
 Test(vae_posteriors, iwae_gradients_match_finite_differences)
