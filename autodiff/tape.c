@@ -96,6 +96,19 @@ elbo_node *ad_error(elbo_tape *t, elbo_status s, const char *fmt, ...)
     return NULL;
 }
 
+elbo_node *elbo_tape_fail(elbo_tape *t, elbo_status s, const char *fmt, ...)
+{
+    if (t->status != ELBO_OK)
+        return NULL;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    t->status = elbo_fail(s, "%s", msg);
+    return NULL;
+}
+
 bool ad_inputs_ok(elbo_tape *t, const char *op, int n_in, elbo_node *const *in)
 {
     if (t->status != ELBO_OK)

@@ -93,6 +93,10 @@ void elbo_tape_set_grad(elbo_tape *t, bool enabled);
 bool elbo_tape_grad_enabled(const elbo_tape *t);
 /* The first error since the last reset (ELBO_OK if none). */
 elbo_status elbo_tape_status(const elbo_tape *t);
+/* Record an error on the tape (the first one sticks, as an op's would) and
+ * return NULL: for graph builders above the tape whose graph cannot be made
+ * (e.g. a density a posterior family does not have). */
+elbo_node *elbo_tape_fail(elbo_tape *t, elbo_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Scratch memory from the tape's arena (valid until reset). */
 float *elbo_tape_alloc(elbo_tape *t, size_t nfloats);
 /* Nodes recorded for backward since the last reset (0 in no-grad mode). */

@@ -39,6 +39,7 @@ int main(int argc, char **argv)
     elbo_cli_main(&cli, argc, argv);
     if (vs_checkpoint && *vs_checkpoint)
         drv_usage_error(&cli, "--checkpoint: this driver trains its own three models");
+    elbo_vae_parts_check_posterior(&cli, free_bits, false); /* its third run uses free bits */
     vs_data d;
     vs_load_data(&cli, &d);
     elbo_tape *t = vs_tape(&cli);

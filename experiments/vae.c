@@ -456,6 +456,7 @@ int main(int argc, char **argv)
     if (latent == 0)
         latent = stoch_layers == 2 ? 100 : 20;
     hier_check_flags(&cli);
+    elbo_vae_parts_check_posterior(&cli, free_bits, *export_path || *init_path);
     elbo_dp *dp = use_mpi ? elbo_dp_begin(&argc, &argv, "vae") : NULL;
     const bool root = elbo_dp_root(dp);
     if (beta < 0)

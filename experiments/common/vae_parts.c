@@ -43,7 +43,16 @@ void elbo_vae_parts_check(const elbo_cli *cli, const char *likelihood)
     if (post == ELBO_VAE_POSTERIOR_HIER2 || post == ELBO_VAE_POSTERIOR_LADDER || prior == ELBO_VAE_PRIOR_HIER2)
         usage_error(cli, "--posterior hier2|ladder and --prior hier2 are the two-stochastic-layer model: give "
                     "--stochastic-layers 2 [--ladder] instead");
-    find(cli, ELBO_VAE_PART_OBJECTIVE, f->objective);
+    int obj = find(cli, ELBO_VAE_PART_OBJECTIVE, f->objective);
+    /* beta-TCVAE's log q(z) estimators and DIP-VAE's covariance read q as
+     * Norm[mu, diag(e^logvar)]: only the diagonal family is that */
+    if (post != ELBO_VAE_POSTERIOR_DIAG_GAUSSIAN &&
+        (obj == ELBO_VAE_OBJECTIVE_TCVAE || obj == ELBO_VAE_OBJECTIVE_DIP1 || obj == ELBO_VAE_OBJECTIVE_DIP2)) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "--objective %s reads q(z|x) as a diagonal Gaussian: it needs --posterior "
+                 "diag-gaussian, not %s", f->objective, f->posterior);
+        usage_error(cli, msg);
+    }
     if (likelihood)
         find(cli, ELBO_VAE_PART_LIKELIHOOD, likelihood);
     if (f->encoder && *f->encoder) {
@@ -58,6 +67,11 @@ void elbo_vae_parts_config(const elbo_cli *cli, const elbo_dataset *data, elbo_v
     const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;
     c->posterior = find(cli, ELBO_VAE_PART_POSTERIOR, f->posterior);
     c->prior = find(cli, ELBO_VAE_PART_PRIOR, f->prior);
+    c->flow_steps = c->flow_hidden = 0; /* recorded only for the families that read them */
+    if (c->posterior == ELBO_VAE_POSTERIOR_PLANAR || c->posterior == ELBO_VAE_POSTERIOR_IAF)
+        c->flow_steps = f->flow_steps;
+    if (c->posterior == ELBO_VAE_POSTERIOR_IAF)
+        c->flow_hidden = f->iaf_hidden;
     bool spec = f->encoder && *f->encoder;
     if (!spec && f->arch == 0)
         return;
@@ -74,6 +88,23 @@ void elbo_vae_parts_config(const elbo_cli *cli, const elbo_dataset *data, elbo_v
     if (elbo_vae_create(&probe, c, &r) != ELBO_OK)
         usage_error(cli, elbo_last_error());
     elbo_vae_free(&probe);
+}
+
+void elbo_vae_parts_check_posterior(const elbo_cli *cli, double free_bits, bool safetensors)
+{
+    int id = find(cli, ELBO_VAE_PART_POSTERIOR, elbo_vae_parts_opt.posterior);
+    const elbo_vae_posterior_ops *q = elbo_vae_posterior(id);
+    char msg[200];
+    if (free_bits > 0.0 && !q->kl_dims) {
+        snprintf(msg, sizeof msg, "--free-bits needs the KL per latent dimension in closed form: the %s posterior "
+                 "has none", q->name);
+        usage_error(cli, msg);
+    }
+    if (safetensors && id != ELBO_VAE_POSTERIOR_DIAG_GAUSSIAN) {
+        snprintf(msg, sizeof msg, "--export/--init: safetensors holds the PyTorch MLPVAE/ConvVAE with the "
+                 "diag-gaussian posterior; the %s posterior is saved in the checkpoint only", q->name);
+        usage_error(cli, msg);
+    }
 }
 
 void elbo_vae_parts_train(const elbo_cli *cli, elbo_vae_train_config *tc)

@@ -11,6 +11,7 @@
 #ifndef ELBO_EXPERIMENTS_VAE_PARTS_H
 #define ELBO_EXPERIMENTS_VAE_PARTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,8 @@ typedef struct elbo_vae_parts_flags {
     /* the importance-weighted variants (models/objectives/miwae.c, ciwae.c, piwae.c) */
     int iwae_m;
     double ciwae_beta;
+    /* the flow posteriors (planar, iaf): steps and the IAF's MADE hidden units */
+    int flow_steps, iaf_hidden;
 } elbo_vae_parts_flags;
 
 extern elbo_vae_parts_flags elbo_vae_parts_opt;
@@ -46,7 +49,11 @@ extern elbo_vae_parts_flags elbo_vae_parts_opt;
      "conv", .choices = NULL},                                                                                  \
     {"posterior", ELBO_OPT_STRING, &elbo_vae_parts_opt.posterior, "diag-gaussian", "posterior family q(z|x)", \
      .choices = NULL},                                                                                          \
-    {"prior", ELBO_OPT_STRING, &elbo_vae_parts_opt.prior, "normal", "prior Pr(z)", .choices = NULL}
+    {"prior", ELBO_OPT_STRING, &elbo_vae_parts_opt.prior, "normal", "prior Pr(z)", .choices = NULL},          \
+    {"flow-steps", ELBO_OPT_INT, &elbo_vae_parts_opt.flow_steps, "4", "planar, iaf: flow steps K after the "   \
+     "Gaussian base", .min = 1, .max = ELBO_VAE_MAX_FLOW_STEPS},                                               \
+    {"iaf-hidden", ELBO_OPT_INT, &elbo_vae_parts_opt.iaf_hidden, "100", "iaf: hidden units of each step's "    \
+     "MADE network", .min = 1, .max = ELBO_VAE_MAX_FLOW_HIDDEN}
 
 #define ELBO_VAE_OBJECTIVE_OPTS                                                                                 \
     {"objective", ELBO_OPT_STRING, &elbo_vae_parts_opt.objective, "elbo", "training objective: elbo, iwae "    \
@@ -92,8 +99,13 @@ void elbo_vae_parts_check(const elbo_cli *cli, const char *likelihood);
 /* --likelihood NAME as the enum (exit 2 on an unknown name). */
 elbo_vae_lik elbo_vae_parts_likelihood(const elbo_cli *cli, const char *name);
 /* Set cfg's architecture (from --arch/--encoder and the image shape of
- * data), posterior and prior. */
+ * data), posterior (with --flow-steps and --iaf-hidden for a flow) and prior. */
 void elbo_vae_parts_config(const elbo_cli *cli, const elbo_dataset *data, elbo_vae_config *cfg);
+/* What the --posterior family cannot do, before any data is read (exit 2):
+ * free bits (free_bits > 0) need the KL per latent dimension in closed form
+ * (the flows have none); safetensors (--export, --init) holds only the
+ * diagonal Gaussian head of the PyTorch models. */
+void elbo_vae_parts_check_posterior(const elbo_cli *cli, double free_bits, bool safetensors);
 /* Set tc's objective and its weights. */
 void elbo_vae_parts_train(const elbo_cli *cli, elbo_vae_train_config *tc);
 /* The objective's main weight, the one a sweep varies: the KL weight beta

@@ -47,10 +47,9 @@ elbo_node *elbo_objective_elbo_loss(elbo_vae_fwd *f)
         const elbo_vae_posterior_ops *post = elbo_vae_posterior(f->m->cfg.posterior);
         elbo_node *dims = post->kl_dims ? post->kl_dims(t, f->m, &f->q) : NULL;
         if (!dims) {
-            if (elbo_tape_status(t) == ELBO_OK)
-                elbo_fail(ELBO_ERR_INVALID, "free bits need the KL per latent dimension in closed form: the %s "
-                          "posterior with the %s prior has none", post->name, elbo_vae_prior(f->m->cfg.prior)->name);
-            return NULL;
+            return elbo_tape_fail(t, ELBO_ERR_INVALID, "free bits need the KL per latent dimension in closed form: "
+                                  "the %s posterior with the %s prior has none", post->name,
+                                  elbo_vae_prior(f->m->cfg.prior)->name);
         }
         kl_term = free_bits_kl(t, dims, o->free_bits);
     } else if (f->kl) {

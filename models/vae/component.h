@@ -177,7 +177,10 @@ elbo_status elbo_objective_check_weights(const elbo_vae_objective *o);
 #define ELBO_VAE_POSTERIORS(X)                                                                                 \
     X(DIAG_GAUSSIAN, elbo_posterior_diag_gaussian)                                                             \
     X(HIER2, elbo_posterior_hier2)                                                                             \
-    X(LADDER, elbo_posterior_ladder)
+    X(LADDER, elbo_posterior_ladder)                                                                           \
+    X(FULL_GAUSSIAN, elbo_posterior_full_gaussian)                                                             \
+    X(PLANAR, elbo_posterior_planar)                                                                           \
+    X(IAF, elbo_posterior_iaf)
 
 #define ELBO_VAE_PRIORS(X)                                                                                     \
     X(STANDARD_NORMAL, elbo_prior_standard_normal)                                                             \

@@ -68,7 +68,7 @@ bool elbo_vae_config_equal(const elbo_vae_config *a, const elbo_vae_config *b)
         return false;
     if (a->posterior != b->posterior || a->prior != b->prior || a->arch != b->arch)
         return false;
-    if (!hier_equal(a, b))
+    if (!hier_equal(a, b) || a->flow_steps != b->flow_steps || a->flow_hidden != b->flow_hidden)
         return false;
     if (a->arch == ELBO_VAE_ARCH_CONV) {
         if (a->image_h != b->image_h || a->image_w != b->image_w || a->image_c != b->image_c ||
@@ -141,11 +141,15 @@ int elbo_vae_config_json(const elbo_vae_config *c, char *buf, size_t cap)
                 snprintf(more + w, sizeof more - (size_t)w, "]");
         }
     }
+    /* a flow posterior's steps and hidden width (absent otherwise, as above) */
+    char flow[64] = "";
+    if (c->flow_steps > 0 || c->flow_hidden > 0)
+        snprintf(flow, sizeof flow, ",\"flow_steps\":%d,\"flow_hidden\":%d", c->flow_steps, c->flow_hidden);
     return snprintf(buf, cap,
                     "{\"x_dim\":%d,\"z_dim\":%d,\"n_classes\":%d,\"hidden\":[%s],\"activation\":\"%s\","
-                    "\"leaky_slope\":%.9g,\"likelihood\":\"%s\",\"gauss_logvar\":%.9g%s}",
+                    "\"leaky_slope\":%.9g,\"likelihood\":\"%s\",\"gauss_logvar\":%.9g%s%s}",
                     c->x_dim, c->z_dim, c->n_classes, hidden, act_name(c->act), (double)c->leaky_slope,
-                    lik_name(c->lik), (double)c->gauss_logvar, more);
+                    lik_name(c->lik), (double)c->gauss_logvar, more, flow);
 }
 
 /* One integer field of a spec at *p, followed by ':' ',' or the end. */
@@ -259,6 +263,11 @@ static elbo_status check_config(const elbo_vae_config *c)
         return elbo_fail(ELBO_ERR_INVALID, "vae config: gauss_logvar and leaky_slope must be finite");
     if (!elbo_vae_posterior(c->posterior) || !elbo_vae_prior(c->prior))
         return elbo_fail(ELBO_ERR_INVALID, "vae config: unknown posterior %d or prior %d", c->posterior, c->prior);
+    if (c->flow_steps < 0 || c->flow_steps > ELBO_VAE_MAX_FLOW_STEPS || c->flow_hidden < 0 ||
+        c->flow_hidden > ELBO_VAE_MAX_FLOW_HIDDEN)
+        return elbo_fail(ELBO_ERR_INVALID, "vae config: expected 0..%d flow steps and 0..%d flow hidden units, got "
+                         "%d and %d", ELBO_VAE_MAX_FLOW_STEPS, ELBO_VAE_MAX_FLOW_HIDDEN, c->flow_steps,
+                         c->flow_hidden);
     if ((unsigned)c->arch > ELBO_VAE_ARCH_CONV || c->n_layers < 0 || c->n_layers > ELBO_VAE_MAX_HIDDEN)
         return elbo_fail(ELBO_ERR_INVALID, "vae config: unknown architecture %d or %d layers", (int)c->arch,
                          c->n_layers);

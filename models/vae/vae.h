@@ -96,7 +96,16 @@ typedef struct elbo_vae_config {
     int z2_dim;
     int n_hier_hidden;
     int hier_hidden[ELBO_VAE_MAX_HIER];
+    /* Flow posteriors (planar, iaf; docs/POSTERIORS.md): flow_steps K in
+     * 1..ELBO_VAE_MAX_FLOW_STEPS transformations after the Gaussian base,
+     * and flow_hidden, the units of each IAF step's MADE hidden layer.
+     * Both 0 (and ignored) for the Gaussian families. */
+    int flow_steps;
+    int flow_hidden;
 } elbo_vae_config;
+
+#define ELBO_VAE_MAX_FLOW_STEPS 32
+#define ELBO_VAE_MAX_FLOW_HIDDEN 4096
 
 /* 784-400-20 ReLU, Bernoulli, diagonal Gaussian posterior, standard normal
  * prior: the common reference. */

@@ -1,6 +1,7 @@
 /* The model-specific half of safetensors I/O: which slice of which
  * parameter each PyTorch tensor is (the table in vae_safetensors.h). */
 #include "models/vae/vae_safetensors.h"
+#include "models/vae/component.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -150,10 +151,26 @@ static elbo_status one_layer(const elbo_vae *m, const char *path)
     return ELBO_OK;
 }
 
+/* The PyTorch MLPVAE and ConvVAE have a diagonal Gaussian head (fc_mu,
+ * fc_logvar) and no other posterior: another family is refused, not
+ * written with its head or its own parameters left out. */
+static elbo_status check_posterior(const elbo_vae *m, const char *path)
+{
+    if (m->cfg.posterior == ELBO_VAE_POSTERIOR_DIAG_GAUSSIAN)
+        return ELBO_OK;
+    const elbo_vae_posterior_ops *q = elbo_vae_posterior(m->cfg.posterior);
+    return elbo_fail(ELBO_ERR_INVALID, "%s: safetensors holds the PyTorch MLPVAE/ConvVAE, whose posterior is the "
+                     "diagonal Gaussian; the %s posterior has no tensors there (use the checkpoint)", path,
+                     q ? q->name : "?");
+}
+
 elbo_status elbo_vae_save_safetensors(const elbo_vae *m, const char *path)
 {
     if (one_layer(m, path) != ELBO_OK)
         return ELBO_ERR_UNSUPPORTED;
+    elbo_status pst = check_posterior(m, path);
+    if (pst != ELBO_OK)
+        return pst;
     piece p[MAX_PIECES];
     int n = pieces(m, p);
     elbo_st_out out[MAX_PIECES];
@@ -190,6 +207,9 @@ elbo_status elbo_vae_load_safetensors(elbo_vae *m, const char *path)
 {
     if (one_layer(m, path) != ELBO_OK)
         return ELBO_ERR_UNSUPPORTED;
+    elbo_status pst = check_posterior(m, path);
+    if (pst != ELBO_OK)
+        return pst;
     elbo_safetensors f;
     elbo_status st = elbo_safetensors_open(path, &f);
     if (st != ELBO_OK)

@@ -389,16 +389,28 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
 #define BLOB_VERSION 1u
 /* The architecture record: version 1 (the MLP with a diagonal Gaussian
  * posterior and a standard normal prior) is the first ARCH_LEN_V1 floats of
- * version 2, which adds the parts and the layer list. */
-#define ARCH_VERSION 2
+ * version 2, which adds the parts and the layer list; each later version
+ * extends the one before (below). Fields a version lacks read as 0. */
 #define ARCH_LEN_V1 (6 + ELBO_VAE_MAX_HIDDEN + 4)
 #define ARCH_LEN (ARCH_LEN_V1 + 7 + 5 * ELBO_VAE_MAX_HIDDEN)
 /* Version 3 is version 2 followed by the second stochastic layer
- * (stochastic_layers, z2_dim, n_hier_hidden, hier_hidden[]); it is written
- * only for two layers, so one-layer checkpoints keep version 2. */
+ * (stochastic_layers, z2_dim, n_hier_hidden, hier_hidden[]; zeros for one
+ * layer); version 4 is version 3 followed by the flow posteriors' steps and
+ * hidden width. Each is written only when it is needed, so a one-layer
+ * Gaussian model keeps version 2 and two layers without a flow version 3. */
 #define ARCH_LEN_V3 (ARCH_LEN + 3 + ELBO_VAE_MAX_HIER)
+#define ARCH_LEN_V4 (ARCH_LEN_V3 + 2)
 
-static size_t arch_len(const elbo_vae_config *c) { return c->stochastic_layers == 2 ? ARCH_LEN_V3 : ARCH_LEN; }
+static int arch_version(const elbo_vae_config *c)
+{
+    return c->flow_steps > 0 ? 4 : c->stochastic_layers == 2 ? 3 : 2;
+}
+
+static size_t arch_len(const elbo_vae_config *c)
+{
+    int v = arch_version(c);
+    return v == 4 ? ARCH_LEN_V4 : v == 3 ? ARCH_LEN_V3 : ARCH_LEN;
+}
 
 typedef struct train_blob {
     uint32_t magic, version;
@@ -414,7 +426,7 @@ typedef struct train_blob {
 static void arch_encode(const elbo_vae_config *c, float *a)
 {
     memset(a, 0, arch_len(c) * sizeof(float));
-    a[0] = c->stochastic_layers == 2 ? 3.0f : (float)ARCH_VERSION;
+    a[0] = (float)arch_version(c);
     a[1] = (float)c->x_dim;
     a[2] = (float)c->z_dim;
     a[3] = (float)c->n_classes;
@@ -446,6 +458,11 @@ static void arch_encode(const elbo_vae_config *c, float *a)
         for (int i = 0; i < c->n_hier_hidden; i++)
             v3[3 + i] = (float)c->hier_hidden[i];
     }
+    if (a[0] == 4.0f) {
+        float *v4 = a + ARCH_LEN_V3;
+        v4[0] = (float)c->flow_steps;
+        v4[1] = (float)c->flow_hidden;
+    }
 }
 
 /* A count field: an integer in [lo, hi]. */
@@ -459,10 +476,10 @@ static bool field(float v, int lo, int hi, int *out)
 
 elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c)
 {
-    if (n < 1 || (a[0] != 1.0f && a[0] != 2.0f && a[0] != 3.0f))
+    if (n < 1 || (a[0] != 1.0f && a[0] != 2.0f && a[0] != 3.0f && a[0] != 4.0f))
         return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g: this build reads "
-                         "versions 1, 2 and 3", n ? (double)a[0] : 0.0);
-    size_t want = a[0] == 1.0f ? ARCH_LEN_V1 : a[0] == 2.0f ? ARCH_LEN : ARCH_LEN_V3;
+                         "versions 1 to 4", n ? (double)a[0] : 0.0);
+    size_t want = a[0] == 1.0f ? ARCH_LEN_V1 : a[0] == 2.0f ? ARCH_LEN : a[0] == 3.0f ? ARCH_LEN_V3 : ARCH_LEN_V4;
     if (n != want)
         return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g of %zu numbers, "
                          "expected %zu", (double)a[0], n, want);
@@ -494,13 +511,16 @@ elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c)
             l->kind = (elbo_vae_layer_kind)kind;
         }
     }
-    if (ok && a[0] == 3.0f) {
+    if (ok && a[0] >= 3.0f && (a[0] == 3.0f || a[ARCH_LEN] != 0.0f)) { /* version 4: zeros for one layer */
         const float *v3 = a + ARCH_LEN;
         ok = field(v3[0], 2, 2, &c->stochastic_layers) && field(v3[1], 1, 1 << 24, &c->z2_dim) &&
              field(v3[2], 0, ELBO_VAE_MAX_HIER, &c->n_hier_hidden);
         for (int i = 0; ok && i < c->n_hier_hidden; i++)
             ok = field(v3[3 + i], 1, 1 << 24, &c->hier_hidden[i]);
     }
+    if (ok && a[0] == 4.0f)
+        ok = field(a[ARCH_LEN_V3], 0, ELBO_VAE_MAX_FLOW_STEPS, &c->flow_steps) &&
+             field(a[ARCH_LEN_V3 + 1], 0, ELBO_VAE_MAX_FLOW_HIDDEN, &c->flow_hidden);
     if (!ok)
         return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g holds an impossible "
                          "value", (double)a[0]);
@@ -526,7 +546,7 @@ elbo_status elbo_vae_trainer_save(const elbo_vae_trainer *tr, const char *path, 
         free(sec), free(names), free(blob);
         return elbo_fail(ELBO_ERR_NOMEM, "vae trainer save: out of memory");
     }
-    float arch[ARCH_LEN_V3];
+    float arch[ARCH_LEN_V4];
     arch_encode(&tr->m->cfg, arch);
     sec[0] = (elbo_ckpt_section){"vae.arch", arch, arch_len(&tr->m->cfg)};
     const char slab_name[3] = {'w', 'm', 'v'};

@@ -274,6 +274,13 @@ Test(tape, sticky_errors)
     cr_expect_eq(elbo_tape_status(t), ELBO_OK);
     A = elbo_ad_input(t, 2, 3, a);
     cr_expect_not_null(elbo_ad_add(t, A, A));
+    /* A graph builder's own error sticks the same way, and only the first. */
+    cr_expect_null(elbo_tape_fail(t, ELBO_ERR_INVALID, "no density at %d", 7));
+    cr_expect_eq(elbo_tape_status(t), ELBO_ERR_INVALID);
+    cr_expect_null(elbo_ad_add(t, A, A));
+    cr_expect_null(elbo_tape_fail(t, ELBO_ERR_NOMEM, "second"));
+    cr_expect_eq(elbo_tape_status(t), ELBO_ERR_INVALID);
+    cr_expect(strstr(elbo_last_error(), "no density at 7") != NULL, "%s", elbo_last_error());
     elbo_tape_destroy(t);
 }
 

@@ -334,12 +334,29 @@ if [ -n "$data" ] && [ -s "$data/train-images-idx3-ubyte" ]; then
             bad "vae --stochastic-layers 2 --ladder --quick exits 0"
             tail -20 "$tmp/vae_ladder.log"
         fi
+        # the posterior families (docs/POSTERIORS.md): each trains, with a finite IW bound at or above the ELBO
+        for p in full-gaussian planar iaf; do
+            if "$bin/vae" --quick --data "$data" --epochs 1 --posterior "$p" --flow-steps 2 --iaf-hidden 32 --iw 20 \
+                --out "$tmp/vae_$p" >"$tmp/vae_$p.log" 2>&1; then
+                f=$tmp/vae_$p/summary.json
+                grep -q "\"posterior\": \"$p\"" "$f" && ok "vae --posterior $p: summary.json records it" ||
+                    bad "vae --posterior $p: summary.json records it"
+                check "vae --posterior $p: IW-20 NLL at most the -ELBO + 1" "$(val "$f" test_iw_nll)" "<=" \
+                    "$(awk -v a="$(val "$f" test_neg_elbo)" 'BEGIN { print a + 1 }')"
+            else
+                bad "vae --posterior $p --quick exits 0"
+                tail -5 "$tmp/vae_$p.log" | sed 's/^/        /'
+            fi
+        done
         for a in "--objective no-such" "--posterior no-such" "--prior no-such" "--likelihood no-such" \
             "--gamma -1" "--capacity nan" "--encoder conv:8:3" "--encoder conv:8:4:2,conv:8:4:2,conv:8:4:2,conv:8:4:2,conv:8:4:2" \
             "--stochastic-layers 3" "--stochastic-layers 0" "--ladder" "--posterior hier2" "--prior hier2" \
             "--stochastic-layers 2 --posterior ladder" "--stochastic-layers 2 --z2 0" "--stochastic-layers 2 --hier-hidden 0" \
             "--stochastic-layers 2 --hier-hidden 10,10,10,10" "--stochastic-layers 2 --free-bits 0.1" "--stochastic-layers 2 --objective tcvae" \
-            "--stochastic-layers 2 --export $tmp/vae_bad.safetensors"; do
+            "--stochastic-layers 2 --export $tmp/vae_bad.safetensors" \
+            "--posterior planar --flow-steps 0" "--posterior iaf --flow-steps 33" "--posterior iaf --iaf-hidden 0" \
+            "--posterior planar --free-bits 0.5" "--posterior full-gaussian --export $tmp/vae_bad.safetensors" \
+            "--posterior full-gaussian --objective tcvae"; do
             # shellcheck disable=SC2086
             "$bin/vae" --data "$data" --epochs 1 $a --out "$tmp/vae_bad" >/dev/null 2>"$tmp/vae_bad.err"
             rc=$?

@@ -2,7 +2,7 @@
  * conv models (plain, conditional, convolutions only) against central finite
  * differences with the noise fixed; the shapes planned for 28x28 and 64x64
  * inputs; specs that do not parse or do not fit, refused with one line;
- * checkpoints of conv models (version 2), version 1 records (earlier MLP
+ * checkpoints of conv models (version 3), version 1 and 2 records (earlier
  * checkpoints) loading and unknown versions refused by name; safetensors of
  * a conv model in PyTorch's layout, and back; one and two threads training
  * the same bits. */
@@ -257,7 +257,7 @@ static void rewrite_arch(const char *src, const char *dst, size_t n, float v)
     elbo_ckpt_free(&ck);
 }
 
-Test(vae_conv, version_1_loads_and_unknown_versions_are_refused)
+Test(vae_conv, versions_1_and_2_load_and_unknown_versions_are_refused)
 {
     char *dir = tu_tempdir(), path[1024], v1[1024], v3[1024];
     snprintf(path, sizeof path, "%s/mlp.ckpt", dir);
@@ -272,11 +272,16 @@ Test(vae_conv, version_1_loads_and_unknown_versions_are_refused)
     cr_expect(elbo_vae_config_equal(&a.cfg, &b.cfg));
     cr_expect(memcmp(a.params.w, b.params.w, a.params.n * sizeof(float)) == 0);
     elbo_vae_free(&b);
-    /* version 4 does not exist yet; version 3 (two stochastic layers) of the wrong length is refused */
-    rewrite_arch(path, v3, 6 + ELBO_VAE_MAX_HIDDEN + 4, 4.0f);
+    /* version 2: the parts and layers without the later fields (read as 0) */
+    rewrite_arch(path, v1, 6 + ELBO_VAE_MAX_HIDDEN + 4 + 7 + 5 * ELBO_VAE_MAX_HIDDEN, 2.0f);
+    cr_assert_eq(elbo_vae_load_model(v1, &b), ELBO_OK, "%s", elbo_last_error());
+    cr_expect(elbo_vae_config_equal(&a.cfg, &b.cfg));
+    elbo_vae_free(&b);
+    /* version 5 does not exist yet; version 3 (two stochastic layers) of the wrong length is refused */
+    rewrite_arch(path, v3, 6 + ELBO_VAE_MAX_HIDDEN + 4, 5.0f);
     cr_expect_eq(elbo_vae_load_model(v3, &b), ELBO_ERR_FORMAT);
     const char *msg = elbo_last_error();
-    cr_expect(strstr(msg, "version 4") && strstr(msg, "1, 2 and 3") && !strchr(msg, '\n'), "%s", msg);
+    cr_expect(strstr(msg, "version 5") && strstr(msg, "1 to 4") && !strchr(msg, '\n'), "%s", msg);
     rewrite_arch(path, v3, 6 + ELBO_VAE_MAX_HIDDEN + 4, 3.0f);
     cr_expect_eq(elbo_vae_load_model(v3, &b), ELBO_ERR_FORMAT);
     msg = elbo_last_error();
