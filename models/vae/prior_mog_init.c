@@ -64,9 +64,10 @@ elbo_status elbo_vae_prior_mog_set_table(elbo_vae *m, const char *name, const do
         for (size_t c = 1; c < cols; c++) {
             double v = tab[k * cols + c];
             bool positive = c == 1 || c >= 2 + (size_t)Z;
-            if (!isfinite(v) || (positive && !(v > 0.0)))
-                return elbo_fail(ELBO_ERR_FORMAT, "%s: component %zu, column %zu is %g: expected a finite%s number",
-                                 name, k, c + 1, v, positive ? " positive" : "");
+            /* stored as float: a mean beyond 1e30 would become inf */
+            if (!isfinite(v) || (positive && !(v > 0.0)) || fabs(v) > 1e30)
+                return elbo_fail(ELBO_ERR_FORMAT, "%s: component %zu, column %zu is %g: expected a finite%s number "
+                                 "of magnitude at most 1e30", name, k, c + 1, v, positive ? " positive" : "");
             if (c == 1)
                 wsum += v;
         }
