@@ -712,7 +712,7 @@ int main(int argc, char **argv)
     elbo_json_string(&s.json, "encoder", spec);
     elbo_json_string(&s.json, "posterior", elbo_vae_posterior(mc_cfg.posterior)->name);
     elbo_json_string(&s.json, "prior", elbo_vae_prior(mc_cfg.prior)->name);
-    vae_prior_report(&cli, &prior_init, &model, etape, &test, eval_batch, &s.json);
+    vae_prior_json(&prior_init, &mc_cfg, &s.json);
     elbo_json_string(&s.json, "likelihood", lik_name);
     const elbo_vae_objective_ops *obj_ops = elbo_vae_objective_of(&(elbo_vae_objective){.ops = tc.objective, .iw_k = tc.iw_k});
     elbo_json_string(&s.json, "objective", obj_ops->name);
@@ -722,6 +722,7 @@ int main(int argc, char **argv)
         elbo_json_number(&s.json, "capacity_epochs", tc.capacity_epochs);
     }
     elbo_json_end_object(&s.json);
+    vae_prior_report(&cli, &model, etape, &test, eval_batch, &s.json);
     if (*export_path) {
         drv_check(&cli, elbo_vae_save_safetensors(&model, export_path), "--export");
         fprintf(stderr, "vae: wrote %s\n", export_path);

@@ -129,24 +129,31 @@ static inline void write_prior(const elbo_cli *cli, const elbo_vae *m)
     free(tab), free(names), free(store);
 }
 
-/* The mixture prior's outputs (prior.csv, clusters.csv) and summary members
- * (cluster_accuracy, cluster_accuracy_majority, prior_init, ...); nothing
- * for other priors but the prior's settings. */
-static inline void vae_prior_report(const elbo_cli *cli, const vae_prior_init *pi, elbo_vae *m, elbo_tape *t,
-                      const elbo_dataset *test, int eval_batch, elbo_json *j)
+/* The prior's settings as members of the summary's model object: prior_k,
+ * prior_squash (vamp), prior_init (mog). */
+static inline void vae_prior_json(const vae_prior_init *pi, const elbo_vae_config *c, elbo_json *j)
 {
-    const elbo_vae_config *c = &m->cfg;
-    if (c->prior_k > 0) {
+    if (c->prior_k > 0)
         elbo_json_int(j, "prior_k", c->prior_k);
-        if (elbo_vae_prior(c->prior) == &elbo_prior_vamp)
-            elbo_json_string(j, "prior_squash", elbo_vae_prior_squash_name(c->prior_squash));
-    }
+    if (elbo_vae_prior(c->prior) == &elbo_prior_vamp)
+        elbo_json_string(j, "prior_squash", elbo_vae_prior_squash_name(c->prior_squash));
     if (!is_mog(c))
         return;
     char init[64];
     if (pi->em_epoch)
         snprintf(init, sizeof init, "em after epoch %d", pi->em_epoch);
     elbo_json_string(j, "prior_init", pi->file ? pi->file : pi->em_epoch ? init : "random");
+}
+
+/* The mixture prior's outputs (prior.csv, clusters.csv) and summary members
+ * (cluster_accuracy: best one-to-one, cluster_accuracy_majority,
+ * clusters_used); nothing for other priors. */
+static inline void vae_prior_report(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const elbo_dataset *test,
+                                    int eval_batch, elbo_json *j)
+{
+    const elbo_vae_config *c = &m->cfg;
+    if (!is_mog(c))
+        return;
     write_prior(cli, m);
     const size_t n = test->n, Z = (size_t)c->z_dim;
     float *mu = drv_alloc(cli, n * Z, sizeof(float));
