@@ -30,6 +30,7 @@
 #include "models/metrics/cluster.h"
 #include "models/vae/component.h"
 #include "models/vae/prior_mog.h"
+#include "results.h"
 #include "models/io/dataset.h"
 #include "models/io/json.h"
 #include "models/vae/vae.h"
@@ -145,7 +146,30 @@ static inline void vae_prior_json(const vae_prior_init *pi, const elbo_vae_confi
     elbo_json_string(j, "prior_init", pi->file ? pi->file : pi->em_epoch ? init : "random");
 }
 
-/* The mixture prior's outputs (prior.csv, clusters.csv) and summary members
+/* clusters.png: row k holds 10 draws of component k (z = m_k + e^{s_k/2}
+ * eps, decoded to means), for the first 20 components. */
+static inline void write_cluster_grid(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const elbo_dataset *test)
+{
+    const int K = m->cfg.prior_k < 20 ? m->cfg.prior_k : 20, Z = m->cfg.z_dim, G = 10;
+    const size_t n = (size_t)K * G;
+    double *tab = drv_alloc(cli, (size_t)m->cfg.prior_k * (2 + 2 * (size_t)Z), sizeof(double));
+    float *z = drv_alloc(cli, n * (size_t)Z, sizeof(float)), *img = drv_alloc(cli, n * (size_t)m->cfg.x_dim, sizeof(float));
+    drv_check(cli, elbo_vae_prior_mog_table(m, tab), "clusters.png");
+    elbo_rng r;
+    elbo_rng_seed(&r, cli->seed ^ 0xC1A55ull);
+    for (int k = 0; k < K; k++) {
+        const double *row = tab + (size_t)k * (2 + 2 * (size_t)Z);
+        for (int g = 0; g < G; g++)
+            for (int j = 0; j < Z; j++)
+                z[((size_t)k * G + g) * Z + j] = (float)(row[2 + j] + sqrt(row[2 + Z + j]) * elbo_rng_normal(&r));
+    }
+    drv_check(cli, elbo_vae_decode(m, t, z, NULL, n, 0, img), "clusters.png");
+    drv_check(cli, elbo_write_image_grid(cli->out, "clusters", img, n, test->rows, test->cols, test->channels, K, G),
+              "clusters.png");
+    free(tab), free(z), free(img);
+}
+
+/* The mixture prior's outputs (prior.csv, clusters.csv, clusters.png) and summary members
  * (cluster_accuracy: best one-to-one, cluster_accuracy_majority,
  * clusters_used); nothing for other priors. */
 static inline void vae_prior_report(const elbo_cli *cli, elbo_vae *m, elbo_tape *t, const elbo_dataset *test,
@@ -155,6 +179,8 @@ static inline void vae_prior_report(const elbo_cli *cli, elbo_vae *m, elbo_tape 
     if (!is_mog(c))
         return;
     write_prior(cli, m);
+    if (c->n_classes == 0)
+        write_cluster_grid(cli, m, t, test);
     const size_t n = test->n, Z = (size_t)c->z_dim;
     float *mu = drv_alloc(cli, n * Z, sizeof(float));
     int *cl = drv_alloc(cli, n, sizeof(int));

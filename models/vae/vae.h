@@ -239,7 +239,8 @@ elbo_status elbo_vae_decode(elbo_vae *m, elbo_tape *t, const float *z, const flo
 /* Decode the encoder means of x: out (N, D). */
 elbo_status elbo_vae_reconstruct(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N,
                                  int eval_batch, float *out);
-/* N draws z ~ Norm[0, I] decoded to means (the noise-free samples of 17.12b). */
+/* N draws z ~ Pr(z) (the model's prior: Norm[0, I] by default) decoded to means (the noise-free
+ * samples of 17.12b). */
 elbo_status elbo_vae_sample_prior(elbo_vae *m, elbo_tape *t, const float *y, size_t N, elbo_rng *rng,
                                   float *out);
 /* N draws from the aggregated posterior (1/I) sum_i q(z|x_i) over the data
