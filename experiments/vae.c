@@ -5,6 +5,7 @@
  *   experiments/vae --data data/fashion-mnist --out runs/vae          # 784-400-20, 10 epochs
  *   experiments/vae --model cvae --hidden 512,256 --latent 8 --iw 100
  *   experiments/vae --model beta --beta 4 --kl-warmup 5 --free-bits 0.1
+ *   experiments/vae --stochastic-layers 2 [--ladder] --binarize dynamic --iw 100   # docs/HIERARCHIES.md
  *
  * Writes to --out: epochs.csv (train and test negative ELBO, reconstruction,
  * KL, seconds per epoch), samples.png (decoder means of prior draws),
@@ -47,6 +48,7 @@
 #include "models/vae/vae_train.h"
 #include "ops/pool.h"
 #include "ops/simd_level.h"
+#include "binarize.h"
 #include "data.h"
 #include "data_parallel.h"
 #include "progress.h"
@@ -56,13 +58,13 @@
 #include "vae_prior.h"
 
 enum { MODEL_VAE, MODEL_BETA, MODEL_CVAE };
-enum { BIN_NONE, BIN_STATIC, BIN_DYNAMIC };
 
-static int model_kind, act, latent, epochs, batch, binarize, iw, iwae_train, mc, eval_batch, warmup_shape,
+static int model_kind, act = -1, latent, stoch_layers, z2_dim, epochs, batch, binarize, iw, iwae_train, mc, eval_batch, warmup_shape,
     max_steps, buckets;
 static double lr, beta = -1.0, kl_warmup, free_bits, sigma, leaky;
 static const char *hidden_text, *lik_name;
-static bool resume, dump_latents, use_mpi;
+static bool resume, dump_latents, use_mpi, ladder;
+static const char *hier_hidden_text;
 static const char *export_path, *init_path, *eval_noise_path, *prior_init_text;
 
 static const elbo_opt opts[] = {
@@ -74,10 +76,21 @@ static const elbo_opt opts[] = {
     ELBO_VAE_OBJECTIVE_OPTS,
     {"sigma", ELBO_OPT_DOUBLE, &sigma, "0.1", "Gaussian likelihood: fixed sigma (initial sigma when learned)",
      .min = 1e-4, .max = 1e4},
-    {"hidden", ELBO_OPT_STRING, &hidden_text, "400", "encoder hidden widths, e.g. 400 or 512,256 (decoder mirrors)", .choices = NULL},
-    {"activation", ELBO_OPT_CHOICE, &act, "relu", "hidden activation", .choices = "relu|tanh|leaky"},
+    {"hidden", ELBO_OPT_STRING, &hidden_text, NULL, "encoder hidden widths, e.g. 400 or 512,256 (decoder mirrors); "
+     "default 400, or 200,200 with --stochastic-layers 2", .choices = NULL},
+    {"activation", ELBO_OPT_CHOICE, &act, NULL, "hidden activation; default relu, or tanh with --stochastic-layers 2",
+     .choices = "relu|tanh|leaky"},
     {"leaky-slope", ELBO_OPT_DOUBLE, &leaky, "0.01", "slope of leaky ReLU below zero", .min = 0, .max = 1},
-    {"latent", ELBO_OPT_INT, &latent, "20", "latent dimensions", .min = 1, .max = 4096},
+    {"latent", ELBO_OPT_INT, &latent, NULL, "latent dimensions (of z1 with two stochastic layers); default 20, or "
+     "100 with --stochastic-layers 2", .min = 1, .max = 4096},
+    {"stochastic-layers", ELBO_OPT_INT, &stoch_layers, "1", "stochastic layers: 1, or 2 for Burda et al.'s model "
+     "x -> h -> z1 -> h -> z2 with Pr(z2) Pr(z1|z2) Pr(x|z1) (docs/HIERARCHIES.md)", .min = 1, .max = 2},
+    {"ladder", ELBO_OPT_BOOL, &ladder, "false", "two stochastic layers: the ladder VAE's top-down inference "
+     "(precision-weighted merge) instead of q(z1|x) q(z2|z1)", .choices = NULL},
+    {"z2", ELBO_OPT_INT, &z2_dim, "50", "two stochastic layers: dimensions of the top layer z2", .min = 1,
+     .max = 4096},
+    {"hier-hidden", ELBO_OPT_STRING, &hier_hidden_text, "100,100", "two stochastic layers: hidden widths of the "
+     "networks z1 -> z2 and z2 -> z1 (0 to 3 layers; \"\" for none)", .choices = NULL},
     {"epochs", ELBO_OPT_INT, &epochs, "10", "training epochs (0 with --init: evaluate the imported weights)",
      .min = 0, .max = 100000},
     {"batch", ELBO_OPT_INT, &batch, "128", "minibatch size", .min = 1, .max = 1000000},
@@ -369,6 +382,56 @@ static void save_checkpoint(const elbo_cli *cli, elbo_dp *dp, elbo_vae_trainer *
     elbo_dp_check(dp, cli, elbo_dp_agree_status(dp, st, "cannot write the checkpoint"), "checkpoint", false);
 }
 
+/* --stochastic-layers 2: the hierarchy's fields and parts (after the
+ * --posterior and --prior flags, which it replaces: given as well, they are
+ * a usage error). */
+static void hier_check_flags(const elbo_cli *cli)
+{
+    if (ladder && stoch_layers != 2)
+        drv_usage_error(cli, "--ladder needs --stochastic-layers 2");
+    if (stoch_layers != 2)
+        return;
+    if (*export_path || *init_path)
+        drv_usage_error(cli, "--export and --init use the PyTorch layout of one stochastic layer: not with "
+                        "--stochastic-layers 2");
+    if (free_bits > 0)
+        drv_usage_error(cli, "--free-bits needs the KL per dimension in closed form: two stochastic layers have none");
+    if (latent + z2_dim > 4096)
+        drv_usage_error(cli, "--latent + --z2: expected at most 4096 dimensions in all");
+    /* The disentangling objectives read (mu, logvar) as one diagonal Gaussian q(z|x) against Norm[0, I]. */
+    int id;
+    const elbo_vae_objective_ops *o = elbo_vae_find(ELBO_VAE_PART_OBJECTIVE, elbo_vae_parts_opt.objective, &id) ==
+                                              ELBO_OK ? elbo_vae_objective_by_id(id) : NULL;
+    if (o && (o->penalty || o == &elbo_objective_tcvae)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "--objective %.40s: its penalty assumes one diagonal Gaussian layer, not "
+                 "--stochastic-layers 2", elbo_vae_parts_opt.objective);
+        drv_usage_error(cli, msg);
+    }
+}
+
+static void hier_config(const elbo_cli *cli, elbo_vae_config *c)
+{
+    if (stoch_layers != 2)
+        return;
+    if (c->posterior != ELBO_VAE_POSTERIOR_DIAG_GAUSSIAN || c->prior != ELBO_VAE_PRIOR_STANDARD_NORMAL)
+        drv_usage_error(cli, "--stochastic-layers 2 sets the posterior (hier2, or ladder with --ladder) and the prior "
+                        "(hier2): drop --posterior and --prior");
+    double v[ELBO_VAE_MAX_HIER];
+    int n = *hier_hidden_text ? drv_list(cli, "hier-hidden", hier_hidden_text, v, ELBO_VAE_MAX_HIER) : 0;
+    for (int i = 0; i < n; i++) {
+        if (v[i] < 1 || v[i] > 1e6 || v[i] != floor(v[i]))
+            drv_usage_error(cli, "--hier-hidden: expected positive integer widths");
+        c->hier_hidden[i] = (int)v[i];
+    }
+    c->n_hier_hidden = n;
+    c->stochastic_layers = 2;
+    c->z2_dim = z2_dim;
+    c->z_dim = latent + z2_dim;
+    c->posterior = ladder ? ELBO_VAE_POSTERIOR_LADDER : ELBO_VAE_POSTERIOR_HIER2;
+    c->prior = ELBO_VAE_PRIOR_HIER2;
+}
+
 static int parse_hidden(const elbo_cli *cli, elbo_vae_config *c)
 {
     double v[ELBO_VAE_MAX_HIDDEN];
@@ -389,6 +452,14 @@ int main(int argc, char **argv)
                   sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
     elbo_vae_parts_check(&cli, lik_name);
+    /* Two stochastic layers default to Burda et al.'s networks. */
+    if (!hidden_text)
+        hidden_text = stoch_layers == 2 ? "200,200" : "400";
+    if (act < 0)
+        act = stoch_layers == 2 ? ELBO_VAE_TANH : ELBO_VAE_RELU;
+    if (latent == 0)
+        latent = stoch_layers == 2 ? 100 : 20;
+    hier_check_flags(&cli);
     elbo_dp *dp = use_mpi ? elbo_dp_begin(&argc, &argv, "vae") : NULL;
     const bool root = elbo_dp_root(dp);
     if (beta < 0)
@@ -427,13 +498,9 @@ int main(int argc, char **argv)
         if (epochs > 2)
             epochs = 2;
     }
-    if (binarize != BIN_NONE) {
-        /* Dynamic binarization draws training batches afresh each step; the
-         * test set is binarized once so every evaluation sees the same data. */
-        if (binarize == BIN_STATIC)
-            drv_check(&cli, elbo_dataset_binarize(&train, cli.seed * 2 + 1), "binarize");
-        drv_check(&cli, elbo_dataset_binarize(&test, cli.seed * 2 + 2), "binarize");
-    }
+    /* Dynamic binarization draws training batches afresh each step; the
+     * test set is binarized once so every evaluation sees the same data. */
+    drv_check(&cli, elbo_binarize_splits(binarize, &train, &test, cli.seed * 2 + 1, cli.seed * 2 + 2), "binarize");
 
     /* ---- model ---- */
     elbo_vae_config mc_cfg = elbo_vae_config_default();
@@ -446,6 +513,7 @@ int main(int argc, char **argv)
     mc_cfg.lik = elbo_vae_parts_likelihood(&cli, lik_name);
     mc_cfg.gauss_logvar = (float)(2.0 * log(sigma));
     elbo_vae_parts_config(&cli, &train, &mc_cfg);
+    hier_config(&cli, &mc_cfg);
     if (model_kind == MODEL_CVAE && (!train.y || train.classes < 1))
         drv_usage_error(&cli, "--model cvae needs labels");
     const vae_prior_init prior_init = vae_prior_check(&cli, prior_init_text, &mc_cfg, free_bits, resume);
@@ -455,7 +523,7 @@ int main(int argc, char **argv)
     drv_check(&cli, elbo_vae_create(&model, &mc_cfg, &init_rng), "model");
     vae_prior_load(&cli, &prior_init, &model);
     if (*eval_noise_path)
-        eps = load_eval_noise(&cli, eval_noise_path, test.n, (size_t)latent);
+        eps = load_eval_noise(&cli, eval_noise_path, test.n, (size_t)mc_cfg.z_dim);
     if (*init_path) {
         drv_check_input(&cli, elbo_vae_load_safetensors(&model, init_path), "--init");
         fprintf(stderr, "vae: weights from %s\n", init_path);
@@ -470,7 +538,7 @@ int main(int argc, char **argv)
     tc.free_bits = (float)free_bits;
     tc.mc_samples = mc;
     tc.iw_k = iwae_train;
-    tc.dynamic_binarize = binarize == BIN_DYNAMIC;
+    tc.dynamic_binarize = binarize == ELBO_BIN_DYNAMIC;
     tc.seed = cli.seed;
     elbo_vae_parts_train(&cli, &tc);
     if (dp) {
@@ -664,7 +732,12 @@ int main(int argc, char **argv)
     double au_var[4096];
     drv_check(&cli, elbo_vae_active_units_data(&model, etape, &test, eval_batch, 0.01, &active, au_var),
               "active units");
-    fprintf(stderr, "active units %d/%d\n", active, latent);
+    fprintf(stderr, "active units %d/%d\n", active, mc_cfg.z_dim);
+    int active_z2 = 0; /* two stochastic layers: of z2 (the last z2_dim of z), as Burda et al. count per layer */
+    for (int j = mc_cfg.z_dim - (mc_cfg.stochastic_layers == 2 ? mc_cfg.z2_dim : 0); j < mc_cfg.z_dim; j++)
+        active_z2 += au_var[j] > 0.01;
+    if (mc_cfg.stochastic_layers == 2)
+        fprintf(stderr, "active units: z1 %d/%d, z2 %d/%d\n", active - active_z2, latent, active_z2, mc_cfg.z2_dim);
     write_images(&cli, &model, etape, &test, &train, cli.seed);
     if (dump_latents) {
         drv_check(&cli, elbo_dump_latents(cli.out, "latents_train", &model, etape, &train, eval_batch), "latents");
@@ -682,7 +755,7 @@ int main(int argc, char **argv)
     elbo_json_number(&s.json, "test_kl", last[H_TEST_KL]);
     elbo_json_number(&s.json, "train_neg_elbo", last[H_TRAIN]);
     elbo_json_int(&s.json, "active_units", active);
-    elbo_json_numbers(&s.json, "latent_variance", au_var, (size_t)latent);
+    elbo_json_numbers(&s.json, "latent_variance", au_var, (size_t)mc_cfg.z_dim);
     if (iw > 0) {
         elbo_json_number(&s.json, "test_iw_nll", iw_nll);
         elbo_json_int(&s.json, "iw_k", iw);
@@ -712,6 +785,17 @@ int main(int argc, char **argv)
     elbo_json_string(&s.json, "encoder", spec);
     elbo_json_string(&s.json, "posterior", elbo_vae_posterior(mc_cfg.posterior)->name);
     elbo_json_string(&s.json, "prior", elbo_vae_prior(mc_cfg.prior)->name);
+    elbo_json_int(&s.json, "stochastic_layers", mc_cfg.stochastic_layers == 2 ? 2 : 1);
+    if (mc_cfg.stochastic_layers == 2) {
+        elbo_json_int(&s.json, "z1_dim", latent);
+        elbo_json_int(&s.json, "active_units_z1", active - active_z2);
+        elbo_json_int(&s.json, "active_units_z2", active_z2);
+        elbo_json_int(&s.json, "z2_dim", mc_cfg.z2_dim);
+        elbo_json_begin_array(&s.json, "hier_hidden");
+        for (int i = 0; i < mc_cfg.n_hier_hidden; i++)
+            elbo_json_int(&s.json, NULL, mc_cfg.hier_hidden[i]);
+        elbo_json_end_array(&s.json);
+    }
     vae_prior_json(&prior_init, &mc_cfg, &s.json);
     elbo_json_string(&s.json, "likelihood", lik_name);
     const elbo_vae_objective_ops *obj_ops = elbo_vae_objective_of(&(elbo_vae_objective){.ops = tc.objective, .iw_k = tc.iw_k});

@@ -1,6 +1,7 @@
 /* What the VAE-based figure drivers share (header-only; one driver is one
  * translation unit, so the static option variables below are per driver):
- * the data splits (Fashion-MNIST, or whatever --data names: common/data.h),
+ * the data splits (Fashion-MNIST, or whatever --data names: common/data.h;
+ * --binarize none|static|dynamic: common/binarize.h),
  * and a model that is either loaded from a
  * checkpoint of experiments/vae (--checkpoint DIR/checkpoint.ckpt) or
  * trained here for a few epochs with models/vae's trainer.
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binarize.h"
 #include "cli.h"
 #include "data.h"
 #include "driver.h"
@@ -29,7 +31,7 @@
 #include "vae_parts.h"
 
 static const char *vs_checkpoint, *vs_hidden, *vs_lik;
-static int vs_latent, vs_epochs, vs_train_n, vs_test_n, vs_batch;
+static int vs_latent, vs_epochs, vs_train_n, vs_test_n, vs_batch, vs_binarize;
 static double vs_lr, vs_sigma;
 static bool vs_dump_latents;
 
@@ -52,6 +54,7 @@ static bool vs_dump_latents;
      .max = 2000000000},                                                                                        \
     {"batch", ELBO_OPT_INT, &vs_batch, "128", "minibatch size", .min = 1, .max = 100000},                      \
     {"lr", ELBO_OPT_DOUBLE, &vs_lr, "1e-3", "Adam learning rate", .min = 1e-8, .max = 10},                     \
+    {"binarize", ELBO_OPT_CHOICE, &vs_binarize, "none", ELBO_BINARIZE_HELP, .choices = ELBO_BINARIZE_CHOICES}, \
     {"dump-latents", ELBO_OPT_BOOL, &vs_dump_latents, "false", "write encoder means and log-variances of train " \
      "and test as latents_{train,test}_{mu,logvar,labels}.npy", .choices = NULL},                              \
     ELBO_VAE_OBJECTIVE_OPTS,                                                                                   \
@@ -86,6 +89,8 @@ static inline void vs_load_data(const elbo_cli *cli, vs_data *d)
     }
     drv_check(cli, elbo_dataset_truncate(&d->train, ntr), "data");
     drv_check(cli, elbo_dataset_truncate(&d->test, nte), "data");
+    drv_check(cli, elbo_binarize_splits(vs_binarize, &d->train, &d->test, cli->seed * 2 + 1, cli->seed * 2 + 2),
+              "binarize");
 }
 
 static inline void vs_free_data(vs_data *d)
@@ -171,6 +176,7 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
     tc.warmup_epochs = (float)o->warmup_epochs;
     tc.free_bits = (float)o->free_bits;
     tc.seed = cli->seed;
+    tc.dynamic_binarize = vs_binarize == ELBO_BIN_DYNAMIC;
     elbo_vae_parts_train(cli, &tc);
     if (o->main_weight)
         elbo_vae_parts_set_main_weight(&tc, o->weight);

@@ -50,7 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             elbo_vae_config c;
             if (elbo_vae_arch_decode(arch->data, arch->count, &c) == ELBO_OK) {
                 if (c.n_hidden < 0 || c.n_hidden > ELBO_VAE_MAX_HIDDEN || c.n_layers < 0 ||
-                    c.n_layers > ELBO_VAE_MAX_HIDDEN || c.x_dim < 1 || c.z_dim < 1)
+                    c.n_layers > ELBO_VAE_MAX_HIDDEN || c.x_dim < 1 || c.z_dim < 1 ||
+                    c.stochastic_layers < 0 || c.stochastic_layers > 2 || c.n_hier_hidden < 0 ||
+                    c.n_hier_hidden > ELBO_VAE_MAX_HIER)
                     abort();
             } else if (strchr(elbo_last_error(), '\n')) {
                 abort();

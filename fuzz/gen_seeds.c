@@ -115,6 +115,19 @@ static void checkpoint_seeds(void)
         fprintf(stderr, "gen_seeds: %s\n", elbo_last_error());
         exit(1);
     }
+    /* A VAE architecture record of version 3 (two stochastic layers): 18
+     * numbers of version 1, 7 + 5 x 8 of version 2, then the layer count,
+     * z2's size, and 0..3 widths between the layers (models/vae/vae_train.c). */
+    float arch[71] = {3, 784, 150, 0, 2, 1, 200, 200};
+    arch[14] = 0.01f;
+    arch[18] = 1, arch[19] = 1;                                      /* posterior hier2, prior hier2 */
+    arch[65] = 2, arch[66] = 50, arch[67] = 2, arch[68] = 100, arch[69] = 100;
+    elbo_ckpt_section arch_sec[] = {{"vae.arch", arch, 71}};
+    snprintf(path, sizeof path, "%s/checkpoint/vae-arch-v3", root);
+    if (elbo_ckpt_save(path, &meta, arch_sec, 1) != ELBO_OK) {
+        fprintf(stderr, "gen_seeds: %s\n", elbo_last_error());
+        exit(1);
+    }
     elbo_ckpt_meta bare = {.config = ""};
     snprintf(path, sizeof path, "%s/checkpoint/empty-sections", root);
     if (elbo_ckpt_save(path, &bare, NULL, 0) != ELBO_OK) {

@@ -16,6 +16,12 @@ static void usage_error(const elbo_cli *cli, const char *msg)
 
 elbo_vae_parts_flags elbo_vae_parts_opt = {.dip_lambda_d = -1.0};
 
+/* MIWAE, CIWAE, PIWAE: K draws per bound from --iwae-train, like IWAE. */
+static bool is_iw_variant(int id)
+{
+    return id == ELBO_VAE_OBJECTIVE_MIWAE || id == ELBO_VAE_OBJECTIVE_CIWAE || id == ELBO_VAE_OBJECTIVE_PIWAE;
+}
+
 static int find(const elbo_cli *cli, elbo_vae_part part, const char *name)
 {
     int id = 0;
@@ -32,8 +38,11 @@ elbo_vae_lik elbo_vae_parts_likelihood(const elbo_cli *cli, const char *name)
 void elbo_vae_parts_check(const elbo_cli *cli, const char *likelihood)
 {
     const elbo_vae_parts_flags *f = &elbo_vae_parts_opt;
-    find(cli, ELBO_VAE_PART_POSTERIOR, f->posterior);
-    find(cli, ELBO_VAE_PART_PRIOR, f->prior);
+    int post = find(cli, ELBO_VAE_PART_POSTERIOR, f->posterior), prior = find(cli, ELBO_VAE_PART_PRIOR, f->prior);
+    /* The parts of two stochastic layers come with the model they belong to. */
+    if (post == ELBO_VAE_POSTERIOR_HIER2 || post == ELBO_VAE_POSTERIOR_LADDER || prior == ELBO_VAE_PRIOR_HIER2)
+        usage_error(cli, "--posterior hier2|ladder and --prior hier2 are the two-stochastic-layer model: give "
+                    "--stochastic-layers 2 [--ladder] instead");
     find(cli, ELBO_VAE_PART_OBJECTIVE, f->objective);
     if (likelihood)
         find(cli, ELBO_VAE_PART_LIKELIHOOD, likelihood);
@@ -87,10 +96,12 @@ void elbo_vae_parts_train(const elbo_cli *cli, elbo_vae_train_config *tc)
     tc->objective = elbo_vae_objective_by_id(id);
     if (id == ELBO_VAE_OBJECTIVE_ELBO && tc->iw_k <= 1)
         tc->objective = NULL; /* the plain ELBO: what an unset objective means */
-    if (id == ELBO_VAE_OBJECTIVE_IWAE && tc->iw_k == 0)
+    bool iw_family = id == ELBO_VAE_OBJECTIVE_IWAE || is_iw_variant(id);
+    if (iw_family && tc->iw_k == 0)
         tc->iw_k = 5;
-    if (id != ELBO_VAE_OBJECTIVE_IWAE && id != ELBO_VAE_OBJECTIVE_ELBO && tc->iw_k > 1)
-        usage_error(cli, "--iwae-train trains on the IWAE bound: it goes with --objective iwae (or elbo)");
+    if (!iw_family && id != ELBO_VAE_OBJECTIVE_ELBO && tc->iw_k > 1)
+        usage_error(cli, "--iwae-train trains on the IWAE bound: it goes with --objective iwae, miwae, ciwae, "
+                    "piwae (or elbo)");
     if (id == ELBO_VAE_OBJECTIVE_ELBO && tc->iw_k > 1)
         tc->objective = NULL; /* --iwae-train K alone: the IWAE bound, as before */
     tc->gamma = (float)f->gamma;
@@ -114,6 +125,13 @@ void elbo_vae_parts_train(const elbo_cli *cli, elbo_vae_train_config *tc)
         break;
     case ELBO_VAE_OBJECTIVE_FACTORVAE:
         tc->gamma = (float)f->factor_gamma;
+        break;
+    case ELBO_VAE_OBJECTIVE_MIWAE:
+    case ELBO_VAE_OBJECTIVE_PIWAE:
+        tc->variant = f->iwae_m; /* M (iw_internal.h) */
+        break;
+    case ELBO_VAE_OBJECTIVE_CIWAE:
+        tc->alpha = (float)f->ciwae_beta;
         break;
     default:
         break;
@@ -221,6 +239,11 @@ int elbo_vae_parts_json(const elbo_vae_train_config *tc, char *buf, size_t cap)
     if (o == &elbo_objective_mmd)
         return snprintf(buf, cap, ",\"objective\":\"mmd\",\"mmd_lambda\":%.9g,\"mmd_kernel\":\"%s\"",
                         (double)tc->lambda, tc->variant ? "imq" : "rbf");
+    if (o == &elbo_objective_miwae || o == &elbo_objective_piwae)
+        return snprintf(buf, cap, ",\"objective\":\"%s\",\"iwae_k\":%d,\"iwae_m\":%d", o->name, tc->iw_k, tc->variant);
+    if (o == &elbo_objective_ciwae)
+        return snprintf(buf, cap, ",\"objective\":\"ciwae\",\"iwae_k\":%d,\"ciwae_beta\":%.9g", tc->iw_k,
+                        (double)tc->alpha);
     if (o == &elbo_objective_factorvae)
         return snprintf(buf, cap, ",\"objective\":\"factorvae\",\"factor_gamma\":%.9g,\"factor_hidden\":%d,"
                         "\"factor_layers\":%d,\"factor_lr\":%.9g", (double)tc->gamma, f->factor_hidden,

@@ -30,6 +30,9 @@ typedef struct elbo_vae_parts_flags {
     int mmd_kernel;   /* 0 rbf, 1 imq */
     double mmd_lambda, factor_gamma, factor_lr;
     int factor_hidden, factor_layers;
+    /* the importance-weighted variants (models/objectives/miwae.c, ciwae.c, piwae.c) */
+    int iwae_m;
+    double ciwae_beta;
     int prior_k, prior_squash; /* learned priors: components (0: the prior's default), VampPrior squashing */
 } elbo_vae_parts_flags;
 
@@ -53,7 +56,7 @@ extern elbo_vae_parts_flags elbo_vae_parts_opt;
 
 #define ELBO_VAE_OBJECTIVE_OPTS                                                                                 \
     {"objective", ELBO_OPT_STRING, &elbo_vae_parts_opt.objective, "elbo", "training objective: elbo, iwae "    \
-     "(K = --iwae-train, 5 if unset), beta-capacity (rec + gamma |KL - C|), tcvae, dip1, dip2, mmd or "         \
+     "(K = --iwae-train, 5 if unset), miwae, ciwae, piwae (K likewise; --iwae-m, --ciwae-beta), beta-capacity (rec + gamma |KL - C|), tcvae, dip1, dip2, mmd or "         \
      "factorvae (docs/OBJECTIVES.md)", .choices = NULL},                                                        \
     {"gamma", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.gamma, "1000", "beta-capacity: weight of |KL - C|",         \
      .min = 0, .max = 1e9},                                                                                     \
@@ -84,7 +87,11 @@ extern elbo_vae_parts_flags elbo_vae_parts_opt;
     {"factor-layers", ELBO_OPT_INT, &elbo_vae_parts_opt.factor_layers, "2", "factorvae: discriminator hidden " \
      "layers", .min = 1, .max = 8},                                                                             \
     {"factor-lr", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.factor_lr, "1e-4", "factorvae: discriminator Adam "     \
-     "learning rate (betas 0.5, 0.9)", .min = 1e-8, .max = 10}
+     "learning rate (betas 0.5, 0.9)", .min = 1e-8, .max = 10},                                                 \
+    {"iwae-m", ELBO_OPT_INT, &elbo_vae_parts_opt.iwae_m, "4", "miwae, piwae: M groups of K = --iwae-train "    \
+     "draws (Rainforth et al. 2018)", .min = 1, .max = 10000},                                                  \
+    {"ciwae-beta", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.ciwae_beta, "0.5", "ciwae: weight of the ELBO in "     \
+     "beta ELBO + (1 - beta) IWAE-K", .min = 0, .max = 1}
 
 /* The names and the spec, right after parsing (before any data is read). */
 void elbo_vae_parts_check(const elbo_cli *cli, const char *likelihood);

@@ -180,10 +180,14 @@ elbo_status elbo_objective_check_weights(const elbo_vae_objective *o);
 /* ---- the lists: one line per part; ids are stored in checkpoints, so
  * append, never reorder ---- */
 
-#define ELBO_VAE_POSTERIORS(X) X(DIAG_GAUSSIAN, elbo_posterior_diag_gaussian)
+#define ELBO_VAE_POSTERIORS(X)                                                                                 \
+    X(DIAG_GAUSSIAN, elbo_posterior_diag_gaussian)                                                             \
+    X(HIER2, elbo_posterior_hier2)                                                                             \
+    X(LADDER, elbo_posterior_ladder)
 
 #define ELBO_VAE_PRIORS(X)                                                                                     \
     X(STANDARD_NORMAL, elbo_prior_standard_normal)                                                             \
+    X(HIER2, elbo_prior_hier2)                                                                                 \
     X(VAMP, elbo_prior_vamp)                                                                                   \
     X(MOG, elbo_prior_mog)
 
@@ -201,7 +205,10 @@ elbo_status elbo_objective_check_weights(const elbo_vae_objective *o);
     X(DIP1, elbo_objective_dip1)                                                                               \
     X(DIP2, elbo_objective_dip2)                                                                               \
     X(MMD, elbo_objective_mmd)                                                                                 \
-    X(FACTORVAE, elbo_objective_factorvae)
+    X(FACTORVAE, elbo_objective_factorvae)                                                                     \
+    X(MIWAE, elbo_objective_miwae)                                                                             \
+    X(CIWAE, elbo_objective_ciwae)                                                                             \
+    X(PIWAE, elbo_objective_piwae)
 
 #define ELBO_VAE_DECL_(ID, sym, type) extern const type sym;
 #define ELBO_VAE_DECL_POST_(ID, sym) ELBO_VAE_DECL_(ID, sym, elbo_vae_posterior_ops)

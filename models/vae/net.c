@@ -13,6 +13,7 @@
  * A conditional model's one-hot class joins the encoder at its first dense
  * layer (or the head) and the decoder at its first layer. */
 #include "models/vae/component.h"
+#include "models/vae/hier.h"
 #include "models/vae/vae_internal.h"
 
 #include <stdio.h>
@@ -107,10 +108,10 @@ elbo_status vae_net_register(elbo_vae *m)
     }
     if (st == ELBO_OK)
         st = add_layer(m, "head", DENSE, flat(n->in[n->n]) + (n->y_at == n->n ? C : 0),
-                       elbo_vae_posterior(c->posterior)->head_size(c->z_dim), 0, &m->head_w, &m->head_b);
+                       elbo_vae_posterior(c->posterior)->head_size(elbo_vae_z1_dim(c)), 0, &m->head_w, &m->head_b);
     /* decoder layer j (and out, j = n) inverts encoder layer n - j, for j >= 1;
-     * decoder layer 0 maps z to the last hidden activation. */
-    int in = c->z_dim + C;
+     * decoder layer 0 maps z (z1 of two stochastic layers) to the last hidden activation. */
+    int in = elbo_vae_z1_dim(c) + C;
     for (int j = 0; j <= n->n && st == ELBO_OK; j++) {
         int *w = j < n->n ? &m->dec_w[j] : &m->out_w, *b = j < n->n ? &m->dec_b[j] : &m->out_b;
         if (j < n->n)
@@ -131,7 +132,7 @@ elbo_status vae_net_register(elbo_vae *m)
     return st;
 }
 
-static elbo_node *activation(elbo_tape *t, const elbo_vae_config *c, elbo_node *h)
+elbo_node *vae_activation(elbo_tape *t, const elbo_vae_config *c, elbo_node *h)
 {
     switch (c->act) {
     case ELBO_VAE_TANH:
@@ -170,7 +171,7 @@ elbo_node *vae_encoder_head(elbo_vae *m, elbo_tape *t, elbo_node *x, elbo_node *
         int w = head ? m->head_w : m->enc_w[i], b = head ? m->head_b : m->enc_b[i];
         if (!head && l->kind == ELBO_VAE_LAYER_CONV) {
             elbo_conv2d_opts o = ELBO_CONV2D_OPTS(l->stride, l->pad);
-            h = activation(t, &m->cfg, elbo_ad_conv2d(t, h, param(t, m, w), param(t, m, b), &o));
+            h = vae_activation(t, &m->cfg, elbo_ad_conv2d(t, h, param(t, m, w), param(t, m, b), &o));
             continue;
         }
         h = as_shape(t, h, (elbo_vae_act_shape){0, 0, 0});
@@ -178,7 +179,7 @@ elbo_node *vae_encoder_head(elbo_vae *m, elbo_tape *t, elbo_node *x, elbo_node *
             h = elbo_ad_concat_cols(t, h, y);
         h = elbo_ad_linear(t, h, param(t, m, w), param(t, m, b));
         if (!head)
-            h = activation(t, &m->cfg, h);
+            h = vae_activation(t, &m->cfg, h);
     }
     return h;
 }
@@ -186,6 +187,9 @@ elbo_node *vae_encoder_head(elbo_vae *m, elbo_tape *t, elbo_node *x, elbo_node *
 elbo_node *vae_decoder(elbo_vae *m, elbo_tape *t, elbo_node *z, elbo_node *y)
 {
     const elbo_vae_net *n = &m->net;
+    const int Z1 = elbo_vae_z1_dim(&m->cfg);
+    if (z && z->cols > Z1) /* two stochastic layers: the decoder reads z1 */
+        z = elbo_ad_slice_cols(t, z, 0, Z1);
     elbo_node *h = y ? elbo_ad_concat_cols(t, z, y) : z;
     for (int j = 0; j <= n->n; j++) {
         bool out = j == n->n;
@@ -203,7 +207,7 @@ elbo_node *vae_decoder(elbo_vae *m, elbo_tape *t, elbo_node *z, elbo_node *y)
             h = as_shape(t, h, target);
         }
         if (!out)
-            h = activation(t, &m->cfg, h);
+            h = vae_activation(t, &m->cfg, h);
     }
     return h;
 }

@@ -38,6 +38,22 @@ static bool layer_equal(const elbo_vae_layer *a, const elbo_vae_layer *b)
            (a->kind == ELBO_VAE_LAYER_DENSE || (a->k == b->k && a->stride == b->stride && a->pad == b->pad));
 }
 
+static int layers_of(const elbo_vae_config *c) { return c->stochastic_layers == 2 ? 2 : 1; }
+
+static bool hier_equal(const elbo_vae_config *a, const elbo_vae_config *b)
+{
+    if (layers_of(a) != layers_of(b))
+        return false;
+    if (layers_of(a) == 1)
+        return true;
+    if (a->z2_dim != b->z2_dim || a->n_hier_hidden != b->n_hier_hidden)
+        return false;
+    for (int i = 0; i < a->n_hier_hidden; i++)
+        if (a->hier_hidden[i] != b->hier_hidden[i])
+            return false;
+    return true;
+}
+
 bool elbo_vae_config_equal(const elbo_vae_config *a, const elbo_vae_config *b)
 {
     if (a->x_dim != b->x_dim || a->z_dim != b->z_dim || a->n_classes != b->n_classes ||
@@ -52,6 +68,8 @@ bool elbo_vae_config_equal(const elbo_vae_config *a, const elbo_vae_config *b)
         return false;
     if (a->posterior != b->posterior || a->prior != b->prior || a->arch != b->arch || a->prior_k != b->prior_k ||
         a->prior_squash != b->prior_squash)
+        return false;
+    if (!hier_equal(a, b))
         return false;
     if (a->arch == ELBO_VAE_ARCH_CONV) {
         if (a->image_h != b->image_h || a->image_w != b->image_w || a->image_c != b->image_c ||
@@ -108,7 +126,7 @@ int elbo_vae_config_json(const elbo_vae_config *c, char *buf, size_t cap)
         k += (size_t)snprintf(hidden + k, sizeof hidden - k, "%s%d", i ? "," : "", c->hidden[i]);
     /* The default parts and the MLP keep the record they always had, so the
      * configuration strings of earlier runs still match on --resume. */
-    char more[ELBO_VAE_MAX_HIDDEN * 24 + 160] = "";
+    char more[ELBO_VAE_MAX_HIDDEN * 24 + 320] = "";
     if (c->posterior != 0 || c->prior != 0 || c->arch == ELBO_VAE_ARCH_CONV) {
         const elbo_vae_posterior_ops *q = elbo_vae_posterior(c->posterior);
         const elbo_vae_prior_ops *p = elbo_vae_prior(c->prior);
@@ -120,8 +138,16 @@ int elbo_vae_config_json(const elbo_vae_config *c, char *buf, size_t cap)
         if (c->arch == ELBO_VAE_ARCH_CONV && w > 0 && (size_t)w < sizeof more) {
             char spec[ELBO_VAE_MAX_HIDDEN * 24];
             elbo_vae_config_spec(c, spec, sizeof spec);
-            snprintf(more + w, sizeof more - (size_t)w, ",\"arch\":\"conv\",\"image\":[%d,%d,%d],\"encoder\":\"%s\"",
-                     c->image_h, c->image_w, c->image_c, spec);
+            w += snprintf(more + w, sizeof more - (size_t)w, ",\"arch\":\"conv\",\"image\":[%d,%d,%d],\"encoder\":\"%s\"",
+                          c->image_h, c->image_w, c->image_c, spec);
+        }
+        if (layers_of(c) == 2 && w > 0 && (size_t)w < sizeof more) {
+            w += snprintf(more + w, sizeof more - (size_t)w, ",\"stochastic_layers\":2,\"z2_dim\":%d,\"hier_hidden\":[",
+                          c->z2_dim);
+            for (int i = 0; i < c->n_hier_hidden && w > 0 && (size_t)w < sizeof more; i++)
+                w += snprintf(more + w, sizeof more - (size_t)w, "%s%d", i ? "," : "", c->hier_hidden[i]);
+            if (w > 0 && (size_t)w < sizeof more)
+                snprintf(more + w, sizeof more - (size_t)w, "]");
         }
     }
     return snprintf(buf, cap,
@@ -194,6 +220,35 @@ elbo_status elbo_vae_config_conv_default(elbo_vae_config *c)
                                                 : "conv:32:4:2,conv:64:4:2,dense:256");
 }
 
+/* Two stochastic layers go with the posteriors hier2 / ladder and the prior
+ * hier2, and one layer with the others. */
+static elbo_status check_hier(const elbo_vae_config *c)
+{
+    const bool two = c->stochastic_layers == 2;
+    const bool post2 = c->posterior == ELBO_VAE_POSTERIOR_HIER2 || c->posterior == ELBO_VAE_POSTERIOR_LADDER;
+    if (c->stochastic_layers < 0 || c->stochastic_layers > 2)
+        return elbo_fail(ELBO_ERR_INVALID, "vae config: expected 1 or 2 stochastic layers, got %d",
+                         c->stochastic_layers);
+    if (two != post2 || two != (c->prior == ELBO_VAE_PRIOR_HIER2))
+        return elbo_fail(ELBO_ERR_INVALID, "vae config: posterior %s and prior %s do not fit %d stochastic layer%s "
+                         "(two layers take the posterior hier2 or ladder and the prior hier2)",
+                         elbo_vae_posterior(c->posterior)->name, elbo_vae_prior(c->prior)->name, two ? 2 : 1,
+                         two ? "s" : "");
+    if (!two)
+        return ELBO_OK;
+    if (c->z2_dim < 1 || c->z2_dim >= c->z_dim)
+        return elbo_fail(ELBO_ERR_INVALID, "vae config: two stochastic layers: expected 1 <= z2_dim < z_dim, got "
+                         "z2_dim %d of z_dim %d", c->z2_dim, c->z_dim);
+    if (c->n_hier_hidden < 0 || c->n_hier_hidden > ELBO_VAE_MAX_HIER)
+        return elbo_fail(ELBO_ERR_INVALID, "vae config: expected 0..%d hidden layers between stochastic layers, got %d",
+                         ELBO_VAE_MAX_HIER, c->n_hier_hidden);
+    for (int i = 0; i < c->n_hier_hidden; i++)
+        if (c->hier_hidden[i] < 1)
+            return elbo_fail(ELBO_ERR_INVALID, "vae config: hidden layer %d between stochastic layers: expected "
+                             "width >= 1, got %d", i, c->hier_hidden[i]);
+    return ELBO_OK;
+}
+
 static elbo_status check_config(const elbo_vae_config *c)
 {
     if (c->x_dim < 1 || c->z_dim < 1 || c->n_classes < 0)
@@ -225,7 +280,7 @@ static elbo_status check_config(const elbo_vae_config *c)
     if ((unsigned)c->arch > ELBO_VAE_ARCH_CONV || c->n_layers < 0 || c->n_layers > ELBO_VAE_MAX_HIDDEN)
         return elbo_fail(ELBO_ERR_INVALID, "vae config: unknown architecture %d or %d layers", (int)c->arch,
                          c->n_layers);
-    return ELBO_OK;
+    return check_hier(c);
 }
 
 int elbo_vae_add_param(elbo_vae *m, const char *name, int ndim, const int *dims, int fan_in, float fill)

@@ -36,6 +36,7 @@
 #define ELBO_VAE_MAX_HIDDEN 8  /* hidden layers of the encoder (dense or convolutional) */
 #define ELBO_VAE_MAX_PARAMS 64  /* parameter tensors of one model, all parts together */
 #define ELBO_VAE_MAX_PART_PARAMS 8 /* of the posterior, the prior or the likelihood */
+#define ELBO_VAE_MAX_HIER 3 /* hidden layers of each network between two stochastic layers */
 #define ELBO_VAE_PRIOR_K_MAX 4096  /* components of a learned prior (cfg.prior_k) */
 
 typedef enum elbo_vae_act {
@@ -74,7 +75,7 @@ const char *elbo_vae_prior_squash_name(int squash);
 
 typedef struct elbo_vae_config {
     int x_dim;       /* D, e.g. 784 */
-    int z_dim;       /* latent dimensions */
+    int z_dim;       /* latent dimensions (two stochastic layers: z1 and z2 together) */
     int n_classes;   /* > 0: conditional VAE, one-hot class joins encoder and decoder inputs */
     int n_hidden;    /* hidden layers of the encoder; the decoder mirrors them */
     int hidden[ELBO_VAE_MAX_HIDDEN]; /* encoder widths, first to last */
@@ -90,6 +91,19 @@ typedef struct elbo_vae_config {
     int image_h, image_w, image_c; /* CONV: the input as an image, image_h * image_w * image_c = x_dim */
     int n_layers;
     elbo_vae_layer layers[ELBO_VAE_MAX_HIDDEN];
+    /* ---- two stochastic layers (models/vae/hier.c, docs/HIERARCHIES.md) ----
+     * stochastic_layers 2: the latent is z = [z1 | z2], z_dim = z1 + z2_dim
+     * columns (Burda et al. 2016: 100 + 50); the encoder head gives q(z1|x)
+     * (or the ladder's bottom-up estimate), the decoder reads z1 only, and
+     * two small MLPs of the hier_hidden widths (with cfg.act) map z1 -> z2
+     * (inference, posterior hier2; the ladder's is d1 -> z2 bottom-up) and
+     * z2 -> z1 (the generative Pr(z1|z2) of prior hier2). The posterior must
+     * be hier2 or ladder and the prior hier2 exactly when there are two
+     * layers. 0 or 1: one layer (the other fields unused, 0). */
+    int stochastic_layers;
+    int z2_dim;
+    int n_hier_hidden;
+    int hier_hidden[ELBO_VAE_MAX_HIER];
 } elbo_vae_config;
 
 /* 784-400-20 ReLU, Bernoulli, diagonal Gaussian posterior, standard normal
@@ -222,7 +236,9 @@ elbo_status elbo_vae_evaluate(elbo_vae *m, elbo_tape *t, const float *x, const f
                               int eval_batch, elbo_rng *rng, elbo_vae_eval *out);
 /* Importance-weighted estimate of -log Pr(x) with K samples from q(z|x)
  * (17.28, log-mean-exp), averaged over examples; K = 1 is the ELBO. Also
- * the per-example values into per_example (N) if not NULL. */
+ * the per-example values into per_example (N) if not NULL. At most
+ * eval_batch draws are decoded at once for any K (a larger K is taken in
+ * chunks with a running log-sum-exp), so memory does not grow with K. */
 elbo_status elbo_vae_iw_nll(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N, int K,
                             int eval_batch, elbo_rng *rng, double *out, double *per_example);
 /* Active units: latent j is active if Var_x(E_q[z_j|x]) > threshold (0.01).

@@ -14,6 +14,7 @@
 #include "models/vae/vae_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,6 +212,66 @@ static void replicate(const float *x, size_t b, int cols, int K, float *out)
                    (size_t)cols * sizeof(float));
 }
 
+/* The log-weights (17.28) of k draws for each of the b rows x (b, D), y:
+ * q's parameters and the rows replicated k times (row r*k + j is draw j of
+ * row r), so the decoder runs one tall GEMM per layer. Returns the (b k, 1)
+ * node. */
+static elbo_node *iw_log_weights(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t b, int k,
+                                 elbo_rng *rng)
+{
+    const int D = m->cfg.x_dim, C = m->cfg.n_classes;
+    const size_t bk = b * (size_t)k;
+    elbo_vae_qparams q, qk;
+    float *xr = elbo_tape_alloc(t, bk * (size_t)D);
+    float *yr = C ? elbo_tape_alloc(t, bk * (size_t)C) : NULL;
+    if (!encode_q(m, t, x, y, b, &q) || elbo_tape_status(t) != ELBO_OK || replicate_q(t, &q, k, &qk) != ELBO_OK)
+        return NULL;
+    replicate(x, b, D, k, xr);
+    if (C)
+        replicate(y, b, C, k, yr);
+    elbo_node *z = elbo_vae_posterior(m->cfg.posterior)->sample(t, m, &qk, rng, NULL);
+    elbo_node *nll = vae_nll(m, t, vae_decoder(m, t, z, C ? elbo_ad_input(t, (int)bk, C, yr) : NULL),
+                             elbo_ad_input(t, (int)bk, D, xr));
+    return elbo_vae_log_weight(t, m, &qk, z, nll);
+}
+
+/* A running log-sum-exp in double: (mx, s) stands for mx + log s. */
+typedef struct lse_acc {
+    double mx, s;
+} lse_acc;
+
+static void lse_add(lse_acc *a, const float *w, int n)
+{
+    double mx = a->mx;
+    for (int k = 0; k < n; k++)
+        mx = w[k] > mx ? w[k] : mx;
+    if (mx == -INFINITY)
+        return;
+    double s = a->s * exp(a->mx - mx); /* rescale what is in to the new maximum (a->s = 0 at the start) */
+    for (int k = 0; k < n; k++)
+        s += exp((double)w[k] - mx);
+    a->mx = mx;
+    a->s = s;
+}
+
+static double lse_value(const lse_acc *a) { return a->mx + log(a->s); }
+
+/* Draws decoded at once: at most the chunk's rows, and even, so that the
+ * draws of a row split into chunks take the same normals (drawn in pairs)
+ * as one call for all K of them when Z is even. */
+static int iw_draw_chunk(size_t cb)
+{
+    size_t kc = cb > 1 ? cb & ~(size_t)1 : 1;
+    return kc > (size_t)INT32_MAX ? INT32_MAX : (int)kc;
+}
+
+/* The importance-weighted -log Pr(x) of each row: K draws per row, at most
+ * chunk_rows(eval_batch) decoded at once whatever K is. When K fits a chunk,
+ * floor(chunk / K) rows go together; otherwise one row at a time, its K draws
+ * in chunks of kc (iw_draw_chunk) with a running log-sum-exp in double, the
+ * row re-encoded per chunk (the tape is reset between chunks, so memory stays
+ * at one chunk's activations for any K). Both ways draw each row's K Z
+ * normals in the same order from rng: the same draws, the same numbers. */
 static elbo_status iw_nll(elbo_vae *m, elbo_tape *t, const source *src, size_t N, int K, int eval_batch,
                           elbo_rng *rng, double *out, double *per_example)
 {
@@ -221,54 +282,41 @@ static elbo_status iw_nll(elbo_vae *m, elbo_tape *t, const source *src, size_t N
     if (K < 1 || !rng)
         return elbo_fail(ELBO_ERR_INVALID, "vae iw_nll: expected K >= 1 and an rng, got K = %d", K);
     const int D = m->cfg.x_dim, C = m->cfg.n_classes;
-    /* Each chunk decodes cb*K rows at once: one tall GEMM per layer. */
-    size_t cb = chunk_rows(eval_batch) / (size_t)K;
-    if (cb < 1)
-        cb = 1;
+    const size_t rows = chunk_rows(eval_batch);
+    const bool split = (size_t)K > rows;
+    const size_t cb = split ? 1 : rows / (size_t)K;
+    const int kc = split ? iw_draw_chunk(rows) : K;
     const double log_k = log((double)K);
+    lse_acc *acc = malloc(cb * sizeof *acc);
+    if (!acc)
+        return elbo_fail(ELBO_ERR_NOMEM, "vae iw_nll: out of memory");
     nograd g = nograd_begin(t);
     double total = 0.0;
     for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
         size_t b = N - i < cb ? N - i : cb;
-        size_t bk = b * (size_t)K;
-        elbo_tape_reset(t);
-        const float *x, *y;
-        if ((st = source_rows(m, t, src, i, b, NULL, &x, &y)) != ELBO_OK)
-            break;
-        elbo_vae_qparams q, qk;
-        float *xr = elbo_tape_alloc(t, bk * (size_t)D);
-        float *yr = C ? elbo_tape_alloc(t, bk * (size_t)C) : NULL;
-        if (!encode_q(m, t, x, y, b, &q) || (st = elbo_tape_status(t)) != ELBO_OK ||
-            (st = replicate_q(t, &q, K, &qk)) != ELBO_OK)
-            break;
-        replicate(x, b, D, K, xr);
-        if (C)
-            replicate(y, b, C, K, yr);
-        /* K draws per row at once (one tall GEMM per decoder layer), their
-         * log-weights from the one function training uses too. */
-        elbo_node *z = elbo_vae_posterior(m->cfg.posterior)->sample(t, m, &qk, rng, NULL);
-        elbo_node *nll = vae_nll(m, t, vae_decoder(m, t, z, C ? elbo_ad_input(t, (int)bk, C, yr) : NULL),
-                                 elbo_ad_input(t, (int)bk, D, xr));
-        elbo_node *lwn = elbo_vae_log_weight(t, m, &qk, z, nll);
-        double *lw = (double *)elbo_tape_alloc(t, 2 * bk);
-        if ((st = elbo_tape_status(t)) != ELBO_OK)
-            break;
-        for (size_t r = 0; r < bk; r++)
-            lw[r] = lwn->x[r];
+        for (size_t r = 0; r < b; r++)
+            acc[r] = (lse_acc){-INFINITY, 0.0};
+        const float *x = NULL, *y = NULL;
+        for (int k0 = 0; k0 < K && st == ELBO_OK; k0 += kc) {
+            int k = K - k0 < kc ? K - k0 : kc;
+            elbo_tape_reset(t);
+            if ((st = source_rows(m, t, src, i, b, NULL, &x, &y)) != ELBO_OK)
+                break;
+            elbo_node *lw = iw_log_weights(m, t, x, y, b, k, rng);
+            if ((st = elbo_tape_status(t)) != ELBO_OK)
+                break;
+            for (size_t r = 0; r < b; r++)
+                lse_add(&acc[r], lw->x + r * (size_t)k, k);
+        }
         for (size_t r = 0; r < b && st == ELBO_OK; r++) {
-            double *w = lw + r * (size_t)K, mx = -INFINITY;
-            for (int k = 0; k < K; k++)
-                mx = w[k] > mx ? w[k] : mx;
-            double s = 0.0;
-            for (int k = 0; k < K; k++)
-                s += exp(w[k] - mx);
-            double v = -(mx + log(s) - log_k);
+            double v = -(lse_value(&acc[r]) - log_k);
             st = vae_check_finite("iw_nll", v, row(x, r, D), row(y, r, C), 1, D, C);
             total += v;
             if (per_example)
                 per_example[i + r] = v;
         }
     }
+    free(acc);
     if (st == ELBO_OK && N > 0)
         *out = total / (double)N;
     return nograd_end(g, st);

@@ -21,6 +21,8 @@ VAE_INTERNAL elbo_node *vae_encoder_head(elbo_vae *m, elbo_tape *t, elbo_node *x
 VAE_INTERNAL elbo_status vae_encode_q(elbo_vae *m, elbo_tape *t, elbo_node *x, elbo_node *y, elbo_vae_qparams *q);
 /* Decoder: z (B,Z) [| y (B,C)] -> the likelihood's parameters (B, x's shape). */
 VAE_INTERNAL elbo_node *vae_decoder(elbo_vae *m, elbo_tape *t, elbo_node *z, elbo_node *y);
+/* The hidden activation of cfg (relu, tanh or leaky). */
+VAE_INTERNAL elbo_node *vae_activation(elbo_tape *t, const elbo_vae_config *c, elbo_node *h);
 /* Per-row -log Pr(x|z) from the decoder output: (B,1). */
 VAE_INTERNAL elbo_node *vae_nll(elbo_vae *m, elbo_tape *t, elbo_node *out, elbo_node *x);
 /* A constant (rows, cols) node filled with v, from the tape's arena. */

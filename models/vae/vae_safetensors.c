@@ -157,8 +157,19 @@ static void map_piece(const elbo_vae *m, const piece *p, float *w, float *pt, bo
 #undef COPY
 }
 
+/* The PyTorch layout has one stochastic layer; the hierarchy's networks have no place in it. */
+static elbo_status one_layer(const elbo_vae *m, const char *path)
+{
+    if (m->cfg.stochastic_layers == 2)
+        return elbo_fail(ELBO_ERR_UNSUPPORTED, "%s: safetensors in the PyTorch layout hold one stochastic layer, "
+                         "not two", path);
+    return ELBO_OK;
+}
+
 elbo_status elbo_vae_save_safetensors(const elbo_vae *m, const char *path)
 {
+    if (one_layer(m, path) != ELBO_OK)
+        return ELBO_ERR_UNSUPPORTED;
     piece p[MAX_PIECES];
     int n = pieces(m, p);
     elbo_st_out out[MAX_PIECES];
@@ -193,6 +204,8 @@ static void shape_text(const uint64_t *s, int nd, char *buf, size_t cap)
 
 elbo_status elbo_vae_load_safetensors(elbo_vae *m, const char *path)
 {
+    if (one_layer(m, path) != ELBO_OK)
+        return ELBO_ERR_UNSUPPORTED;
     elbo_safetensors f;
     elbo_status st = elbo_safetensors_open(path, &f);
     if (st != ELBO_OK)

@@ -393,6 +393,12 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end)
 #define ARCH_VERSION 2
 #define ARCH_LEN_V1 (6 + ELBO_VAE_MAX_HIDDEN + 4)
 #define ARCH_LEN (ARCH_LEN_V1 + 7 + 5 * ELBO_VAE_MAX_HIDDEN)
+/* Version 3 is version 2 followed by the second stochastic layer
+ * (stochastic_layers, z2_dim, n_hier_hidden, hier_hidden[]); it is written
+ * only for two layers, so one-layer checkpoints keep version 2. */
+#define ARCH_LEN_V3 (ARCH_LEN + 3 + ELBO_VAE_MAX_HIER)
+
+static size_t arch_len(const elbo_vae_config *c) { return c->stochastic_layers == 2 ? ARCH_LEN_V3 : ARCH_LEN; }
 
 typedef struct train_blob {
     uint32_t magic, version;
@@ -407,8 +413,8 @@ typedef struct train_blob {
 /* The architecture as a float section (integers below 2^24 are exact). */
 static void arch_encode(const elbo_vae_config *c, float *a)
 {
-    memset(a, 0, ARCH_LEN * sizeof(float));
-    a[0] = (float)ARCH_VERSION;
+    memset(a, 0, arch_len(c) * sizeof(float));
+    a[0] = c->stochastic_layers == 2 ? 3.0f : (float)ARCH_VERSION;
     a[1] = (float)c->x_dim;
     a[2] = (float)c->z_dim;
     a[3] = (float)c->n_classes;
@@ -432,6 +438,14 @@ static void arch_encode(const elbo_vae_config *c, float *a)
         float *r = v2 + 7 + 5 * i;
         r[0] = (float)l->kind, r[1] = (float)l->width, r[2] = (float)l->k, r[3] = (float)l->stride, r[4] = (float)l->pad;
     }
+    if (c->stochastic_layers == 2) {
+        float *v3 = a + ARCH_LEN;
+        v3[0] = 2.0f;
+        v3[1] = (float)c->z2_dim;
+        v3[2] = (float)c->n_hier_hidden;
+        for (int i = 0; i < c->n_hier_hidden; i++)
+            v3[3 + i] = (float)c->hier_hidden[i];
+    }
 }
 
 /* A count field: an integer in [lo, hi]. */
@@ -445,10 +459,10 @@ static bool field(float v, int lo, int hi, int *out)
 
 elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c)
 {
-    if (n < 1 || (a[0] != 1.0f && a[0] != 2.0f))
+    if (n < 1 || (a[0] != 1.0f && a[0] != 2.0f && a[0] != 3.0f))
         return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g: this build reads "
-                         "versions 1 and 2", n ? (double)a[0] : 0.0);
-    size_t want = a[0] == 1.0f ? ARCH_LEN_V1 : ARCH_LEN;
+                         "versions 1, 2 and 3", n ? (double)a[0] : 0.0);
+    size_t want = a[0] == 1.0f ? ARCH_LEN_V1 : a[0] == 2.0f ? ARCH_LEN : ARCH_LEN_V3;
     if (n != want)
         return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g of %zu numbers, "
                          "expected %zu", (double)a[0], n, want);
@@ -463,7 +477,7 @@ elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c)
     c->lik = (elbo_vae_lik)lik;
     c->leaky_slope = a[6 + ELBO_VAE_MAX_HIDDEN];
     c->gauss_logvar = a[8 + ELBO_VAE_MAX_HIDDEN];
-    if (ok && a[0] == 2.0f) {
+    if (ok && a[0] >= 2.0f) {
         const float *v2 = a + ARCH_LEN_V1;
         int arch = 0;
         ok = field(v2[0], 0, 1 << 16, &c->posterior) && field(v2[1], 0, 1 << 16, &c->prior) &&
@@ -479,6 +493,13 @@ elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c)
                  field(r[2], 0, 64, &l->k) && field(r[3], 0, 64, &l->stride) && field(r[4], 0, 64, &l->pad);
             l->kind = (elbo_vae_layer_kind)kind;
         }
+    }
+    if (ok && a[0] == 3.0f) {
+        const float *v3 = a + ARCH_LEN;
+        ok = field(v3[0], 2, 2, &c->stochastic_layers) && field(v3[1], 1, 1 << 24, &c->z2_dim) &&
+             field(v3[2], 0, ELBO_VAE_MAX_HIER, &c->n_hier_hidden);
+        for (int i = 0; ok && i < c->n_hier_hidden; i++)
+            ok = field(v3[3 + i], 1, 1 << 24, &c->hier_hidden[i]);
     }
     if (!ok)
         return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: architecture record version %g holds an impossible "
@@ -531,9 +552,9 @@ elbo_status elbo_vae_trainer_save(const elbo_vae_trainer *tr, const char *path, 
         free(sec), free(names), free(blob);
         return elbo_fail(ELBO_ERR_NOMEM, "vae trainer save: out of memory");
     }
-    float arch[ARCH_LEN];
+    float arch[ARCH_LEN_V3];
     arch_encode(&tr->m->cfg, arch);
-    sec[0] = (elbo_ckpt_section){"vae.arch", arch, ARCH_LEN};
+    sec[0] = (elbo_ckpt_section){"vae.arch", arch, arch_len(&tr->m->cfg)};
     float prior_rec[PRIOR_RECORD_LEN];
     prior_encode(&tr->m->cfg, prior_rec);
     if (has_prior)

@@ -118,6 +118,7 @@ elbo_status elbo_vae_trainer_step(elbo_vae_trainer *tr, bool *epoch_end);
 uint64_t elbo_vae_trainer_epoch(const elbo_vae_trainer *tr);
 
 /* Checkpoint (architecture record version 2: the parts and the layers;
+ * version 3 adds the second stochastic layer and is written only for two;
  * version 1, the MLP of earlier releases, still loads): architecture, parameters, Adam moments and step, RNG streams,
  * batch position, epoch sums, the caller's config string (must match on
  * resume) and an opaque extra blob of the caller (e.g. its per-epoch history). */
@@ -129,7 +130,7 @@ elbo_status elbo_vae_trainer_load(elbo_vae_trainer *tr, const char *path, const 
                                   size_t *extra_len);
 
 /* The architecture record of a checkpoint (section "vae.arch", n numbers)
- * into c: version 1 (an MLP) or 2; another version, a wrong length or an
+ * into c: version 1 (an MLP), 2 or 3 (two stochastic layers); another version, a wrong length or an
  * impossible value is ELBO_ERR_FORMAT naming it. The config is not yet
  * validated as a model (elbo_vae_create does that). */
 elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c);

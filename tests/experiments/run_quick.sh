@@ -257,8 +257,25 @@ if [ -n "$data" ] && [ -s "$data/train-images-idx3-ubyte" ]; then
             bad "vae --arch conv --objective beta-capacity --quick exits 0"
             tail -20 "$tmp/vae_conv.log"
         fi
+        # Two stochastic layers with the ladder's inference: trains, samples, records the hierarchy.
+        if "$bin/vae" --quick --data "$data" --epochs 1 --stochastic-layers 2 --ladder --iw 5 \
+            --out "$tmp/vae_ladder" >"$tmp/vae_ladder.log" 2>&1; then
+            ok "vae --stochastic-layers 2 --ladder --quick exits 0"
+            grep -q '"posterior": "ladder"' "$tmp/vae_ladder/summary.json" && grep -q '"stochastic_layers": 2' \
+                "$tmp/vae_ladder/summary.json" && [ -s "$tmp/vae_ladder/samples.png" ] &&
+                ok "vae ladder: summary.json records the hierarchy, samples.png written" ||
+                bad "vae ladder: summary.json records the hierarchy, samples.png written"
+            check "vae ladder: a finite IW-5 NLL below 550 nats" "$(val "$tmp/vae_ladder/summary.json" test_iw_nll)" "<" 550
+        else
+            bad "vae --stochastic-layers 2 --ladder --quick exits 0"
+            tail -20 "$tmp/vae_ladder.log"
+        fi
         for a in "--objective no-such" "--posterior no-such" "--prior no-such" "--likelihood no-such" \
-            "--gamma -1" "--capacity nan" "--encoder conv:8:3" "--encoder conv:8:4:2,conv:8:4:2,conv:8:4:2,conv:8:4:2,conv:8:4:2"; do
+            "--gamma -1" "--capacity nan" "--encoder conv:8:3" "--encoder conv:8:4:2,conv:8:4:2,conv:8:4:2,conv:8:4:2,conv:8:4:2" \
+            "--stochastic-layers 3" "--stochastic-layers 0" "--ladder" "--posterior hier2" "--prior hier2" \
+            "--stochastic-layers 2 --posterior ladder" "--stochastic-layers 2 --z2 0" "--stochastic-layers 2 --hier-hidden 0" \
+            "--stochastic-layers 2 --hier-hidden 10,10,10,10" "--stochastic-layers 2 --free-bits 0.1" "--stochastic-layers 2 --objective tcvae" \
+            "--stochastic-layers 2 --export $tmp/vae_bad.safetensors"; do
             # shellcheck disable=SC2086
             "$bin/vae" --data "$data" --epochs 1 $a --out "$tmp/vae_bad" >/dev/null 2>"$tmp/vae_bad.err"
             rc=$?

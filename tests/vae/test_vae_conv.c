@@ -272,11 +272,15 @@ Test(vae_conv, version_1_loads_and_unknown_versions_are_refused)
     cr_expect(elbo_vae_config_equal(&a.cfg, &b.cfg));
     cr_expect(memcmp(a.params.w, b.params.w, a.params.n * sizeof(float)) == 0);
     elbo_vae_free(&b);
-    /* version 3 does not exist yet */
-    rewrite_arch(path, v3, 6 + ELBO_VAE_MAX_HIDDEN + 4, 3.0f);
+    /* version 4 does not exist yet; version 3 (two stochastic layers) of the wrong length is refused */
+    rewrite_arch(path, v3, 6 + ELBO_VAE_MAX_HIDDEN + 4, 4.0f);
     cr_expect_eq(elbo_vae_load_model(v3, &b), ELBO_ERR_FORMAT);
     const char *msg = elbo_last_error();
-    cr_expect(strstr(msg, "version 3") && strstr(msg, "1 and 2") && !strchr(msg, '\n'), "%s", msg);
+    cr_expect(strstr(msg, "version 4") && strstr(msg, "1, 2 and 3") && !strchr(msg, '\n'), "%s", msg);
+    rewrite_arch(path, v3, 6 + ELBO_VAE_MAX_HIDDEN + 4, 3.0f);
+    cr_expect_eq(elbo_vae_load_model(v3, &b), ELBO_ERR_FORMAT);
+    msg = elbo_last_error();
+    cr_expect(strstr(msg, "version 3") && strstr(msg, "expected") && !strchr(msg, '\n'), "%s", msg);
     elbo_vae_free(&a);
     free(dir);
 }

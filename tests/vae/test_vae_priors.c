@@ -668,14 +668,15 @@ Test(vae_priors, bad_input_is_one_line)
 {
     int id = -1;
     cr_expect_eq(elbo_vae_find(ELBO_VAE_PART_PRIOR, "vampire", &id), ELBO_ERR_INVALID);
-    cr_expect(strstr(elbo_last_error(), "normal, vamp or mog") && !strchr(elbo_last_error(), '\n'), "%s",
+    cr_expect(strstr(elbo_last_error(), "normal, hier2, vamp or mog") && !strchr(elbo_last_error(), '\n'), "%s",
               elbo_last_error());
     cr_expect_eq(elbo_vae_find(ELBO_VAE_PART_PRIOR, "mog", &id), ELBO_OK);
     cr_expect_eq(id, ELBO_VAE_PRIOR_MOG);
     /* ids are stored in checkpoints: appended, never reordered */
     cr_expect_eq(ELBO_VAE_PRIOR_STANDARD_NORMAL, 0);
-    cr_expect_eq(ELBO_VAE_PRIOR_VAMP, 1);
-    cr_expect_eq(ELBO_VAE_PRIOR_MOG, 2);
+    cr_expect_eq(ELBO_VAE_PRIOR_HIER2, 1);
+    cr_expect_eq(ELBO_VAE_PRIOR_VAMP, 2);
+    cr_expect_eq(ELBO_VAE_PRIOR_MOG, 3);
 
     elbo_vae m;
     elbo_rng r;

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""VAE variants in PyTorch 1.13 on CPU, the peers of experiments/vae_variants.
+
+--model vamp   the VampPrior (Tomczak & Welling 2018): the 784-400-20 ReLU
+               encoder (mu and log-variance heads) and mirrored decoder of
+               elbo's default VAE, a prior p(z) = 1/K sum_k q(z | u_k) over
+               K = 500 learned pseudo-inputs u_k = hardtanh_[0,1](W e_k)
+               (Tomczak's parameterisation, W initialised N(0.05, 0.01)),
+               the KL estimated from the posterior's draw.
+--model hier2  the two-stochastic-layer model of Burda et al. (2016):
+               q(z1|x): 784-200-200-(100, 100), q(z2|z1): 100-100-100-(50, 50);
+               p(z1|z2): 50-100-100-(100, 100), p(x|z1): 100-200-200-784
+               Bernoulli logits; tanh units, Gaussian layers as (mean,
+               log-variance), p(z2) = N(0, I).
+--model vae    the plain VAE (784-400-20 ReLU), for reference.
+
+Same data as elbo (the IDX files), dynamic binarization of the training set
+(a fresh Bernoulli draw per pixel per epoch, torch.bernoulli with the seeded
+generator), the test set binarized once from --test-seed, Adam 1e-3, batch 128
+(shuffled, last batch partial), nn.Linear default initialisation, one
+reparameterized draw per example. The test -log p(x) is the IW-K estimate with
+K = --iw draws, chunked over the draws (a running log-sum-exp) so K = 5000
+fits in memory.
+
+Prints one JSON object: per-epoch training seconds, the final test -ELBO and
+the IW-K NLL.
+
+    bench/peer-env 1 /usr/bin/python3 bench/variants_vs_torch.py --model vamp --epochs 50 --iw 5000
+
+NOTE: elbo's VampPrior and two-layer model land from other parts of issue 15;
+after they are merged, check that this script's architecture matches elbo's
+(`--prior vamp` with K = 500: the pseudo-input parameterisation and its
+initialisation; `--stochastic-layers 2`: widths, tanh, the mean/log-variance
+heads) before quoting a comparison.
+"""
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+LOG2PI = math.log(2 * math.pi)
+
+
+def read_idx_images(path):
+    with open(path, "rb") as f:
+        magic, n, rows, cols = struct.unpack(">IIII", f.read(16))
+        if magic != 2051:
+            raise ValueError(f"{path}: bad IDX image magic {magic}")
+        data = np.frombuffer(f.read(n * rows * cols), dtype=np.uint8)
+    return torch.from_numpy(data.reshape(n, rows * cols).astype(np.float32) / 255.0)
+
+
+def log_normal(z, mu, logvar):
+    """log N(z; mu, diag e^logvar), summed over the last axis."""
+    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG2PI).sum(-1)
+
+
+def bernoulli_ll(logits, x):
+    return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+
+
+class Gaussian(nn.Module):
+    """An MLP to the mean and log-variance of a diagonal Gaussian."""
+
+    def __init__(self, sizes, z, act):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.mu = nn.Linear(sizes[-1], z)
+        self.logvar = nn.Linear(sizes[-1], z)
+        self.act = act
+
+    def forward(self, h):
+        for layer in self.layers:
+            h = self.act(layer(h))
+        return self.mu(h), self.logvar(h)
+
+
+class MLP(nn.Module):
+    def __init__(self, sizes, act):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.act = act
+
+    def forward(self, h):
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i + 1 < len(self.layers):
+                h = self.act(h)
+        return h
+
+
+class VampVAE(nn.Module):
+    """784-400-20 ReLU; prior: the mixture of the posteriors of K pseudo-inputs
+    (pseudo=0: the standard normal prior, the plain VAE)."""
+
+    def __init__(self, d=784, h=400, z=20, pseudo=500):
+        super().__init__()
+        self.enc = Gaussian([d, h], z, F.relu)
+        self.dec = MLP([z, h, d], F.relu)
+        self.pseudo = pseudo
+        if pseudo:
+            self.u = nn.Linear(pseudo, d, bias=False)
+            nn.init.normal_(self.u.weight, 0.05, 0.01)
+            self.register_buffer("eye", torch.eye(pseudo))
+
+    def log_prior(self, z):
+        if not self.pseudo:
+            return -0.5 * (z.pow(2) + LOG2PI).sum(-1)
+        u = F.hardtanh(self.u(self.eye), 0.0, 1.0)          # (K, d)
+        mu, logvar = self.enc(u)                             # (K, z)
+        lp = log_normal(z.unsqueeze(-2), mu, logvar)         # (..., K)
+        return torch.logsumexp(lp, -1) - math.log(self.pseudo)
+
+    def log_weights(self, x, k):
+        """(k, B) log p(x, z) - log q(z|x) at k reparameterized draws each."""
+        mu, logvar = self.enc(x)
+        eps = torch.randn(k, *mu.shape)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        log_q = -0.5 * (eps.pow(2) + logvar + LOG2PI).sum(-1)
+        return bernoulli_ll(self.dec(z), x) + self.log_prior(z) - log_q
+
+
+class Hier2VAE(nn.Module):
+    """Burda et al.'s two stochastic layers, tanh units."""
+
+    def __init__(self, d=784):
+        super().__init__()
+        self.q1 = Gaussian([d, 200, 200], 100, torch.tanh)
+        self.q2 = Gaussian([100, 100, 100], 50, torch.tanh)
+        self.p1 = Gaussian([50, 100, 100], 100, torch.tanh)
+        self.px = MLP([100, 200, 200, d], torch.tanh)
+
+    def log_weights(self, x, k):
+        m1, lv1 = self.q1(x)
+        z1 = m1 + torch.exp(0.5 * lv1) * torch.randn(k, *m1.shape)
+        m2, lv2 = self.q2(z1)
+        z2 = m2 + torch.exp(0.5 * lv2) * torch.randn_like(m2)
+        pm1, plv1 = self.p1(z2)
+        log_p = (bernoulli_ll(self.px(z1), x) + log_normal(z1, pm1, plv1)
+                 - 0.5 * (z2.pow(2) + LOG2PI).sum(-1))
+        return log_p - log_normal(z1, m1, lv1) - log_normal(z2, m2, lv2)
+
+
+@torch.no_grad()
+def iw_nll(model, x, k, rows=1000):
+    """Mean over x of -log (1/k) sum_j w_j, at most `rows` draws decoded at once."""
+    total = 0.0
+    if k <= rows:
+        b = max(1, rows // k)
+        for i in range(0, x.shape[0], b):
+            lw = model.log_weights(x[i:i + b], k)
+            total += -(torch.logsumexp(lw, 0) - math.log(k)).sum().item()
+        return total / x.shape[0]
+    for i in range(x.shape[0]):                               # one image, its draws in chunks
+        xb = x[i:i + 1]
+        acc = torch.full((1,), -math.inf, dtype=torch.float64)
+        for j in range(0, k, rows):
+            lw = model.log_weights(xb, min(rows, k - j)).double()
+            acc = torch.logaddexp(acc, torch.logsumexp(lw, 0))
+        total += -(acc - math.log(k)).item()
+    return total / x.shape[0]
+
+
+@torch.no_grad()
+def neg_elbo(model, x, batch=1000):
+    return sum(-model.log_weights(x[i:i + batch], 1).sum().item() for i in range(0, x.shape[0], batch)) / x.shape[0]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=("vamp", "hier2", "vae"), required=True)
+    ap.add_argument("--data", default="data/fashion-mnist")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--test-seed", type=int, default=1, help="seed of the test set's one binarization")
+    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--pseudo", type=int, default=500, help="vamp: pseudo-inputs K")
+    ap.add_argument("--iw", type=int, default=5000, help="draws of the test IW-K NLL")
+    ap.add_argument("--iw-images", type=int, default=0, help="score the first N test images (0: all)")
+    ap.add_argument("--train-size", type=int, default=0, help="first N training images (0: all; for smoke runs)")
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    xtr = read_idx_images(os.path.join(a.data, "train-images-idx3-ubyte"))
+    xte = read_idx_images(os.path.join(a.data, "t10k-images-idx3-ubyte"))
+    if a.train_size > 0:
+        xtr = xtr[:a.train_size]
+    gen_test = torch.Generator().manual_seed(a.test_seed)
+    xte = torch.bernoulli(xte, generator=gen_test)            # static: once
+    model = Hier2VAE(xtr.shape[1]) if a.model == "hier2" else VampVAE(
+        xtr.shape[1], pseudo=a.pseudo if a.model == "vamp" else 0)
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    gen_train = torch.Generator().manual_seed(a.seed * 2 + 1)
+    n = xtr.shape[0]
+    epoch_seconds, train_nelbo = [], []
+    for epoch in range(a.epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n)
+        total = 0.0
+        for i in range(0, n, a.batch):
+            xb = torch.bernoulli(xtr[perm[i:i + a.batch]], generator=gen_train)  # dynamic: afresh
+            opt.zero_grad()
+            loss = -model.log_weights(xb, 1).sum()
+            loss.backward()
+            opt.step()
+            total += loss.item()
+        epoch_seconds.append(time.perf_counter() - t0)
+        train_nelbo.append(total / n)
+        if not a.quiet:
+            print(f"torch {a.model} epoch {epoch + 1}: {epoch_seconds[-1]:.3f} s, train -ELBO {train_nelbo[-1]:.3f}",
+                  file=sys.stderr)
+
+    out = {"model": a.model, "threads": a.threads, "seed": a.seed, "epochs": a.epochs,
+           "epoch_seconds": epoch_seconds, "train_neg_elbo": train_nelbo, "test_neg_elbo": neg_elbo(model, xte)}
+    if a.iw > 0:
+        xs = xte[:a.iw_images] if a.iw_images > 0 else xte
+        t0 = time.perf_counter()
+        out["test_iw_nll"] = iw_nll(model, xs, a.iw)
+        out["iw_k"], out["iw_images"], out["iw_seconds"] = a.iw, xs.shape[0], time.perf_counter() - t0
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# experiments/vae_variants in quick runs: the table's models train and score
+# (variants.csv rows and columns, summary.json, the chart, a samples grid per
+# model), IW-5000 on a few test images, a failed run recorded while the others
+# go on (exit 1), the same numbers for 1 and 2 threads, and bad flags: one
+# line, exit 2, nothing written.
+#
+#   tests/experiments/vae_variants.sh BUILD/experiments DATA_DIR
+set -u
+bin=${1:?usage: vae_variants.sh BUILD/experiments DATA_DIR}
+data=${2:?usage: vae_variants.sh BUILD/experiments DATA_DIR}
+exe=$bin/vae_variants
+[ -x "$exe" ] || { echo "SKIP: $exe not built"; exit 77; }
+[ -f "$data/train-images-idx3-ubyte" ] || { echo "SKIP: no Fashion-MNIST in $data"; exit 77; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/elbo_variants.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+export ELBO_PROGRESS=0
+fails=0
+ok() { printf '  ok    %s\n' "$1"; }
+bad() { fails=$((fails + 1)); printf '  FAIL  %s\n' "$1"; }
+small=(--data "$data" --train-size 512 --test-size 64 --epochs 1 --hidden 64 --latent 8)
+
+# the CSV's column C of the row whose model is M and seed S
+cell() { awk -F, -v m="$2" -v s="$3" -v c="$4" 'NR > 1 && $1 == m && $2 == s { print $c }' "$1"; }
+
+# ---- the five models of this build, two seeds ----
+out=$tmp/all
+if "$exe" "${small[@]}" --models vae,iwae5,miwae,ciwae,piwae --seeds 1,2 --iw 50 --iw-images 16 --out "$out" \
+        > "$tmp/all.log" 2>&1; then
+    ok "five models x two seeds exit 0"
+else
+    bad "five models x two seeds exit 0"; tail -5 "$tmp/all.log"
+fi
+head -1 "$out/variants.csv" | grep -qx 'model,seed,test_neg_elbo,iw_nll,k,kl,active_units,epoch_seconds,params,cluster_accuracy,status' \
+    && ok "variants.csv header" || bad "variants.csv header: $(head -1 "$out/variants.csv")"
+rows=$(awk 'NR > 1' "$out/variants.csv" | wc -l)
+[ "$rows" = 10 ] && ok "10 rows" || bad "rows: $rows, expected 10"
+for m in vae iwae5 miwae ciwae piwae; do
+    for s in 1 2; do
+        nll=$(cell "$out/variants.csv" $m $s 4) elbo=$(cell "$out/variants.csv" $m $s 3)
+        k=$(cell "$out/variants.csv" $m $s 5) st=$(cell "$out/variants.csv" $m $s 11)
+        if awk -v a="$nll" -v b="$elbo" 'BEGIN { exit !(a > 0 && b > 0 && a <= b + 1) }' && [ "$k" = 50 ] && [ "$st" = ok ]; then
+            ok "$m seed $s: IW-50 NLL $nll <= -ELBO $elbo (+1 nat of noise), status ok"
+        else
+            bad "$m seed $s: iw_nll '$nll', neg_elbo '$elbo', k '$k', status '$st'"
+        fi
+    done
+    [ -s "$out/samples_$m.png" ] && [ -s "$out/samples_$m.npy" ] && ok "samples_$m.png" || bad "samples_$m.png missing"
+done
+[ -s "$out/iw_nll.svg" ] && grep -q '<svg' "$out/iw_nll.svg" && ok "iw_nll.svg" || bad "iw_nll.svg"
+python3 - "$out/summary.json" <<'PY' && ok "summary.json: configuration, models and runs" || bad "summary.json"
+import json, sys
+s = json.load(open(sys.argv[1]))
+c, r = s["config"], s["results"]
+assert c["models"] == "vae,iwae5,miwae,ciwae,piwae" and c["seeds"] == "1,2" and c["binarize"] == "dynamic", c
+assert r["iw_k"] == 50 and r["iw_images"] == 16 and len(r["runs"]) == 10 and len(r["models"]) == 5, r
+assert all(m["finished_runs"] == 2 for m in r["models"])
+assert {m["name"]: m["objective"] for m in r["models"]}["piwae"] == "piwae"
+PY
+
+# ---- same numbers for 1 and 2 threads (epoch seconds aside) ----
+for t in 1 2; do
+    "$exe" "${small[@]}" --models vae,piwae --seeds 3 --iw 20 --iw-images 8 --threads $t --out "$tmp/t$t" \
+        > "$tmp/t$t.log" 2>&1 || bad "--threads $t run"
+done
+if cmp -s <(cut -d, -f1-7,9- "$tmp/t1/variants.csv") <(cut -d, -f1-7,9- "$tmp/t2/variants.csv"); then
+    ok "1 and 2 threads: the same numbers"
+else
+    bad "1 and 2 threads differ"; diff "$tmp/t1/variants.csv" "$tmp/t2/variants.csv"
+fi
+
+# ---- IW-5000 on a few test images ----
+if "$exe" "${small[@]}" --models vae --iw 5000 --iw-images 3 --out "$tmp/k5000" > "$tmp/k5000.log" 2>&1 &&
+        v=$(cell "$tmp/k5000/variants.csv" vae 1 4) && awk -v a="$v" 'BEGIN { exit !(a > 0) }'; then
+    ok "--iw 5000 --iw-images 3: -log p(x) ~ $v"
+else
+    bad "--iw 5000"; tail -5 "$tmp/k5000.log"
+fi
+
+# ---- a failed run is recorded, the others go on ----
+"$exe" "${small[@]}" --models vae,iwae5 --iw 10 --iw-images 4 --inject-failure iwae5 --out "$tmp/fail" > "$tmp/fail.log" 2>&1
+rc=$?
+st=$(cell "$tmp/fail/variants.csv" iwae5 1 11) vst=$(cell "$tmp/fail/variants.csv" vae 1 11)
+if [ $rc = 1 ] && [[ $st == \"failed:* ]] && [ "$vst" = ok ] && [ -s "$tmp/fail/summary.json" ]; then
+    ok "a failed run: exit 1, recorded ($st), the other finished"
+else
+    bad "failed run: rc $rc, iwae5 '$st', vae '$vst'"
+fi
+
+# ---- bad flags: one line, exit 2, nothing written ----
+badflag() {
+    local desc=$1
+    shift
+    rm -rf "$tmp/bad"
+    "$exe" "${small[@]}" --out "$tmp/bad" "$@" > "$tmp/bad.out" 2> "$tmp/bad.err"
+    local rc=$? lines
+    lines=$(wc -l < "$tmp/bad.err")
+    if [ $rc = 2 ] && [ "$lines" = 1 ] && [ ! -e "$tmp/bad/variants.csv" ]; then
+        ok "$desc: exit 2, one line: $(cat "$tmp/bad.err")"
+    else
+        bad "$desc: rc $rc, $lines lines: $(cat "$tmp/bad.err")"
+    fi
+}
+badflag "unknown model" --models vae,bogus
+badflag "a model of another part of the issue" --models vamp
+badflag "a model twice" --models vae,vae
+badflag "bad seeds" --seeds 1,x
+badflag "negative IW" --iw -1
+badflag "unknown binarization" --binarize sometimes
+badflag "empty models" --models ,
+
+# ---- the objectives' flags on experiments/vae: range-checked, recorded ----
+vbad() {
+    local desc=$1
+    shift
+    rm -rf "$tmp/vbad"
+    "$bin/vae" --data "$data" --out "$tmp/vbad" "$@" > /dev/null 2> "$tmp/vbad.err"
+    local rc=$? lines
+    lines=$(wc -l < "$tmp/vbad.err")
+    if [ $rc = 2 ] && [ "$lines" = 1 ] && [ ! -e "$tmp/vbad/summary.json" ]; then
+        ok "vae $desc: exit 2, one line: $(cat "$tmp/vbad.err")"
+    else
+        bad "vae $desc: rc $rc, $lines lines: $(cat "$tmp/vbad.err")"
+    fi
+}
+if [ -x "$bin/vae" ]; then
+    vbad "--iwae-m 0" --objective miwae --iwae-m 0
+    vbad "--iwae-m 20000" --objective piwae --iwae-m 20000
+    vbad "--ciwae-beta 1.5" --objective ciwae --ciwae-beta 1.5
+    vbad "--ciwae-beta nan" --objective ciwae --ciwae-beta nan
+    if "$bin/vae" --data "$data" --quick --epochs 1 --objective piwae --iwae-m 2 --iwae-train 3 --iw 10 \
+            --out "$tmp/vpiwae" > /dev/null 2> "$tmp/vpiwae.log" &&
+        python3 - "$tmp/vpiwae/summary.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+c, r = s["config"], s["results"]
+assert c["objective"] == "piwae" and c["iwae_m"] == 2 and c["iwae_train"] == 3, c
+assert r["model"]["objective"] == "piwae" and r["test_iw_nll"] > 0, r
+PY
+    then
+        ok "vae --objective piwae --iwae-m 2 --iwae-train 3: trains, recorded in summary.json"
+    else
+        bad "vae --objective piwae"; tail -5 "$tmp/vpiwae.log"
+    fi
+fi
+
+[ $fails = 0 ] && { echo "vae_variants: all passed"; exit 0; }
+echo "vae_variants: $fails failed"
+exit 1
