@@ -55,6 +55,7 @@
 #include "results.h"
 #include "summary.h"
 #include "vae_parts.h"
+#include "vae_prior.h"
 
 enum { MODEL_VAE, MODEL_BETA, MODEL_CVAE };
 
@@ -64,7 +65,7 @@ static double lr, beta = -1.0, kl_warmup, free_bits, sigma, leaky;
 static const char *hidden_text, *lik_name;
 static bool resume, dump_latents, use_mpi, ladder;
 static const char *hier_hidden_text;
-static const char *export_path, *init_path, *eval_noise_path;
+static const char *export_path, *init_path, *eval_noise_path, *prior_init_text;
 
 static const elbo_opt opts[] = {
     {"model", ELBO_OPT_CHOICE, &model_kind, "vae", "vae, beta (beta-VAE, --beta defaults to 4) or cvae (class-conditional)",
@@ -121,6 +122,9 @@ static const elbo_opt opts[] = {
      "match the model the flags describe)", .choices = NULL},
     {"eval-noise", ELBO_OPT_STRING, &eval_noise_path, "", "also evaluate the test -ELBO with this fixed noise: a "
      "float32 .npy of (test examples, latent) standard normals", .choices = NULL},
+    {"prior-init", ELBO_OPT_STRING, &prior_init_text, "", "mog prior: start from FILE (params.csv of mog_em --cov "
+     "diag: component, weight, means, variances) or from EM on the encoder means after a warm-up epoch (em, or "
+     "em:N after N epochs)", .choices = NULL},
     {"mpi", ELBO_OPT_BOOL, &use_mpi, "false", "data-parallel training over MPI ranks (under mpirun or srun)",
      .choices = NULL},
     {"buckets", ELBO_OPT_INT, &buckets, "4", "--mpi: about this many gradient buckets (runs of whole layers, last "
@@ -513,10 +517,12 @@ int main(int argc, char **argv)
     hier_config(&cli, &mc_cfg);
     if (model_kind == MODEL_CVAE && (!train.y || train.classes < 1))
         drv_usage_error(&cli, "--model cvae needs labels");
+    const vae_prior_init prior_init = vae_prior_check(&cli, prior_init_text, &mc_cfg, free_bits, resume);
 
     elbo_rng init_rng;
     elbo_rng_seed(&init_rng, cli.seed);
     drv_check(&cli, elbo_vae_create(&model, &mc_cfg, &init_rng), "model");
+    vae_prior_load(&cli, &prior_init, &model);
     if (*eval_noise_path)
         eps = load_eval_noise(&cli, eval_noise_path, test.n, (size_t)mc_cfg.z_dim);
     if (*init_path) {
@@ -550,15 +556,17 @@ int main(int argc, char **argv)
 
     /* What must match for --resume to continue the same run (not --epochs:
      * a finished run may be extended). */
-    char arch[1024], objective[256], config[2048];
+    char arch[1024], objective[256], config[2048], prior_json[64] = "";
+    if (prior_init.em_epoch) /* the prior is refitted mid-run: a resumed run must do the same */
+        snprintf(prior_json, sizeof prior_json, ",\"prior_init_em_epoch\":%d", prior_init.em_epoch);
     elbo_vae_config_json(&mc_cfg, arch, sizeof arch);
     elbo_vae_parts_json(&tc, objective, sizeof objective);
     snprintf(config, sizeof config,
              "{\"arch\":%s,\"batch\":%d,\"lr\":%.9g,\"beta\":%.9g,\"kl_warmup\":%.9g,\"warmup_shape\":%d,"
              "\"free_bits\":%.9g,\"binarize\":%d,\"mc_samples\":%d,\"iwae_train\":%d,\"seed\":%llu,\"quick\":%d,"
-             "\"n_train\":%zu%s}",
+             "\"n_train\":%zu%s%s}",
              arch, batch, lr, beta, kl_warmup, warmup_shape, free_bits, binarize, mc, tc.iw_k,
-             (unsigned long long)cli.seed, (int)cli.quick, train.n, objective);
+             (unsigned long long)cli.seed, (int)cli.quick, train.n, objective, prior_json);
 
     char ckpt[1024]; /* a copy: drv_path's buffers rotate */
     snprintf(ckpt, sizeof ckpt, "%s", drv_path(&cli, "checkpoint.ckpt"));
@@ -634,6 +642,9 @@ int main(int argc, char **argv)
         if (root)
             elbo_progress_end(&prog);
         double mine_seconds = tr.acc.seconds, cpu_seconds = cpu_seconds_now() - cpu_at_epoch_start;
+        /* --prior-init em: after the warm-up epochs, the mixture prior from EM
+         * (every rank does the same on the same data: the same bits). */
+        vae_prior_after_epoch(&cli, &prior_init, &model, etape, &train, eval_batch, (int)epoch + 1);
         if (dp) { /* every rank: the epoch's sums, and the same parameters */
             reduce_epoch_stats(&cli, dp, &tr.acc);
             elbo_dp_check(dp, &cli, elbo_dp_check_params(dp, &model.params, epoch + 1), "--mpi", false);
@@ -786,6 +797,7 @@ int main(int argc, char **argv)
             elbo_json_int(&s.json, NULL, mc_cfg.hier_hidden[i]);
         elbo_json_end_array(&s.json);
     }
+    vae_prior_json(&prior_init, &mc_cfg, &s.json);
     elbo_json_string(&s.json, "likelihood", lik_name);
     const elbo_vae_objective_ops *obj_ops = elbo_vae_objective_of(&(elbo_vae_objective){.ops = tc.objective, .iw_k = tc.iw_k});
     elbo_json_string(&s.json, "objective", obj_ops->name);
@@ -795,6 +807,7 @@ int main(int argc, char **argv)
         elbo_json_number(&s.json, "capacity_epochs", tc.capacity_epochs);
     }
     elbo_json_end_object(&s.json);
+    vae_prior_report(&cli, &model, etape, &test, eval_batch, &s.json);
     if (*export_path) {
         drv_check(&cli, elbo_vae_save_safetensors(&model, export_path), "--export");
         fprintf(stderr, "vae: wrote %s\n", export_path);

@@ -2,7 +2,8 @@
  * arbitrary bytes. Contract checks: success gives sections with bounded,
  * NUL-terminated names and readable data, and a NUL-terminated config;
  * failure leaves one line naming the file. A "vae.arch" section goes through
- * the VAE's architecture record decoder (models/vae/vae_train.h): a config
+ * the VAE's architecture record decoder (models/vae/vae_train.h), a
+ * "vae.prior" section through the learned prior's record decoder: a config
  * within its bounds, or one line. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -52,6 +53,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     c.n_layers > ELBO_VAE_MAX_HIDDEN || c.x_dim < 1 || c.z_dim < 1 ||
                     c.stochastic_layers < 0 || c.stochastic_layers > 2 || c.n_hier_hidden < 0 ||
                     c.n_hier_hidden > ELBO_VAE_MAX_HIER)
+                    abort();
+            } else if (strchr(elbo_last_error(), '\n')) {
+                abort();
+            }
+        }
+        const struct elbo_ckpt_entry *prior = elbo_ckpt_find(&ck, "vae.prior");
+        if (prior) { /* the learned prior's record: K and squashing within bounds, or one line */
+            elbo_vae_config c = elbo_vae_config_default();
+            if (elbo_vae_prior_record_decode(prior->data, prior->count, &c) == ELBO_OK) {
+                if (c.prior_k < 1 || c.prior_k > ELBO_VAE_PRIOR_K_MAX || c.prior_squash < 0 ||
+                    c.prior_squash > ELBO_VAE_SQUASH_HARDTANH)
                     abort();
             } else if (strchr(elbo_last_error(), '\n')) {
                 abort();

@@ -1,7 +1,7 @@
 /* Writes the seed corpus of the fuzz harnesses: small valid files and a few
  * near-misses of each format, generated here rather than kept as binary blobs.
  *   gen_seeds DIR      writes seed files into DIR/idx/, DIR/csv/, DIR/checkpoint/, DIR/dsprites_factors/,
- *                      DIR/npy/, DIR/npz/, DIR/png/ and DIR/safetensors/ */
+ *                      DIR/npy/, DIR/npz/, DIR/png/, DIR/safetensors/ and DIR/prior_init/ */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,6 +85,19 @@ static void csv_seeds(void)
     csv_text("hex", "0x1p3,.5,5.\n");
     csv_text("junk", "1,2x\n");
     csv_text("only-header", "a,b,c\n");
+}
+
+static void prior_init_text(const char *name, const char *text) { put("prior_init", name, text, strlen(text)); }
+
+/* --prior-init files for a 3-component mixture over 2 latents (fuzz_prior_init). */
+static void prior_init_seeds(void)
+{
+    prior_init_text("valid", "component,weight,mean_0,mean_1,var_0,var_1\n0,0.5,1,2,0.5,1\n1,0.25,-1,0,1,2\n"
+                    "2,0.25,0,0,3,0.1\n");
+    prior_init_text("two-rows", "0,0.5,1,2,0.5,1\n1,0.5,-1,0,1,2\n");
+    prior_init_text("zero-weight", "0,0,1,2,0.5,1\n1,0.5,-1,0,1,2\n2,0.5,0,0,3,0.1\n");
+    prior_init_text("negative-variance", "0,1,1,2,-0.5,1\n1,1,-1,0,1,2\n2,1,0,0,3,0.1\n");
+    prior_init_text("full-cov", "0,1,1,2,1,0,0,1\n1,1,-1,0,1,0,0,1\n2,1,0,0,1,0,0,1\n");
 }
 
 /* Checkpoints come from the library's own writer, then are bent. */
@@ -306,5 +319,6 @@ int main(int argc, char **argv)
     npz_seeds();
     png_seeds();
     safetensors_seeds();
+    prior_init_seeds();
     return 0;
 }

@@ -4,7 +4,7 @@
 # number of executions. Prints executions and crashes per target; exits 1 if
 # any target crashed (reproducers are kept in build-rel-fuzz/fuzz/crashes/).
 #   scripts/fuzz.sh [RUNS] [TARGET...]   RUNS defaults to 10000000; targets: idx csv checkpoint dsprites_factors
-#                                         npy npz png safetensors
+#                                         npy npz png safetensors prior_init
 #   FUZZ_JOBS=N                           targets run N at a time (default: nproc)
 #   ELBO_FUZZ_LAX_MESSAGES=1              skip the one-line-message check (memory errors only)
 # Reproduce a crash:  build-rel-fuzz/fuzz/fuzz_TARGET build-rel-fuzz/fuzz/crashes/TARGET-crash-...
@@ -30,7 +30,7 @@ meson compile -C "$dir" >/dev/null
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    for t in idx csv checkpoint dsprites_factors npy npz png safetensors; do
+    for t in idx csv checkpoint dsprites_factors npy npz png safetensors prior_init; do
         [ -x "$dir/fuzz/fuzz_$t" ] && targets+=("$t")
     done
 fi

@@ -72,16 +72,29 @@ void elbo_vae_parts_config(const elbo_cli *cli, const elbo_dataset *data, elbo_v
         c->flow_steps = f->flow_steps;
     if (c->posterior == ELBO_VAE_POSTERIOR_IAF)
         c->flow_hidden = f->iaf_hidden;
+    const elbo_vae_prior_ops *prior = elbo_vae_prior(c->prior);
+    if (prior->default_k == 0 && f->prior_k != 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "--prior-k: the %s prior has no components (give --prior vamp or mog)", prior->name);
+        usage_error(cli, msg);
+    }
+    c->prior_k = prior->default_k == 0 ? 0 : f->prior_k ? f->prior_k : prior->default_k;
+    c->prior_squash = prior->default_k ? f->prior_squash : 0;
     bool spec = f->encoder && *f->encoder;
-    if (!spec && f->arch == 0)
+    if (!spec && f->arch == 0 && c->prior_k == 0)
         return;
-    c->image_h = data->rows;
-    c->image_w = data->cols;
-    c->image_c = data->channels;
-    elbo_status st = spec ? elbo_vae_config_parse_encoder(c, f->encoder) : elbo_vae_config_conv_default(c);
+    elbo_status st = ELBO_OK;
+    if (spec || f->arch != 0) {
+        c->image_h = data->rows;
+        c->image_w = data->cols;
+        c->image_c = data->channels;
+        st = spec ? elbo_vae_config_parse_encoder(c, f->encoder) : elbo_vae_config_conv_default(c);
+    }
     if (st != ELBO_OK)
         usage_error(cli, elbo_last_error());
-    /* Check the fit now: a spec that does not fit the data is a usage error. */
+    /* Check the fit now: a spec that does not fit the data, or a prior that
+     * does not fit the model (a VampPrior on a conditional one), is a usage
+     * error. */
     elbo_vae probe;
     elbo_rng r;
     elbo_rng_seed(&r, 0);

@@ -36,6 +36,7 @@ typedef struct elbo_vae_parts_flags {
     double ciwae_beta;
     /* the flow posteriors (planar, iaf): steps and the IAF's MADE hidden units */
     int flow_steps, iaf_hidden;
+    int prior_k, prior_squash; /* learned priors: components (0: the prior's default), VampPrior squashing */
 } elbo_vae_parts_flags;
 
 extern elbo_vae_parts_flags elbo_vae_parts_opt;
@@ -49,7 +50,12 @@ extern elbo_vae_parts_flags elbo_vae_parts_opt;
      "conv", .choices = NULL},                                                                                  \
     {"posterior", ELBO_OPT_STRING, &elbo_vae_parts_opt.posterior, "diag-gaussian", "posterior family q(z|x)", \
      .choices = NULL},                                                                                          \
-    {"prior", ELBO_OPT_STRING, &elbo_vae_parts_opt.prior, "normal", "prior Pr(z)", .choices = NULL},          \
+    {"prior", ELBO_OPT_STRING, &elbo_vae_parts_opt.prior, "normal", "prior Pr(z): normal, vamp (VampPrior) or " \
+     "mog (mixture of Gaussians; docs/PRIORS.md)", .choices = NULL},                                           \
+    {"prior-k", ELBO_OPT_INT, &elbo_vae_parts_opt.prior_k, "0", "vamp, mog: pseudo-inputs or components "      \
+     "(0: 500 for vamp, 10 for mog)", .min = 0, .max = ELBO_VAE_PRIOR_K_MAX},                                  \
+    {"prior-squash", ELBO_OPT_CHOICE, &elbo_vae_parts_opt.prior_squash, "hardtanh", "vamp: pseudo-inputs "     \
+     "squashed to [0,1] by hard-tanh (the paper's), a sigmoid, or not at all", .choices = "none|sigmoid|hardtanh"},     \
     {"flow-steps", ELBO_OPT_INT, &elbo_vae_parts_opt.flow_steps, "4", "planar, iaf: flow steps K after the "   \
      "Gaussian base", .min = 1, .max = ELBO_VAE_MAX_FLOW_STEPS},                                               \
     {"iaf-hidden", ELBO_OPT_INT, &elbo_vae_parts_opt.iaf_hidden, "100", "iaf: hidden units of each step's "    \

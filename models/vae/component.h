@@ -73,7 +73,13 @@ typedef struct elbo_vae_posterior_ops {
 typedef struct elbo_vae_prior_ops {
     const char *name, *help;
     bool standard_normal; /* Norm[0, I]: posteriors may use their closed-form KL */
+    int default_k;        /* > 0: a prior of cfg.prior_k components in [1, ELBO_VAE_PRIOR_K_MAX], this
+                           * many unless set; 0: cfg.prior_k must be 0 */
     elbo_status (*add_params)(elbo_vae *m); /* optional: learned priors (ids into m->prior_ids) */
+    /* Optional: set the prior's parameters after every parameter has had
+     * its generic initialisation, drawing from the same init stream (so the
+     * networks start the same whatever the prior). */
+    elbo_status (*init_params)(elbo_vae *m, elbo_rng *rng);
     /* log Pr(z) of z (B,Z): (B,1). */
     elbo_node *(*log_prob)(elbo_tape *t, elbo_vae *m, elbo_node *z);
     /* n draws into z (n, Z). */
@@ -184,7 +190,9 @@ elbo_status elbo_objective_check_weights(const elbo_vae_objective *o);
 
 #define ELBO_VAE_PRIORS(X)                                                                                     \
     X(STANDARD_NORMAL, elbo_prior_standard_normal)                                                             \
-    X(HIER2, elbo_prior_hier2)
+    X(HIER2, elbo_prior_hier2)                                                                                 \
+    X(VAMP, elbo_prior_vamp)                                                                                   \
+    X(MOG, elbo_prior_mog)
 
 /* In the order of enum elbo_vae_lik. */
 #define ELBO_VAE_LIKELIHOODS(X)                                                                                \

@@ -132,6 +132,9 @@ elbo_status elbo_vae_loss(elbo_vae *m, elbo_tape *t, const float *x, const float
         return st;
     const elbo_vae_posterior_ops *post = elbo_vae_posterior(c->posterior);
     f.kl = post->kl ? post->kl(t, m, &f.q) : NULL; /* (B,1), closed form (17.24) */
+    if (obj->free_bits > 0.0f && !f.kl && ops->loss == elbo_objective_elbo_loss) /* said here, before any draw */
+        return elbo_fail(ELBO_ERR_INVALID, "free bits need the KL per latent dimension in closed form: the %s "
+                         "posterior with the %s prior has none", post->name, elbo_vae_prior(c->prior)->name);
     elbo_node *L = ops->loss(&f);
     if ((st = elbo_tape_status(t)) != ELBO_OK)
         return st;

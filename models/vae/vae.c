@@ -66,7 +66,8 @@ bool elbo_vae_config_equal(const elbo_vae_config *a, const elbo_vae_config *b)
         return false;
     if (a->lik != ELBO_VAE_BERNOULLI && a->gauss_logvar != b->gauss_logvar)
         return false;
-    if (a->posterior != b->posterior || a->prior != b->prior || a->arch != b->arch)
+    if (a->posterior != b->posterior || a->prior != b->prior || a->arch != b->arch || a->prior_k != b->prior_k ||
+        a->prior_squash != b->prior_squash)
         return false;
     if (!hier_equal(a, b) || a->flow_steps != b->flow_steps || a->flow_hidden != b->flow_hidden)
         return false;
@@ -79,6 +80,11 @@ bool elbo_vae_config_equal(const elbo_vae_config *a, const elbo_vae_config *b)
                 return false;
     }
     return true;
+}
+
+const char *elbo_vae_prior_squash_name(int squash)
+{
+    return squash == ELBO_VAE_SQUASH_SIGMOID ? "sigmoid" : squash == ELBO_VAE_SQUASH_HARDTANH ? "hardtanh" : "none";
 }
 
 static const char *act_name(elbo_vae_act a)
@@ -126,6 +132,9 @@ int elbo_vae_config_json(const elbo_vae_config *c, char *buf, size_t cap)
         const elbo_vae_prior_ops *p = elbo_vae_prior(c->prior);
         int w = snprintf(more, sizeof more, ",\"posterior\":\"%s\",\"prior\":\"%s\"", q ? q->name : "?",
                          p ? p->name : "?");
+        if (c->prior_k > 0 && w > 0 && (size_t)w < sizeof more)
+            w += snprintf(more + w, sizeof more - (size_t)w, ",\"prior_k\":%d,\"prior_squash\":\"%s\"", c->prior_k,
+                          elbo_vae_prior_squash_name(c->prior_squash));
         if (c->arch == ELBO_VAE_ARCH_CONV && w > 0 && (size_t)w < sizeof more) {
             char spec[ELBO_VAE_MAX_HIDDEN * 24];
             elbo_vae_config_spec(c, spec, sizeof spec);
@@ -268,6 +277,15 @@ static elbo_status check_config(const elbo_vae_config *c)
         return elbo_fail(ELBO_ERR_INVALID, "vae config: expected 0..%d flow steps and 0..%d flow hidden units, got "
                          "%d and %d", ELBO_VAE_MAX_FLOW_STEPS, ELBO_VAE_MAX_FLOW_HIDDEN, c->flow_steps,
                          c->flow_hidden);
+    const elbo_vae_prior_ops *prior = elbo_vae_prior(c->prior);
+    if (prior->default_k > 0 && (c->prior_k < 1 || c->prior_k > ELBO_VAE_PRIOR_K_MAX))
+        return elbo_fail(ELBO_ERR_INVALID, "vae config: the %s prior needs 1..%d components, got %d", prior->name,
+                         ELBO_VAE_PRIOR_K_MAX, c->prior_k);
+    if (prior->default_k == 0 && c->prior_k != 0)
+        return elbo_fail(ELBO_ERR_INVALID, "vae config: the %s prior has no components, got %d", prior->name,
+                         c->prior_k);
+    if (c->prior_squash < ELBO_VAE_SQUASH_NONE || c->prior_squash > ELBO_VAE_SQUASH_HARDTANH)
+        return elbo_fail(ELBO_ERR_INVALID, "vae config: unknown pseudo-input squashing %d", c->prior_squash);
     if ((unsigned)c->arch > ELBO_VAE_ARCH_CONV || c->n_layers < 0 || c->n_layers > ELBO_VAE_MAX_HIDDEN)
         return elbo_fail(ELBO_ERR_INVALID, "vae config: unknown architecture %d or %d layers", (int)c->arch,
                          c->n_layers);
@@ -325,6 +343,10 @@ elbo_status elbo_vae_create(elbo_vae *m, const elbo_vae_config *cfg, elbo_rng *r
             elbo_params_init_uniform_fan_in(p, i, m->init_fan_in[i], rng);
         else
             elbo_params_fill(p, i, m->init_fill[i]);
+    }
+    if (prior->init_params && (st = prior->init_params(m, rng)) != ELBO_OK) {
+        elbo_params_free(p);
+        return st;
     }
     return ELBO_OK;
 }

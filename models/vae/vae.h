@@ -37,6 +37,7 @@
 #define ELBO_VAE_MAX_PARAMS 64  /* parameter tensors of one model, all parts together */
 #define ELBO_VAE_MAX_PART_PARAMS 8 /* of the posterior, the prior or the likelihood */
 #define ELBO_VAE_MAX_HIER 3 /* hidden layers of each network between two stochastic layers */
+#define ELBO_VAE_PRIOR_K_MAX 4096  /* components of a learned prior (cfg.prior_k) */
 
 typedef enum elbo_vae_act {
     ELBO_VAE_RELU,
@@ -67,6 +68,11 @@ typedef struct elbo_vae_layer {
     int k, stride, pad; /* conv: k x k kernel, stride, zero padding on each side */
 } elbo_vae_layer;
 
+/* How VampPrior pseudo-inputs reach the encoder (cfg.prior_squash):
+ * u = a, sigmoid(a), or hard-tanh min(max(a, 0), 1) (Tomczak & Welling 2018). */
+enum { ELBO_VAE_SQUASH_NONE, ELBO_VAE_SQUASH_SIGMOID, ELBO_VAE_SQUASH_HARDTANH };
+const char *elbo_vae_prior_squash_name(int squash);
+
 typedef struct elbo_vae_config {
     int x_dim;       /* D, e.g. 784 */
     int z_dim;       /* latent dimensions (two stochastic layers: z1 and z2 together) */
@@ -79,6 +85,8 @@ typedef struct elbo_vae_config {
     float gauss_logvar; /* fixed log sigma^2 for ELBO_VAE_GAUSSIAN; initial value when learned */
     int posterior;      /* an ELBO_VAE_POSTERIOR_* id (component.h); 0: diagonal Gaussian */
     int prior;          /* an ELBO_VAE_PRIOR_* id; 0: standard normal */
+    int prior_k;        /* learned priors: components (VampPrior pseudo-inputs, MoG components); 0 for normal */
+    int prior_squash;   /* VampPrior: pseudo-inputs as they are (0), sigmoid (1) or hard-tanh to [0,1] (2) */
     elbo_vae_arch arch; /* MLP: hidden[]; CONV: layers[] over the image below */
     int image_h, image_w, image_c; /* CONV: the input as an image, image_h * image_w * image_c = x_dim */
     int n_layers;
@@ -256,7 +264,8 @@ elbo_status elbo_vae_decode(elbo_vae *m, elbo_tape *t, const float *z, const flo
 /* Decode the encoder means of x: out (N, D). */
 elbo_status elbo_vae_reconstruct(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N,
                                  int eval_batch, float *out);
-/* N draws z ~ Norm[0, I] decoded to means (the noise-free samples of 17.12b). */
+/* N draws z ~ Pr(z) (the model's prior: Norm[0, I] by default) decoded to means (the noise-free
+ * samples of 17.12b). */
 elbo_status elbo_vae_sample_prior(elbo_vae *m, elbo_tape *t, const float *y, size_t N, elbo_rng *rng,
                                   float *out);
 /* N draws from the aggregated posterior (1/I) sum_i q(z|x_i) over the data

@@ -11,15 +11,16 @@
 #include "models/io/excerpt.h"
 #include "models/io/safetensors.h"
 
-#define MAX_PIECES (4 * ELBO_VAE_MAX_HIDDEN + 8)
+#define MAX_PIECES (4 * ELBO_VAE_MAX_HIDDEN + 8 + ELBO_VAE_MAX_PART_PARAMS)
 #define PIECE_NAME 48
 
-enum { VEC, DENSE, CONV, CONVT };
+enum { VEC, DENSE, CONV, CONVT, MAT };
 
 /* One tensor of the state_dict: columns c0..c1 of parameter id. kind VEC
  * (a bias or vector), DENSE (a weight, transposed to (out, in)), CONV (ours
  * (K,K,Cin,Cout) as Conv2d's (Cout,Cin,K,K)), CONVT (ours (K,K,Cout,Cin) as
- * ConvTranspose2d's (Cin,Cout,K,K)). A dense layer whose input (or output)
+ * ConvTranspose2d's (Cin,Cout,K,K)), MAT (a learned prior's (rows, cols)
+ * as it is, columns in CHW order when in_img is an image). A dense layer whose input (or output)
  * is an image flattens it in our HWC order; PyTorch flattens CHW: in_img
  * (out_img) is that image, h = 0 when the side is a plain vector. */
 typedef struct piece {
@@ -69,6 +70,13 @@ static int pieces(const elbo_vae *m, piece *p)
     }
     if (m->lik_logvar >= 0)
         ADD(m->lik_logvar, 0, c->x_dim, VEC, plain, image_or_plain(net->in[0]), "lik_logvar");
+    /* A learned prior's parameters under their own names (prior.logits,
+     * prior.means, prior.logvars; prior.pseudo_inputs before squashing). */
+    for (int k = 0; k < ELBO_VAE_MAX_PART_PARAMS && m->prior_ids[k] >= 0; k++) {
+        const elbo_param_info *in = &m->params.info[m->prior_ids[k]];
+        bool pixels = in->cols == c->x_dim && in->rows == c->prior_k && c->prior_k > 0 && strstr(in->name, "pseudo");
+        ADD(m->prior_ids[k], 0, in->cols, MAT, pixels ? image_or_plain(net->in[0]) : plain, plain, "%s", in->name);
+    }
 #undef ADD
     return n;
 }
@@ -90,6 +98,10 @@ static int piece_shape(const elbo_vae *m, const piece *p, uint64_t *shape)
         shape[0] = (uint64_t)in->dims[3], shape[1] = (uint64_t)in->dims[2];
         shape[2] = (uint64_t)in->dims[0], shape[3] = (uint64_t)in->dims[1];
         return 4;
+    case MAT:
+        shape[0] = (uint64_t)in->rows;
+        shape[1] = (uint64_t)in->cols;
+        return 2;
     default:
         shape[0] = (uint64_t)(p->c1 - p->c0);
         return 1;
@@ -125,6 +137,10 @@ static void map_piece(const elbo_vae *m, const piece *p, float *w, float *pt, bo
     if (p->kind == VEC) {
         for (int o = p->c0; o < p->c1; o++)
             COPY((size_t)o, chw(p->out_img, (size_t)(o - p->c0)));
+    } else if (p->kind == MAT) {
+        for (size_t i = 0; i < rows; i++)
+            for (size_t j = 0; j < cols; j++)
+                COPY(i * cols + j, i * cols + chw(p->in_img, j));
     } else if (p->kind == DENSE) {
         for (size_t i = 0; i < rows; i++)
             for (int o = p->c0; o < p->c1; o++)

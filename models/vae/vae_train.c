@@ -527,7 +527,32 @@ elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c)
     return ELBO_OK;
 }
 
-/* Section names: "w/enc0.W", "m/enc0.W", "v/enc0.W", ..., and "vae.arch". */
+/* The learned prior's settings, a section of its own ("vae.prior") beside
+ * the architecture record, written when the prior has components: version
+ * 1, components K, pseudo-input squashing. Absent: a prior without
+ * components (every checkpoint before the learned priors). */
+#define PRIOR_RECORD_LEN 3
+
+static void prior_encode(const elbo_vae_config *c, float *a)
+{
+    a[0] = 1.0f;
+    a[1] = (float)c->prior_k;
+    a[2] = (float)c->prior_squash;
+}
+
+elbo_status elbo_vae_prior_record_decode(const float *a, size_t n, elbo_vae_config *c)
+{
+    if (n != PRIOR_RECORD_LEN || a[0] != 1.0f)
+        return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: prior record of %zu numbers, version %g: this build "
+                         "reads version 1 of %d numbers", n, n ? (double)a[0] : 0.0, PRIOR_RECORD_LEN);
+    if (!field(a[1], 1, ELBO_VAE_PRIOR_K_MAX, &c->prior_k) ||
+        !field(a[2], ELBO_VAE_SQUASH_NONE, ELBO_VAE_SQUASH_HARDTANH, &c->prior_squash))
+        return elbo_fail(ELBO_ERR_FORMAT, "vae checkpoint: prior record holds an impossible value (%g components, "
+                         "squashing %g)", (double)a[1], (double)a[2]);
+    return ELBO_OK;
+}
+
+/* Section names: "w/enc0.W", "m/enc0.W", "v/enc0.W", ..., "vae.arch" and "vae.prior". */
 static void section_name(char *buf, size_t cap, char slab, const char *param)
 {
     snprintf(buf, cap, "%c/%s", slab, param);
@@ -537,7 +562,8 @@ elbo_status elbo_vae_trainer_save(const elbo_vae_trainer *tr, const char *path, 
                                   const void *extra, size_t extra_len)
 {
     const elbo_params *p = &tr->m->params;
-    size_t ns = 1 + 3 * (size_t)p->count;
+    const bool has_prior = tr->m->cfg.prior_k > 0;
+    size_t ns = 1 + 3 * (size_t)p->count + (has_prior ? 1 : 0);
     elbo_ckpt_section *sec = calloc(ns, sizeof *sec);
     char(*names)[ELBO_CKPT_NAME_MAX + 1] = calloc(ns, sizeof *names);
     size_t blob_len = sizeof(train_blob) + extra_len;
@@ -549,6 +575,10 @@ elbo_status elbo_vae_trainer_save(const elbo_vae_trainer *tr, const char *path, 
     float arch[ARCH_LEN_V4];
     arch_encode(&tr->m->cfg, arch);
     sec[0] = (elbo_ckpt_section){"vae.arch", arch, arch_len(&tr->m->cfg)};
+    float prior_rec[PRIOR_RECORD_LEN];
+    prior_encode(&tr->m->cfg, prior_rec);
+    if (has_prior)
+        sec[ns - 1] = (elbo_ckpt_section){"vae.prior", prior_rec, PRIOR_RECORD_LEN};
     const char slab_name[3] = {'w', 'm', 'v'};
     float *slabs[3] = {p->w, p->m, p->v};
     for (int s = 0; s < 3; s++)
@@ -607,7 +637,14 @@ static elbo_status read_arch(const elbo_ckpt *ck, const char *path, elbo_vae_con
     const struct elbo_ckpt_entry *e = elbo_ckpt_find(ck, "vae.arch");
     if (!e)
         return elbo_fail(ELBO_ERR_FORMAT, "%s: no vae.arch section: not a VAE checkpoint", path);
-    return elbo_vae_arch_decode(e->data, e->count, c);
+    elbo_status st = elbo_vae_arch_decode(e->data, e->count, c);
+    const struct elbo_ckpt_entry *pr = elbo_ckpt_find(ck, "vae.prior");
+    if (st == ELBO_OK && pr && (st = elbo_vae_prior_record_decode(pr->data, pr->count, c)) != ELBO_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", elbo_last_error());
+        return elbo_fail(st, "%s: %s", path, why);
+    }
+    return st;
 }
 
 elbo_status elbo_vae_trainer_load(elbo_vae_trainer *tr, const char *path, const char *config, void **extra,

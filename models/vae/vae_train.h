@@ -135,6 +135,10 @@ elbo_status elbo_vae_trainer_load(elbo_vae_trainer *tr, const char *path, const 
  * impossible value is ELBO_ERR_FORMAT naming it. The config is not yet
  * validated as a model (elbo_vae_create does that). */
 elbo_status elbo_vae_arch_decode(const float *a, size_t n, elbo_vae_config *c);
+/* The learned prior's record (section "vae.prior", n numbers: version 1,
+ * components, pseudo-input squashing) into c's prior_k and prior_squash;
+ * anything else is ELBO_ERR_FORMAT. */
+elbo_status elbo_vae_prior_record_decode(const float *a, size_t n, elbo_vae_config *c);
 
 /* A model alone from a checkpoint written by elbo_vae_trainer_save (for
  * sampling and evaluation): creates *m from the stored architecture. */

@@ -365,6 +365,54 @@ if [ -n "$data" ] && [ -s "$data/train-images-idx3-ubyte" ]; then
         done
         [ ! -e "$tmp/vae_bad/summary.json" ] && ok "vae: nothing written on a usage error" ||
             bad "vae: nothing written on a usage error"
+        # Learned priors (docs/PRIORS.md): the VampPrior, and the mixture started by EM after a
+        # warm-up epoch, with its cluster accuracy; the same numbers for 1 and 2 threads.
+        for th in 1 2; do
+            "$bin/vae" --quick --data "$data" --epochs 2 --prior mog --prior-k 10 --prior-init em --iw 5 \
+                --threads $th --out "$tmp/vae_mog$th" >"$tmp/vae_mog$th.log" 2>&1 ||
+                { bad "vae --prior mog --prior-init em --threads $th exits 0"; tail -5 "$tmp/vae_mog$th.log"; }
+        done
+        f=$tmp/vae_mog1/summary.json
+        check "vae mog prior: cluster accuracy above chance (0.1)" "$(val "$f" cluster_accuracy)" ">" 0.1
+        check "vae mog prior: majority-vote accuracy >= one-to-one" "$(val "$f" cluster_accuracy_majority)" ">=" \
+            "$(val "$f" cluster_accuracy)"
+        [ -s "$tmp/vae_mog1/prior.csv" ] && [ -s "$tmp/vae_mog1/clusters.csv" ] && ok "vae mog prior: prior.csv, clusters.csv" ||
+            bad "vae mog prior: prior.csv, clusters.csv"
+        for k in test_neg_elbo test_iw_nll cluster_accuracy; do
+            check "vae mog prior: $k the same for 1 and 2 threads" "$(val "$f" $k)" "=" \
+                "$(val "$tmp/vae_mog2/summary.json" $k)"
+        done
+        # The fitted mixture reads back as a start (mog_em's params.csv layout).
+        "$bin/vae" --quick --data "$data" --epochs 1 --prior mog --prior-k 10 --prior-init "$tmp/vae_mog1/prior.csv" \
+            --out "$tmp/vae_mog_file" >/dev/null 2>&1 && ok "vae --prior-init prior.csv exits 0" ||
+            bad "vae --prior-init prior.csv exits 0"
+        if "$bin/vae" --quick --data "$data" --epochs 1 --prior vamp --prior-k 20 --prior-squash sigmoid \
+            --out "$tmp/vae_vamp" >"$tmp/vae_vamp.log" 2>&1; then
+            ok "vae --prior vamp exits 0"
+            grep -q '"prior_k": 20' "$tmp/vae_vamp/summary.json" && ok "vae vamp: summary.json records K" ||
+                bad "vae vamp: summary.json records K"
+            check "vae vamp: a finite test -ELBO below 550 nats" "$(val "$tmp/vae_vamp/summary.json" test_neg_elbo)" "<" 550
+        else
+            bad "vae --prior vamp exits 0"
+            tail -5 "$tmp/vae_vamp.log"
+        fi
+        for a in "--prior mog --prior-k 5000" "--prior vamp --prior-k -1" "--prior normal --prior-k 5" \
+            "--prior mog --free-bits 0.5" "--prior vamp --prior-init em" "--prior mog --prior-init em:0" \
+            "--prior vamp --model cvae" "--prior-squash tanh"; do
+            # shellcheck disable=SC2086
+            "$bin/vae" --data "$data" --epochs 1 $a --out "$tmp/vae_bad_prior" >/dev/null 2>"$tmp/vae_bad.err"
+            rc=$?
+            [ $rc = 2 ] && [ "$(wc -l <"$tmp/vae_bad.err")" = 1 ] && ok "vae $a: exit 2, one line" ||
+                bad "vae $a: exit 2, one line (got $rc: $(head -c 200 "$tmp/vae_bad.err"))"
+        done
+        printf 'component,weight,mean_0\n0,0.5,1\n1,0.5,2\n' >"$tmp/prior_bad.csv"
+        "$bin/vae" --data "$data" --epochs 1 --prior mog --prior-init "$tmp/prior_bad.csv" --out "$tmp/vae_bad_prior" \
+            >/dev/null 2>"$tmp/vae_bad.err"
+        rc=$?
+        [ $rc = 3 ] && [ "$(wc -l <"$tmp/vae_bad.err")" = 1 ] && ok "vae --prior-init of the wrong shape: exit 3, one line" ||
+            bad "vae --prior-init of the wrong shape: exit 3, one line (got $rc: $(head -c 200 "$tmp/vae_bad.err"))"
+        [ ! -e "$tmp/vae_bad_prior/summary.json" ] && [ ! -e "$tmp/vae_bad_prior/checkpoint.ckpt" ] &&
+            ok "vae: nothing written on a bad prior" || bad "vae: nothing written on a bad prior"
     fi
 else
     skips=$((skips + 6))
