@@ -7,7 +7,8 @@
 # sides), the same epochs, batch 128, Adam 1e-3, one thread each. Prints, per
 # model, the parameter counts of both, the IW-K test NLL of both and their
 # difference (bar: within 1 nat), and the median epoch seconds and their
-# ratio (bar: elbo <= 0.5x PyTorch). MODELS may also name vae (784-400-20,
+# ratio (bar: elbo <= 0.5x PyTorch), and the same for the process CPU seconds
+# per epoch (steadier than wall-clock when the machine is shared). MODELS may also name vae (784-400-20,
 # the reference).
 #
 #   bench/variants_vs_torch.sh [BUILD_DIR]          (default BUILD_DIR: build)
@@ -100,4 +101,8 @@ for m in models:
     d, q = e_nll - t_nll, e_ep / t_ep
     print(f"{m + ' IW NLL (nats)':26}{e_nll:12.3f}{t_nll:12.3f}{d:+12.3f}   |diff| <= 1: {'met' if abs(d) <= 1 else 'MISSED'}")
     print(f"{m + ' epoch seconds':26}{e_ep:12.3f}{t_ep:12.3f}{q:12.3f}   <= 0.5: {'met' if q <= 0.5 else 'MISSED'}")
+    e_cpu = mean([r["epoch_cpu_seconds"] for r in e])
+    t_cpu = mean([statistics.median(r["epoch_cpu_seconds"]) for r in t])
+    q = e_cpu / t_cpu
+    print(f"{m + ' epoch CPU seconds':26}{e_cpu:12.3f}{t_cpu:12.3f}{q:12.3f}   <= 0.5: {'met' if q <= 0.5 else 'MISSED'}")
 PY

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "binarize.h"
 #include "cli.h"
@@ -208,6 +209,8 @@ typedef struct run_result {
     int active_units, k;
     long long params;
     double *epoch_secs; /* (epochs) */
+    double *epoch_cpu;  /* (epochs): process CPU seconds (all threads), steadier than wall on a shared machine */
+    double epoch_cpu_seconds;
     char error[320];    /* empty: the run finished */
 } run_result;
 
@@ -295,6 +298,7 @@ static elbo_status train(shared *sh, elbo_vae_trainer *tr, run_result *r)
         elbo_progress prog;
         elbo_progress_begin(&prog, label, tr->steps_per_epoch);
         bool end = false;
+        clock_t c0 = clock();
         for (size_t s = 0; !end; s++) {
             elbo_status st = elbo_vae_trainer_step(tr, &end);
             if (st != ELBO_OK) {
@@ -305,6 +309,7 @@ static elbo_status train(shared *sh, elbo_vae_trainer *tr, run_result *r)
         }
         elbo_progress_end(&prog);
         r->epoch_secs[e] = tr->acc.seconds;
+        r->epoch_cpu[e] = (double)(clock() - c0) / CLOCKS_PER_SEC;
         sh->epochs_done++;
         double el = elbo_now() - sh->t_start;
         fmt_hms(el / (double)sh->epochs_done * (double)(sh->epochs_total - sh->epochs_done), eta, sizeof eta);
@@ -382,6 +387,7 @@ static elbo_status run_one(shared *sh, run_result *r, bool samples)
     }
     if (st == ELBO_OK) {
         r->epoch_seconds = median(r->epoch_secs, sh->epochs);
+        r->epoch_cpu_seconds = median(r->epoch_cpu, sh->epochs);
         if (*fail_model && strcmp(fail_model, r->v->name) == 0)
             st = elbo_fail(ELBO_ERR_INVALID, "--inject-failure %s", fail_model);
     }
@@ -577,6 +583,8 @@ static void write_summary(const shared *sh, const run_result *runs, int n, const
         elbo_json_int(j, "active_units", r->active_units);
         elbo_json_number(j, "epoch_seconds", r->epoch_seconds);
         elbo_json_numbers(j, "epoch_seconds_all", r->epoch_secs, (size_t)sh->epochs);
+        elbo_json_number(j, "epoch_cpu_seconds", r->epoch_cpu_seconds);
+        elbo_json_numbers(j, "epoch_cpu_seconds_all", r->epoch_cpu, (size_t)sh->epochs);
         elbo_json_int(j, "params", r->params);
         elbo_json_end_object(j);
     }
@@ -681,10 +689,11 @@ int main(int argc, char **argv)
         for (int si = 0; si < ns; si++) {
             run_result *r = &runs[sh.run_index];
             *r = (run_result){.v = models[mi], .seed = seeds[si], .test_neg_elbo = NAN, .iw_nll = NAN, .kl = NAN,
-                              .epoch_seconds = NAN, .cluster_accuracy = NAN};
+                              .epoch_seconds = NAN, .cluster_accuracy = NAN, .epoch_cpu_seconds = NAN};
             r->epoch_secs = drv_alloc(&cli, (size_t)sh.epochs, sizeof(double));
+            r->epoch_cpu = drv_alloc(&cli, (size_t)sh.epochs, sizeof(double));
             for (int e = 0; e < sh.epochs; e++)
-                r->epoch_secs[e] = NAN;
+                r->epoch_secs[e] = r->epoch_cpu[e] = NAN;
             elbo_status st = run_one(&sh, r, si == 0);
             if (st != ELBO_OK) {
                 snprintf(r->error, sizeof r->error, "%s (%s)", elbo_last_error(), elbo_status_name(st));
@@ -701,7 +710,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "vae_variants: wrote %s/variants.csv and summary.json (%d of %d runs failed)\n", cli.out, failed,
             sh.runs);
     for (int i = 0; i < sh.runs; i++)
-        free(runs[i].epoch_secs);
+        free(runs[i].epoch_secs), free(runs[i].epoch_cpu);
     free(runs);
     elbo_tape_destroy(sh.eval_tape);
     if (sh.iw_subset)
