@@ -383,6 +383,11 @@ static elbo_status run_one(shared *sh, run_result *r, bool samples)
     if (st == ELBO_OK) {
         r->params = param_count(&m.params);
         r->k = iw;
+        char spec[256];
+        elbo_vae_config_spec(&c, spec, sizeof spec);
+        fprintf(stderr, "%s seed %llu: %s %s, z %d (of which z2 %d), %lld parameters\n", r->v->name,
+                (unsigned long long)r->seed, spec, c.act == ELBO_VAE_TANH ? "tanh" : "relu", c.z_dim, c.z2_dim,
+                r->params);
         st = train(sh, &tr, r);
     }
     if (st == ELBO_OK) {
@@ -677,7 +682,7 @@ int main(int argc, char **argv)
     }
     char spec[256];
     elbo_vae_config_spec(&sh.cfg, spec, sizeof spec);
-    fprintf(stderr, "vae_variants: %d models x %d seeds, %s, z %d, %d epochs, batch %d, %s binarization, %zu train / "
+    fprintf(stderr, "vae_variants: %d models x %d seeds, %s, z %d (one-layer models), %d epochs, batch %d, %s binarization, %zu train / "
             "%zu test, IW-%d on %zu images\n", nm, ns, spec, latent, sh.epochs, batch,
             binarize == ELBO_BIN_DYNAMIC ? "dynamic" : binarize == ELBO_BIN_STATIC ? "static" : "no", sh.train.n,
             sh.test.n, iw, sh.iw_set.n);
