@@ -7,18 +7,27 @@
                K = 500 learned pseudo-inputs u_k = hardtanh_[0,1](W e_k)
                (Tomczak's parameterisation, W initialised N(0.05, 0.01)),
                the KL estimated from the posterior's draw.
---model hier2  the two-stochastic-layer model of Burda et al. (2016):
-               q(z1|x): 784-200-200-(100, 100), q(z2|z1): 100-100-100-(50, 50);
-               p(z1|z2): 50-100-100-(100, 100), p(x|z1): 100-200-200-784
-               Bernoulli logits; tanh units, Gaussian layers as (mean,
-               log-variance), p(z2) = N(0, I).
---model vae    the plain VAE (784-400-20 ReLU), for reference.
+--model hier2  the two-stochastic-layer model of Burda et al. (2016), layer
+               for layer elbo's `vae_variants --models hier2` (= `vae
+               --stochastic-layers 2`; models/vae/net.c, hier.c,
+               posterior_hier2.c, prior_hier2.c):
+               q(z1|x):   784-200-200 tanh, then one linear head to 2 x 100
+                          (mean | log-variance; the variance is exp of it)
+               q(z2|z1):  the drawn z1 -> 100-100 tanh -> 2 x 50
+               p(z1|z2):  z2 50 -> 100-100 tanh -> 2 x 100
+               p(x|z1):   the drawn z1 -> 200-200 tanh -> 784 Bernoulli logits
+               p(z2) = N(0, I); 521,084 parameters, as elbo's summary.json.
+               Every layer nn.Linear with PyTorch's default initialisation,
+               U(+-1/sqrt(fan_in)) for weights and biases, which is elbo's.
+--model vae    the plain VAE (784-400-20 ReLU, one 2 x 20 head), for reference.
 
 Same data as elbo (the IDX files), dynamic binarization of the training set
 (a fresh Bernoulli draw per pixel per epoch, torch.bernoulli with the seeded
-generator), the test set binarized once from --test-seed, Adam 1e-3, batch 128
-(shuffled, last batch partial), nn.Linear default initialisation, one
-reparameterized draw per example. The test -log p(x) is the IW-K estimate with
+generator), the test set binarized once with elbo's own bits (its xoshiro256**
+stream from seed 2 --binarize-seed + 2, reproduced by elbo_test_bits below), so
+both sides score the same test images; Adam 1e-3, batch 128 (shuffled, last
+batch partial), one reparameterized draw per example, the ELBO with the KL
+estimated at the draw (log q - log p) for the VampPrior and the 2-layer model. The test -log p(x) is the IW-K estimate with
 K = --iw draws, chunked over the draws (a running log-sum-exp) so K = 5000
 fits in memory.
 
@@ -27,11 +36,12 @@ the IW-K NLL.
 
     bench/peer-env 1 /usr/bin/python3 bench/variants_vs_torch.py --model vamp --epochs 50 --iw 5000
 
-NOTE: elbo's VampPrior and two-layer model land from other parts of issue 15;
-after they are merged, check that this script's architecture matches elbo's
-(`--prior vamp` with K = 500: the pseudo-input parameterisation and its
-initialisation; `--stochastic-layers 2`: widths, tanh, the mean/log-variance
-heads) before quoting a comparison.
+The output has the parameter count ("params"), to compare with elbo's.
+
+NOTE: elbo's VampPrior lands from another part of issue 15; after it is
+merged, check that this script's VampPrior matches it (K = 500, the
+pseudo-input parameterisation and its initialisation) before quoting that
+comparison. The 2-layer model was checked against elbo's code.
 """
 import argparse
 import json
@@ -68,19 +78,20 @@ def bernoulli_ll(logits, x):
 
 
 class Gaussian(nn.Module):
-    """An MLP to the mean and log-variance of a diagonal Gaussian."""
+    """An MLP to the mean and log-variance of a diagonal Gaussian: hidden
+    layers with `act`, then one linear head to (mean | log-variance), as
+    elbo's encoder head and hier MLPs (one GEMM, split by columns)."""
 
     def __init__(self, sizes, z, act):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.mu = nn.Linear(sizes[-1], z)
-        self.logvar = nn.Linear(sizes[-1], z)
+        self.head = nn.Linear(sizes[-1], 2 * z)
         self.act = act
 
     def forward(self, h):
         for layer in self.layers:
             h = self.act(layer(h))
-        return self.mu(h), self.logvar(h)
+        return self.head(h).chunk(2, -1)
 
 
 class MLP(nn.Module):
@@ -149,6 +160,43 @@ class Hier2VAE(nn.Module):
         return log_p - log_normal(z1, m1, lv1) - log_normal(z2, m2, lv2)
 
 
+def elbo_uniforms(seed, n):
+    """n float32 uniforms as elbo_rng_uniform_f32 after elbo_rng_seed(seed):
+    the xoshiro256** stream (seeded through splitmix64) of ops/rng.c, two
+    24-bit uniforms per 64-bit draw, the high bits first."""
+    M = (1 << 64) - 1
+    s, z = [], seed
+    for _ in range(4):
+        z = (z + 0x9E3779B97F4A7C15) & M
+        t = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
+        t = ((t ^ (t >> 27)) * 0x94D049BB133111EB) & M
+        s.append(t ^ (t >> 31))
+    s0, s1, s2, s3 = s
+    raw = np.empty((n + 1) // 2, dtype=np.uint64)
+    for i in range(raw.size):
+        r = (s1 * 5) & M
+        raw[i] = ((((r << 7) | (r >> 57)) & M) * 9) & M
+        t = (s1 << 17) & M
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = ((s3 << 45) | (s3 >> 19)) & M
+    u = np.empty(raw.size * 2, dtype=np.float32)
+    u[0::2] = (raw >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)
+    u[1::2] = ((raw >> np.uint64(8)) & np.uint64(0xFFFFFF)).astype(np.float32) * np.float32(2.0 ** -24)
+    return u[:n]
+
+
+def elbo_test_bits(x, seed):
+    """x (n, d) in [0, 1] binarized as elbo_dataset_binarize(seed) does: pixel
+    on when u < x, the uniforms over the n*d pixels in row order (its chunks
+    of 4096 are even, so the stream is one run of pairs)."""
+    u = elbo_uniforms(seed, x.numel())
+    return torch.from_numpy((u < x.numpy().reshape(-1)).astype(np.float32).reshape(x.shape))
+
+
 @torch.no_grad()
 def iw_nll(model, x, k, rows=1000):
     """Mean over x of -log (1/k) sum_j w_j, at most `rows` draws decoded at once."""
@@ -180,7 +228,8 @@ def main():
     ap.add_argument("--data", default="data/fashion-mnist")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--test-seed", type=int, default=1, help="seed of the test set's one binarization")
+    ap.add_argument("--binarize-seed", type=int, default=1, help="elbo's --binarize-seed: the test set's bits "
+                    "are elbo's from seed 2 s + 2")
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -197,16 +246,15 @@ def main():
     xte = read_idx_images(os.path.join(a.data, "t10k-images-idx3-ubyte"))
     if a.train_size > 0:
         xtr = xtr[:a.train_size]
-    gen_test = torch.Generator().manual_seed(a.test_seed)
-    xte = torch.bernoulli(xte, generator=gen_test)            # static: once
+    xte = elbo_test_bits(xte, 2 * a.binarize_seed + 2)       # static: once, elbo's bits
     model = Hier2VAE(xtr.shape[1]) if a.model == "hier2" else VampVAE(
         xtr.shape[1], pseudo=a.pseudo if a.model == "vamp" else 0)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     gen_train = torch.Generator().manual_seed(a.seed * 2 + 1)
     n = xtr.shape[0]
-    epoch_seconds, train_nelbo = [], []
+    epoch_seconds, epoch_cpu, train_nelbo = [], [], []
     for epoch in range(a.epochs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         perm = torch.randperm(n)
         total = 0.0
         for i in range(0, n, a.batch):
@@ -217,13 +265,15 @@ def main():
             opt.step()
             total += loss.item()
         epoch_seconds.append(time.perf_counter() - t0)
+        epoch_cpu.append(time.process_time() - c0)
         train_nelbo.append(total / n)
         if not a.quiet:
             print(f"torch {a.model} epoch {epoch + 1}: {epoch_seconds[-1]:.3f} s, train -ELBO {train_nelbo[-1]:.3f}",
                   file=sys.stderr)
 
     out = {"model": a.model, "threads": a.threads, "seed": a.seed, "epochs": a.epochs,
-           "epoch_seconds": epoch_seconds, "train_neg_elbo": train_nelbo, "test_neg_elbo": neg_elbo(model, xte)}
+           "params": sum(p.numel() for p in model.parameters()), "test_ones": int(xte.sum().item()),
+           "epoch_seconds": epoch_seconds, "epoch_cpu_seconds": epoch_cpu, "train_neg_elbo": train_nelbo, "test_neg_elbo": neg_elbo(model, xte)}
     if a.iw > 0:
         xs = xte[:a.iw_images] if a.iw_images > 0 else xte
         t0 = time.perf_counter()

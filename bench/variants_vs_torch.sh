@@ -3,10 +3,13 @@
 # (bench/variants_vs_torch.py): the VampPrior (K = 500 pseudo-inputs, the
 # 784-400-20 networks) and the two-stochastic-layer model of Burda et al.
 # (784-200-200-100 / 100-100-50, mirrored decoder, tanh), on dynamically
-# binarized Fashion-MNIST (the test set binarized once), the same epochs,
-# batch 128, Adam 1e-3, one thread each. Prints, per model, the IW-K test NLL
-# of both and their difference (bar: within 1 nat), and the median epoch
-# seconds and their ratio (bar: elbo <= 0.5x PyTorch).
+# binarized Fashion-MNIST (the test set binarized once, the same bits on both
+# sides), the same epochs, batch 128, Adam 1e-3, one thread each. Prints, per
+# model, the parameter counts of both, the IW-K test NLL of both and their
+# difference (bar: within 1 nat), and the median epoch seconds and their
+# ratio (bar: elbo <= 0.5x PyTorch), and the same for the process CPU seconds
+# per epoch (steadier than wall-clock when the machine is shared). MODELS may also name vae (784-400-20,
+# the reference).
 #
 #   bench/variants_vs_torch.sh [BUILD_DIR]          (default BUILD_DIR: build)
 #   MODELS="vamp hier2" SEEDS="1" EPOCHS=50 IW=5000 IW_IMAGES=0 DATA=data/fashion-mnist OUT=runs/variants_vs_torch
@@ -19,9 +22,10 @@
 # training on the PyTorch side: IW_IMAGES limits it to the first N test images
 # (both sides score the same images).
 #
-# Architecture note: elbo's --prior vamp and --stochastic-layers 2 come from
-# other parts of issue 15; check after merging that the PyTorch models here
-# match them layer for layer before quoting the comparison.
+# Architecture note: hier2 was checked layer for layer against elbo's
+# models/vae (bench/variants_vs_torch.py says how); elbo's --prior vamp comes
+# from another part of issue 15: check the PyTorch VampPrior against it after
+# merging before quoting that comparison.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -90,9 +94,15 @@ for m in models:
         print(f"{m + ' IW NLL (nats)':26}{'-':>12}{t_nll:12.3f}{'':12}   elbo: not in this build")
         print(f"{m + ' epoch seconds':26}{'-':>12}{t_ep:12.3f}")
         continue
+    print(f"{m + ' parameters':26}{e[0]['params']:12d}{t[0]['params']:12d}"
+          f"{'':12}   {'equal' if e[0]['params'] == t[0]['params'] else 'DIFFERENT'}")
     e_nll = mean([r["iw_nll"] for r in e])
     e_ep = mean([r["epoch_seconds"] for r in e])
     d, q = e_nll - t_nll, e_ep / t_ep
     print(f"{m + ' IW NLL (nats)':26}{e_nll:12.3f}{t_nll:12.3f}{d:+12.3f}   |diff| <= 1: {'met' if abs(d) <= 1 else 'MISSED'}")
     print(f"{m + ' epoch seconds':26}{e_ep:12.3f}{t_ep:12.3f}{q:12.3f}   <= 0.5: {'met' if q <= 0.5 else 'MISSED'}")
+    e_cpu = mean([r["epoch_cpu_seconds"] for r in e])
+    t_cpu = mean([statistics.median(r["epoch_cpu_seconds"]) for r in t])
+    q = e_cpu / t_cpu
+    print(f"{m + ' epoch CPU seconds':26}{e_cpu:12.3f}{t_cpu:12.3f}{q:12.3f}   <= 0.5: {'met' if q <= 0.5 else 'MISSED'}")
 PY

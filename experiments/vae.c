@@ -418,18 +418,14 @@ static void hier_config(const elbo_cli *cli, elbo_vae_config *c)
         drv_usage_error(cli, "--stochastic-layers 2 sets the posterior (hier2, or ladder with --ladder) and the prior "
                         "(hier2): drop --posterior and --prior");
     double v[ELBO_VAE_MAX_HIER];
+    int w[ELBO_VAE_MAX_HIER];
     int n = *hier_hidden_text ? drv_list(cli, "hier-hidden", hier_hidden_text, v, ELBO_VAE_MAX_HIER) : 0;
     for (int i = 0; i < n; i++) {
         if (v[i] < 1 || v[i] > 1e6 || v[i] != floor(v[i]))
             drv_usage_error(cli, "--hier-hidden: expected positive integer widths");
-        c->hier_hidden[i] = (int)v[i];
+        w[i] = (int)v[i];
     }
-    c->n_hier_hidden = n;
-    c->stochastic_layers = 2;
-    c->z2_dim = z2_dim;
-    c->z_dim = latent + z2_dim;
-    c->posterior = ladder ? ELBO_VAE_POSTERIOR_LADDER : ELBO_VAE_POSTERIOR_HIER2;
-    c->prior = ELBO_VAE_PRIOR_HIER2;
+    elbo_vae_parts_hier2(c, latent, z2_dim, w, n, ladder);
 }
 
 static int parse_hidden(const elbo_cli *cli, elbo_vae_config *c)
@@ -454,11 +450,11 @@ int main(int argc, char **argv)
     elbo_vae_parts_check(&cli, lik_name);
     /* Two stochastic layers default to Burda et al.'s networks. */
     if (!hidden_text)
-        hidden_text = stoch_layers == 2 ? "200,200" : "400";
+        hidden_text = stoch_layers == 2 ? ELBO_VAE_BURDA_HIDDEN : "400";
     if (act < 0)
         act = stoch_layers == 2 ? ELBO_VAE_TANH : ELBO_VAE_RELU;
     if (latent == 0)
-        latent = stoch_layers == 2 ? 100 : 20;
+        latent = stoch_layers == 2 ? ELBO_VAE_BURDA_Z1 : 20;
     hier_check_flags(&cli);
     elbo_vae_parts_check_posterior(&cli, free_bits, *export_path || *init_path);
     elbo_dp *dp = use_mpi ? elbo_dp_begin(&argc, &argv, "vae") : NULL;

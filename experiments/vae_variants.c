@@ -6,9 +6,15 @@
  *
  *   experiments/vae_variants --models vae,iwae5 --seeds 1,2,3 --epochs 50 --iw 5000
  *   experiments/vae_variants --models vae,miwae,ciwae,piwae --epochs 10 --iw 1000 --iw-images 1000
+ *   experiments/vae_variants --models vae,hier2,ladder --epochs 10 --iw 1000 --iw-images 500
  *
  * A model name is one line of the table below: the parts and objective it
- * overrides on the common 784-400-20 network. Writes to --out: variants.csv
+ * overrides on the common 784-400-20 network (--hidden, --latent). The
+ * two-stochastic-layer models (hier2, ladder) take Burda et al.'s networks
+ * instead, whatever --hidden and --latent say: 784-200-200-z1 100,
+ * 100-100-z2 50, the mirrored decoder, tanh (docs/HIERARCHIES.md), the
+ * setup of `experiments/vae --stochastic-layers 2` (common/vae_parts.h).
+ * Writes to --out: variants.csv
  * (one row per model and seed: model, seed, test_neg_elbo, iw_nll, k (the IW
  * draws), kl, active_units, epoch_seconds (median over epochs), params,
  * cluster_accuracy (empty unless the model reports one), status),
@@ -27,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "binarize.h"
 #include "cli.h"
@@ -40,12 +47,15 @@
 #include "progress.h"
 #include "results.h"
 #include "summary.h"
+#include "vae_parts.h"
 
 /* ---- the variants: name -> what it changes on the common model ----
  * One line each. posterior, prior and objective are registry names
  * (models/vae/component.h); k: draws per IW bound in training (0: the
  * objective's default, 5 for the IWAE family); m: MIWAE/PIWAE groups; beta:
- * CIWAE's ELBO weight.
+ * CIWAE's ELBO weight; layers: stochastic layers (2: Burda et al.'s
+ * networks replace the common one, elbo_vae_parts_burda2); ladder: with two
+ * layers, the ladder VAE's top-down inference.
  *
  * Models of issue 15 that land with other parts of the library, as they will
  * read here once those parts are in (each needs the config field noted):
@@ -55,28 +65,33 @@
  *   {"fullcov", "full-covariance Gaussian posterior", "fullcov", "normal", "elbo", ...}
  *   {"planar",  "planar flow posterior", "planar", "normal", "elbo", ...}                   flow K
  *   {"iaf",     "inverse autoregressive flow, K = 2", "iaf", "normal", "elbo", ...}         flow K = 2
- *   {"hier2",   "two stochastic layers (Burda et al.)", ..., "elbo", ...}                    stochastic layers 2
- *   {"ladder",  "ladder VAE (Sønderby et al.)", ...}                                         ladder
  * Until then their names are refused at parse time (planned[] below). */
 typedef struct variant {
     const char *name, *help;
     const char *posterior, *prior, *objective;
     int k, m;
     double beta;
+    int layers;
+    bool ladder;
 } variant;
 
 static const variant table[] = {
-    {"vae", "the VAE: diagonal Gaussian, standard normal prior, the ELBO", "diag-gaussian", "normal", "elbo", 0, 0, 0},
-    {"iwae5", "trained on the IWAE-5 bound (Burda et al. 2016)", "diag-gaussian", "normal", "iwae", 5, 0, 0},
-    {"miwae", "MIWAE(M 2, K 5) (Rainforth et al. 2018)", "diag-gaussian", "normal", "miwae", 5, 2, 0},
-    {"ciwae", "CIWAE, beta 0.5, K 5 (Rainforth et al. 2018)", "diag-gaussian", "normal", "ciwae", 5, 0, 0.5},
+    {"vae", "the VAE: diagonal Gaussian, standard normal prior, the ELBO", "diag-gaussian", "normal", "elbo", 0, 0, 0,
+     1, false},
+    {"iwae5", "trained on the IWAE-5 bound (Burda et al. 2016)", "diag-gaussian", "normal", "iwae", 5, 0, 0, 1, false},
+    {"miwae", "MIWAE(M 2, K 5) (Rainforth et al. 2018)", "diag-gaussian", "normal", "miwae", 5, 2, 0, 1, false},
+    {"ciwae", "CIWAE, beta 0.5, K 5 (Rainforth et al. 2018)", "diag-gaussian", "normal", "ciwae", 5, 0, 0.5, 1, false},
     {"piwae", "PIWAE(M 2, K 5): decoder IWAE-10, encoder MIWAE (Rainforth et al. 2018)", "diag-gaussian", "normal",
-     "piwae", 5, 2, 0},
+     "piwae", 5, 2, 0, 1, false},
+    {"hier2", "two stochastic layers, Burda et al.'s networks (784-200-200-100, 100-100-50, tanh), the ELBO",
+     "hier2", "hier2", "elbo", 0, 0, 0, 2, false},
+    {"ladder", "ladder VAE's top-down inference (Sonderby et al. 2016) on the hier2 model, the ELBO", "ladder",
+     "hier2", "elbo", 0, 0, 0, 2, true},
 };
 #define N_TABLE (sizeof table / sizeof table[0])
 
 /* Names of the issue's models that are not in this build's table. */
-static const char *const planned[] = {"vamp", "mog", "fullcov", "planar", "iaf", "hier2", "ladder", "vqvae"};
+static const char *const planned[] = {"vamp", "mog", "fullcov", "planar", "iaf", "vqvae"};
 
 #define MAX_MODELS 32
 #define MAX_SEEDS 64
@@ -91,8 +106,10 @@ static const elbo_opt opts[] = {
     {"seeds", ELBO_OPT_STRING, &seeds_text, "1", "comma-separated seeds: each model is trained once per seed "
      "(initialisation, batch order, noise, dynamic binarization)", .choices = NULL},
     {"epochs", ELBO_OPT_INT, &epochs, "50", "training epochs of every model", .min = 1, .max = 100000},
-    {"latent", ELBO_OPT_INT, &latent, "20", "latent dimensions", .min = 1, .max = 4096},
-    {"hidden", ELBO_OPT_STRING, &hidden_text, "400", "encoder hidden widths (decoder mirrors), e.g. 400 or 512,256",
+    {"latent", ELBO_OPT_INT, &latent, "20", "latent dimensions of the one-layer models (hier2 and ladder: z1 100, "
+     "z2 50, Burda et al.'s)", .min = 1, .max = 4096},
+    {"hidden", ELBO_OPT_STRING, &hidden_text, "400", "encoder hidden widths of the one-layer models (decoder "
+     "mirrors), e.g. 400 or 512,256; hier2 and ladder take Burda et al.'s 200,200 and 100,100, tanh",
      .choices = NULL},
     {"batch", ELBO_OPT_INT, &batch, "128", "minibatch size", .min = 1, .max = 1000000},
     {"lr", ELBO_OPT_DOUBLE, &lr, "1e-3", "Adam learning rate", .min = 1e-8, .max = 10},
@@ -192,6 +209,8 @@ typedef struct run_result {
     int active_units, k;
     long long params;
     double *epoch_secs; /* (epochs) */
+    double *epoch_cpu;  /* (epochs): process CPU seconds (all threads), steadier than wall on a shared machine */
+    double epoch_cpu_seconds;
     char error[320];    /* empty: the run finished */
 } run_result;
 
@@ -236,6 +255,8 @@ static elbo_status variant_config(const shared *sh, const variant *v, uint64_t s
                                   elbo_vae_train_config *tc)
 {
     *c = sh->cfg;
+    if (v->layers == 2)
+        elbo_vae_parts_burda2(c, v->ladder);
     int post, prior, obj;
     elbo_status st;
     if ((st = elbo_vae_find(ELBO_VAE_PART_POSTERIOR, v->posterior, &post)) != ELBO_OK ||
@@ -277,6 +298,7 @@ static elbo_status train(shared *sh, elbo_vae_trainer *tr, run_result *r)
         elbo_progress prog;
         elbo_progress_begin(&prog, label, tr->steps_per_epoch);
         bool end = false;
+        clock_t c0 = clock();
         for (size_t s = 0; !end; s++) {
             elbo_status st = elbo_vae_trainer_step(tr, &end);
             if (st != ELBO_OK) {
@@ -287,6 +309,7 @@ static elbo_status train(shared *sh, elbo_vae_trainer *tr, run_result *r)
         }
         elbo_progress_end(&prog);
         r->epoch_secs[e] = tr->acc.seconds;
+        r->epoch_cpu[e] = (double)(clock() - c0) / CLOCKS_PER_SEC;
         sh->epochs_done++;
         double el = elbo_now() - sh->t_start;
         fmt_hms(el / (double)sh->epochs_done * (double)(sh->epochs_total - sh->epochs_done), eta, sizeof eta);
@@ -360,10 +383,16 @@ static elbo_status run_one(shared *sh, run_result *r, bool samples)
     if (st == ELBO_OK) {
         r->params = param_count(&m.params);
         r->k = iw;
+        char spec[256];
+        elbo_vae_config_spec(&c, spec, sizeof spec);
+        fprintf(stderr, "%s seed %llu: %s %s, z %d (of which z2 %d), %lld parameters\n", r->v->name,
+                (unsigned long long)r->seed, spec, c.act == ELBO_VAE_TANH ? "tanh" : "relu", c.z_dim, c.z2_dim,
+                r->params);
         st = train(sh, &tr, r);
     }
     if (st == ELBO_OK) {
         r->epoch_seconds = median(r->epoch_secs, sh->epochs);
+        r->epoch_cpu_seconds = median(r->epoch_cpu, sh->epochs);
         if (*fail_model && strcmp(fail_model, r->v->name) == 0)
             st = elbo_fail(ELBO_ERR_INVALID, "--inject-failure %s", fail_model);
     }
@@ -522,6 +551,21 @@ static void write_summary(const shared *sh, const run_result *runs, int n, const
         elbo_json_int(j, "train_k", v->k);
         elbo_json_int(j, "train_m", v->m);
         elbo_json_number(j, "ciwae_beta", v->beta);
+        elbo_json_int(j, "stochastic_layers", v->layers == 2 ? 2 : 1);
+        elbo_vae_config mc;
+        elbo_vae_train_config tc;
+        if (variant_config(sh, v, 0, &mc, &tc) == ELBO_OK) {
+            elbo_vae_config_spec(&mc, spec, sizeof spec);
+            elbo_json_string(j, "network", spec);
+            elbo_json_string(j, "activation", mc.act == ELBO_VAE_TANH ? "tanh" : mc.act == ELBO_VAE_LEAKY ? "leaky"
+                                                                                                          : "relu");
+            elbo_json_int(j, "z_dim", mc.z_dim);
+            elbo_json_int(j, "z2_dim", mc.z2_dim);
+            elbo_json_begin_array(j, "hier_hidden");
+            for (int i = 0; i < mc.n_hier_hidden; i++)
+                elbo_json_int(j, NULL, mc.hier_hidden[i]);
+            elbo_json_end_array(j);
+        }
         elbo_json_int(j, "finished_runs", c);
         elbo_json_number(j, "mean_iw_nll", mean);
         elbo_json_number(j, "min_iw_nll", c ? lo : NAN);
@@ -544,6 +588,8 @@ static void write_summary(const shared *sh, const run_result *runs, int n, const
         elbo_json_int(j, "active_units", r->active_units);
         elbo_json_number(j, "epoch_seconds", r->epoch_seconds);
         elbo_json_numbers(j, "epoch_seconds_all", r->epoch_secs, (size_t)sh->epochs);
+        elbo_json_number(j, "epoch_cpu_seconds", r->epoch_cpu_seconds);
+        elbo_json_numbers(j, "epoch_cpu_seconds_all", r->epoch_cpu, (size_t)sh->epochs);
         elbo_json_int(j, "params", r->params);
         elbo_json_end_object(j);
     }
@@ -596,9 +642,11 @@ static void common_network(const elbo_cli *cli, shared *sh)
 
 static void usage_models(void)
 {
-    fprintf(stdout, "\nmodels (--models):\n");
+    fprintf(stdout, "\nmodels (--models; the one-layer ones on the --hidden and --latent networks, hier2 and "
+            "ladder on Burda et al.'s):\n");
     for (size_t i = 0; i < N_TABLE; i++)
         fprintf(stdout, "  %-8s %s\n", table[i].name, table[i].help);
+
 }
 
 int main(int argc, char **argv)
@@ -634,7 +682,7 @@ int main(int argc, char **argv)
     }
     char spec[256];
     elbo_vae_config_spec(&sh.cfg, spec, sizeof spec);
-    fprintf(stderr, "vae_variants: %d models x %d seeds, %s, z %d, %d epochs, batch %d, %s binarization, %zu train / "
+    fprintf(stderr, "vae_variants: %d models x %d seeds, %s, z %d (one-layer models), %d epochs, batch %d, %s binarization, %zu train / "
             "%zu test, IW-%d on %zu images\n", nm, ns, spec, latent, sh.epochs, batch,
             binarize == ELBO_BIN_DYNAMIC ? "dynamic" : binarize == ELBO_BIN_STATIC ? "static" : "no", sh.train.n,
             sh.test.n, iw, sh.iw_set.n);
@@ -646,10 +694,11 @@ int main(int argc, char **argv)
         for (int si = 0; si < ns; si++) {
             run_result *r = &runs[sh.run_index];
             *r = (run_result){.v = models[mi], .seed = seeds[si], .test_neg_elbo = NAN, .iw_nll = NAN, .kl = NAN,
-                              .epoch_seconds = NAN, .cluster_accuracy = NAN};
+                              .epoch_seconds = NAN, .cluster_accuracy = NAN, .epoch_cpu_seconds = NAN};
             r->epoch_secs = drv_alloc(&cli, (size_t)sh.epochs, sizeof(double));
+            r->epoch_cpu = drv_alloc(&cli, (size_t)sh.epochs, sizeof(double));
             for (int e = 0; e < sh.epochs; e++)
-                r->epoch_secs[e] = NAN;
+                r->epoch_secs[e] = r->epoch_cpu[e] = NAN;
             elbo_status st = run_one(&sh, r, si == 0);
             if (st != ELBO_OK) {
                 snprintf(r->error, sizeof r->error, "%s (%s)", elbo_last_error(), elbo_status_name(st));
@@ -666,7 +715,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "vae_variants: wrote %s/variants.csv and summary.json (%d of %d runs failed)\n", cli.out, failed,
             sh.runs);
     for (int i = 0; i < sh.runs; i++)
-        free(runs[i].epoch_secs);
+        free(runs[i].epoch_secs), free(runs[i].epoch_cpu);
     free(runs);
     elbo_tape_destroy(sh.eval_tape);
     if (sh.iw_subset)

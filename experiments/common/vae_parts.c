@@ -282,3 +282,26 @@ int elbo_vae_parts_json(const elbo_vae_train_config *tc, char *buf, size_t cap)
     return snprintf(buf, cap, ",\"objective\":\"%s\",\"gamma\":%.9g,\"capacity\":%.9g,\"capacity_epochs\":%.9g",
                     o->name, (double)tc->gamma, (double)tc->capacity_max, (double)tc->capacity_epochs);
 }
+
+void elbo_vae_parts_hier2(elbo_vae_config *c, int z1_dim, int z2_dim, const int *hier_hidden, int n_hier, bool ladder)
+{
+    c->n_hier_hidden = n_hier < ELBO_VAE_MAX_HIER ? n_hier : ELBO_VAE_MAX_HIER;
+    for (int i = 0; i < c->n_hier_hidden; i++)
+        c->hier_hidden[i] = hier_hidden[i];
+    c->stochastic_layers = 2;
+    c->z2_dim = z2_dim;
+    c->z_dim = z1_dim + z2_dim;
+    c->posterior = ladder ? ELBO_VAE_POSTERIOR_LADDER : ELBO_VAE_POSTERIOR_HIER2;
+    c->prior = ELBO_VAE_PRIOR_HIER2;
+}
+
+/* The numbers are those of the ELBO_VAE_BURDA_* defaults of experiments/vae. */
+void elbo_vae_parts_burda2(elbo_vae_config *c, bool ladder)
+{
+    static const int hier[] = {100, 100};
+    c->arch = ELBO_VAE_ARCH_MLP;
+    c->n_hidden = 2;
+    c->hidden[0] = c->hidden[1] = 200;
+    c->act = ELBO_VAE_TANH;
+    elbo_vae_parts_hier2(c, ELBO_VAE_BURDA_Z1, 50, hier, 2, ladder);
+}

@@ -100,6 +100,21 @@ extern elbo_vae_parts_flags elbo_vae_parts_opt;
     {"ciwae-beta", ELBO_OPT_DOUBLE, &elbo_vae_parts_opt.ciwae_beta, "0.5", "ciwae: weight of the ELBO in "     \
      "beta ELBO + (1 - beta) IWAE-K", .min = 0, .max = 1}
 
+/* Two stochastic layers on cfg (docs/HIERARCHIES.md): z = [z1 | z2] of
+ * z1_dim + z2_dim columns, the networks z1 -> z2 and z2 -> z1 of the n_hier
+ * widths hier_hidden (at most ELBO_VAE_MAX_HIER), posterior hier2 (ladder
+ * with `ladder`), prior hier2. The encoder, decoder and activation stay the
+ * caller's. */
+void elbo_vae_parts_hier2(elbo_vae_config *cfg, int z1_dim, int z2_dim, const int *hier_hidden, int n_hier,
+                          bool ladder);
+/* Burda et al.'s (2016) 2-layer model on cfg, the defaults of
+ * `experiments/vae --stochastic-layers 2` (its --z2 and --hier-hidden flag
+ * defaults spell the last two): encoder 200,200 (the decoder mirrors it),
+ * tanh, z1 100, z2 50, 100,100 between the layers. */
+#define ELBO_VAE_BURDA_HIDDEN "200,200"
+#define ELBO_VAE_BURDA_Z1 100
+void elbo_vae_parts_burda2(elbo_vae_config *cfg, bool ladder);
+
 /* The names and the spec, right after parsing (before any data is read). */
 void elbo_vae_parts_check(const elbo_cli *cli, const char *likelihood);
 /* --likelihood NAME as the enum (exit 2 on an unknown name). */

@@ -160,9 +160,11 @@ elbo_status elbo_vq_prior_sample(elbo_vq_prior *pr, elbo_tape *t, int n, elbo_rn
         }
         for (size_t b = 0; b < (size_t)n; b++) {
             const float *lq = l->x + (b * P + q) * (size_t)K;
-            double mx = -INFINITY, tot = 0;
-            for (int k = 0; k < K; k++)
-                mx = fmax(mx, lq[k]);
+            float mxf = lq[0]; /* a plain compare: aarch64 gcc 12 -O3 fails on a vectorised fmax reduction here */
+            for (int k = 1; k < K; k++)
+                if (lq[k] > mxf)
+                    mxf = lq[k];
+            double mx = mxf, tot = 0;
             for (int k = 0; k < K; k++)
                 tot += w[k] = exp(lq[k] - mx);
             double u = elbo_rng_uniform(rng) * tot, c = 0;

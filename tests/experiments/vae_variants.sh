@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # experiments/vae_variants in quick runs: the table's models train and score
 # (variants.csv rows and columns, summary.json, the chart, a samples grid per
-# model), IW-5000 on a few test images, a failed run recorded while the others
+# model; the two-stochastic-layer models on Burda et al.'s networks whatever
+# --hidden says, their parameter count against one computed here), IW-5000 on a few test images, a failed run recorded while the others
 # go on (exit 1), the same numbers for 1 and 2 threads, and bad flags: one
 # line, exit 2, nothing written.
 #
@@ -23,19 +24,20 @@ small=(--data "$data" --train-size 512 --test-size 64 --epochs 1 --hidden 64 --l
 # the CSV's column C of the row whose model is M and seed S
 cell() { awk -F, -v m="$2" -v s="$3" -v c="$4" 'NR > 1 && $1 == m && $2 == s { print $c }' "$1"; }
 
-# ---- the five models of this build, two seeds ----
+# ---- the seven models of this build, two seeds ----
 out=$tmp/all
-if "$exe" "${small[@]}" --models vae,iwae5,miwae,ciwae,piwae --seeds 1,2 --iw 50 --iw-images 16 --out "$out" \
+models=(vae iwae5 miwae ciwae piwae hier2 ladder)
+if "$exe" "${small[@]}" --models "$(IFS=,; echo "${models[*]}")" --seeds 1,2 --iw 50 --iw-images 16 --out "$out" \
         > "$tmp/all.log" 2>&1; then
-    ok "five models x two seeds exit 0"
+    ok "seven models x two seeds exit 0"
 else
-    bad "five models x two seeds exit 0"; tail -5 "$tmp/all.log"
+    bad "seven models x two seeds exit 0"; tail -5 "$tmp/all.log"
 fi
 head -1 "$out/variants.csv" | grep -qx 'model,seed,test_neg_elbo,iw_nll,k,kl,active_units,epoch_seconds,params,cluster_accuracy,status' \
     && ok "variants.csv header" || bad "variants.csv header: $(head -1 "$out/variants.csv")"
 rows=$(awk 'NR > 1' "$out/variants.csv" | wc -l)
-[ "$rows" = 10 ] && ok "10 rows" || bad "rows: $rows, expected 10"
-for m in vae iwae5 miwae ciwae piwae; do
+[ "$rows" = 14 ] && ok "14 rows" || bad "rows: $rows, expected 14"
+for m in "${models[@]}"; do
     for s in 1 2; do
         nll=$(cell "$out/variants.csv" $m $s 4) elbo=$(cell "$out/variants.csv" $m $s 3)
         k=$(cell "$out/variants.csv" $m $s 5) st=$(cell "$out/variants.csv" $m $s 11)
@@ -48,19 +50,38 @@ for m in vae iwae5 miwae ciwae piwae; do
     [ -s "$out/samples_$m.png" ] && [ -s "$out/samples_$m.npy" ] && ok "samples_$m.png" || bad "samples_$m.png missing"
 done
 [ -s "$out/iw_nll.svg" ] && grep -q '<svg' "$out/iw_nll.svg" && ok "iw_nll.svg" || bad "iw_nll.svg"
-python3 - "$out/summary.json" <<'PY' && ok "summary.json: configuration, models and runs" || bad "summary.json"
-import json, sys
+python3 - "$out/summary.json" "$out/variants.csv" <<'PY' && ok "summary.json: configuration, models and runs; \
+hier2 and ladder on Burda et al.'s networks, their parameters counted from the widths" || bad "summary.json"
+import csv, json, sys
 s = json.load(open(sys.argv[1]))
 c, r = s["config"], s["results"]
-assert c["models"] == "vae,iwae5,miwae,ciwae,piwae" and c["seeds"] == "1,2" and c["binarize"] == "dynamic", c
-assert r["iw_k"] == 50 and r["iw_images"] == 16 and len(r["runs"]) == 10 and len(r["models"]) == 5, r
+assert c["models"] == "vae,iwae5,miwae,ciwae,piwae,hier2,ladder" and c["seeds"] == "1,2", c
+assert c["binarize"] == "dynamic", c
+assert r["iw_k"] == 50 and r["iw_images"] == 16 and len(r["runs"]) == 14 and len(r["models"]) == 7, r
 assert all(m["finished_runs"] == 2 for m in r["models"])
-assert {m["name"]: m["objective"] for m in r["models"]}["piwae"] == "piwae"
+m = {m["name"]: m for m in r["models"]}
+assert m["piwae"]["objective"] == "piwae"
+assert m["vae"]["stochastic_layers"] == 1 and m["vae"]["network"] == "dense:64" and m["vae"]["z_dim"] == 8, m["vae"]
+for name, post in (("hier2", "hier2"), ("ladder", "ladder")):
+    h = m[name]
+    assert h["stochastic_layers"] == 2 and h["posterior"] == post and h["prior"] == "hier2", h
+    assert h["network"] == "dense:200,dense:200" and h["activation"] == "tanh", h
+    assert h["z_dim"] == 150 and h["z2_dim"] == 50 and h["hier_hidden"] == [100, 100], h
+# dense layers (in, out) as weights + biases
+dense = lambda sizes: sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+enc, dec = dense([784, 200, 200, 2 * 100]), dense([100, 200, 200, 784])
+pnet = dense([50, 100, 100, 2 * 100])
+want = {"hier2": enc + dec + pnet + dense([100, 100, 100, 2 * 50]),   # q(z2|z1) reads z1
+        "ladder": enc + dec + pnet + dense([200, 100, 100, 2 * 50]),  # bottom-up from the encoder's 200
+        "vae": dense([784, 64, 2 * 8]) + dense([8, 64, 784])}
+for row in csv.DictReader(open(sys.argv[2])):
+    if row["model"] in want:
+        assert int(row["params"]) == want[row["model"]], (row["model"], row["params"], want[row["model"]])
 PY
 
 # ---- same numbers for 1 and 2 threads (epoch seconds aside) ----
 for t in 1 2; do
-    "$exe" "${small[@]}" --models vae,piwae --seeds 3 --iw 20 --iw-images 8 --threads $t --out "$tmp/t$t" \
+    "$exe" "${small[@]}" --models vae,piwae,ladder --seeds 3 --iw 20 --iw-images 8 --threads $t --out "$tmp/t$t" \
         > "$tmp/t$t.log" 2>&1 || bad "--threads $t run"
 done
 if cmp -s <(cut -d, -f1-7,9- "$tmp/t1/variants.csv") <(cut -d, -f1-7,9- "$tmp/t2/variants.csv"); then
