@@ -41,7 +41,9 @@
 #include "driver.h"
 #include "models/io/file.h"
 #include "models/io/svg.h"
+#include "models/metrics/cluster.h"
 #include "models/vae/component.h"
+#include "models/vae/prior_mog.h"
 #include "models/vae/vae.h"
 #include "models/vae/vae_train.h"
 #include "progress.h"
@@ -55,17 +57,10 @@
  * objective's default, 5 for the IWAE family); m: MIWAE/PIWAE groups; beta:
  * CIWAE's ELBO weight; layers: stochastic layers (2: Burda et al.'s
  * networks replace the common one, elbo_vae_parts_burda2); ladder: with two
- * layers, the ladder VAE's top-down inference.
- *
- * Models of issue 15 that land with other parts of the library, as they will
- * read here once those parts are in (each needs the config field noted):
- *   {"vamp",    "VampPrior, K = 500 pseudo-inputs", "diag-gaussian", "vamp", "elbo", ...}   prior K = 500
- *   {"mog",     "mixture-of-Gaussians prior, K = 10", "diag-gaussian", "mog", "elbo", ...}  prior K = 10,
- *                                                                     and its cluster accuracy in the CSV
- *   {"fullcov", "full-covariance Gaussian posterior", "fullcov", "normal", "elbo", ...}
- *   {"planar",  "planar flow posterior", "planar", "normal", "elbo", ...}                   flow K
- *   {"iaf",     "inverse autoregressive flow, K = 2", "iaf", "normal", "elbo", ...}         flow K = 2
- * Until then their names are refused at parse time (planned[] below). */
+ * layers, the ladder VAE's top-down inference; prior_k: a learned prior's
+ * components (VampPrior pseudo-inputs, hard-tanh squashed as in the paper;
+ * mixture components, from a random start); flow_steps, flow_hidden: a
+ * flow posterior's steps and the IAF's MADE units. */
 typedef struct variant {
     const char *name, *help;
     const char *posterior, *prior, *objective;
@@ -73,25 +68,42 @@ typedef struct variant {
     double beta;
     int layers;
     bool ladder;
+    int prior_k, flow_steps, flow_hidden;
 } variant;
 
+#define V(...) {__VA_ARGS__} /* fields left out: the plain VAE's (one stochastic layer) */
 static const variant table[] = {
-    {"vae", "the VAE: diagonal Gaussian, standard normal prior, the ELBO", "diag-gaussian", "normal", "elbo", 0, 0, 0,
-     1, false},
-    {"iwae5", "trained on the IWAE-5 bound (Burda et al. 2016)", "diag-gaussian", "normal", "iwae", 5, 0, 0, 1, false},
-    {"miwae", "MIWAE(M 2, K 5) (Rainforth et al. 2018)", "diag-gaussian", "normal", "miwae", 5, 2, 0, 1, false},
-    {"ciwae", "CIWAE, beta 0.5, K 5 (Rainforth et al. 2018)", "diag-gaussian", "normal", "ciwae", 5, 0, 0.5, 1, false},
-    {"piwae", "PIWAE(M 2, K 5): decoder IWAE-10, encoder MIWAE (Rainforth et al. 2018)", "diag-gaussian", "normal",
-     "piwae", 5, 2, 0, 1, false},
-    {"hier2", "two stochastic layers, Burda et al.'s networks (784-200-200-100, 100-100-50, tanh), the ELBO",
-     "hier2", "hier2", "elbo", 0, 0, 0, 2, false},
-    {"ladder", "ladder VAE's top-down inference (Sonderby et al. 2016) on the hier2 model, the ELBO", "ladder",
-     "hier2", "elbo", 0, 0, 0, 2, true},
+    V(.name = "vae", .help = "the VAE: diagonal Gaussian, standard normal prior, the ELBO"),
+    V(.name = "iwae5", .help = "trained on the IWAE-5 bound (Burda et al. 2016)", .objective = "iwae", .k = 5),
+    V(.name = "miwae", .help = "MIWAE(M 2, K 5) (Rainforth et al. 2018)", .objective = "miwae", .k = 5, .m = 2),
+    V(.name = "ciwae", .help = "CIWAE, beta 0.5, K 5 (Rainforth et al. 2018)", .objective = "ciwae", .k = 5,
+      .beta = 0.5),
+    V(.name = "piwae", .help = "PIWAE(M 2, K 5): decoder IWAE-10, encoder MIWAE (Rainforth et al. 2018)",
+      .objective = "piwae", .k = 5, .m = 2),
+    V(.name = "hier2", .help = "two stochastic layers, Burda et al.'s networks (784-200-200-100, 100-100-50, tanh), "
+      "the ELBO", .posterior = "hier2", .prior = "hier2", .layers = 2),
+    V(.name = "ladder", .help = "ladder VAE's top-down inference (Sonderby et al. 2016) on the hier2 model, the ELBO",
+      .posterior = "ladder", .prior = "hier2", .layers = 2, .ladder = true),
+    V(.name = "vamp", .help = "VampPrior, K 500 pseudo-inputs (Tomczak & Welling 2018), the ELBO", .prior = "vamp",
+      .prior_k = 500),
+    V(.name = "mog", .help = "mixture-of-Gaussians prior, K 10, with its cluster accuracy, the ELBO", .prior = "mog",
+      .prior_k = 10),
+    V(.name = "fullcov", .help = "full-covariance Gaussian posterior (a Cholesky factor from the encoder), the ELBO",
+      .posterior = "full-gaussian"),
+    V(.name = "planar", .help = "planar flow posterior, K 4 (Rezende & Mohamed 2015), the ELBO",
+      .posterior = "planar", .flow_steps = 4),
+    V(.name = "iaf", .help = "inverse autoregressive flow, K 2, MADE 100 units (Kingma et al. 2016), the ELBO",
+      .posterior = "iaf", .flow_steps = 2, .flow_hidden = 100),
 };
+#undef V
+
+/* A table entry's part name, or the plain VAE's where it leaves it out. */
+static const char *part(const char *name, const char *plain) { return name ? name : plain; }
 #define N_TABLE (sizeof table / sizeof table[0])
 
 /* Names of the issue's models that are not in this build's table. */
-static const char *const planned[] = {"vamp", "mog", "fullcov", "planar", "iaf", "vqvae"};
+/* (the VQ-VAE has discrete latents and no IW bound: experiments/vqvae) */
+static const char *const planned[] = {"vqvae"};
 
 #define MAX_MODELS 32
 #define MAX_SEEDS 64
@@ -165,9 +177,9 @@ static int parse_models(const elbo_cli *cli, const variant **out)
             drv_usage_error(cli, msg);
         }
         int id;
-        if (elbo_vae_find(ELBO_VAE_PART_POSTERIOR, v->posterior, &id) != ELBO_OK ||
-            elbo_vae_find(ELBO_VAE_PART_PRIOR, v->prior, &id) != ELBO_OK ||
-            elbo_vae_find(ELBO_VAE_PART_OBJECTIVE, v->objective, &id) != ELBO_OK) {
+        if (elbo_vae_find(ELBO_VAE_PART_POSTERIOR, part(v->posterior, "diag-gaussian"), &id) != ELBO_OK ||
+            elbo_vae_find(ELBO_VAE_PART_PRIOR, part(v->prior, "normal"), &id) != ELBO_OK ||
+            elbo_vae_find(ELBO_VAE_PART_OBJECTIVE, part(v->objective, "elbo"), &id) != ELBO_OK) {
             snprintf(msg, sizeof msg, "--models: %s: %s", tok, elbo_last_error());
             drv_usage_error(cli, msg);
         }
@@ -259,12 +271,16 @@ static elbo_status variant_config(const shared *sh, const variant *v, uint64_t s
         elbo_vae_parts_burda2(c, v->ladder);
     int post, prior, obj;
     elbo_status st;
-    if ((st = elbo_vae_find(ELBO_VAE_PART_POSTERIOR, v->posterior, &post)) != ELBO_OK ||
-        (st = elbo_vae_find(ELBO_VAE_PART_PRIOR, v->prior, &prior)) != ELBO_OK ||
-        (st = elbo_vae_find(ELBO_VAE_PART_OBJECTIVE, v->objective, &obj)) != ELBO_OK)
+    if ((st = elbo_vae_find(ELBO_VAE_PART_POSTERIOR, part(v->posterior, "diag-gaussian"), &post)) != ELBO_OK ||
+        (st = elbo_vae_find(ELBO_VAE_PART_PRIOR, part(v->prior, "normal"), &prior)) != ELBO_OK ||
+        (st = elbo_vae_find(ELBO_VAE_PART_OBJECTIVE, part(v->objective, "elbo"), &obj)) != ELBO_OK)
         return st;
     c->posterior = post;
     c->prior = prior;
+    c->prior_k = v->prior_k;
+    c->prior_squash = v->prior_k ? ELBO_VAE_SQUASH_HARDTANH : ELBO_VAE_SQUASH_NONE;
+    c->flow_steps = v->flow_steps;
+    c->flow_hidden = v->flow_hidden;
     *tc = ELBO_VAE_TRAIN_DEFAULT;
     tc->batch = batch;
     tc->adam.lr = (float)lr;
@@ -319,6 +335,28 @@ static elbo_status train(shared *sh, elbo_vae_trainer *tr, run_result *r)
     return ELBO_OK;
 }
 
+/* The mixture prior's cluster accuracy on the test set: each example to the
+ * argmax responsibility of its encoder mean, mapped to labels one to one
+ * (Hungarian); NAN for other priors or unlabelled data. */
+static elbo_status cluster_score(shared *sh, elbo_vae *m, double *acc)
+{
+    *acc = NAN;
+    const elbo_dataset *d = &sh->test;
+    if (m->cfg.prior != ELBO_VAE_PRIOR_MOG || !d->y || d->classes <= 0)
+        return ELBO_OK;
+    float *mu = malloc(d->n * (size_t)m->cfg.z_dim * sizeof *mu);
+    int *cl = malloc(d->n * sizeof *cl);
+    elbo_status st = mu && cl ? ELBO_OK : elbo_fail(ELBO_ERR_NOMEM, "cluster accuracy: out of memory");
+    if (st == ELBO_OK)
+        st = elbo_vae_encode_data(m, sh->eval_tape, d, 0, d->n, eval_batch, mu, NULL);
+    if (st == ELBO_OK)
+        st = elbo_vae_prior_mog_responsibilities(m, mu, d->n, NULL, cl);
+    if (st == ELBO_OK)
+        st = elbo_cluster_accuracy(cl, d->y, d->n, m->cfg.prior_k, d->classes, acc, NULL, NULL);
+    free(mu), free(cl);
+    return st;
+}
+
 /* The scores of a trained model on the test set. */
 static elbo_status score(shared *sh, elbo_vae *m, run_result *r)
 {
@@ -332,6 +370,8 @@ static elbo_status score(shared *sh, elbo_vae *m, run_result *r)
     r->test_neg_elbo = ev.neg_elbo;
     r->kl = ev.kl;
     if ((st = elbo_vae_active_units_data(m, t, &sh->test, eval_batch, 0.01, &r->active_units, NULL)) != ELBO_OK)
+        return st;
+    if ((st = cluster_score(sh, m, &r->cluster_accuracy)) != ELBO_OK)
         return st;
     if (iw > 0) {
         elbo_rng ir;
@@ -545,9 +585,9 @@ static void write_summary(const shared *sh, const run_result *runs, int n, const
         elbo_json_begin_object(j, NULL);
         elbo_json_string(j, "name", v->name);
         elbo_json_string(j, "about", v->help);
-        elbo_json_string(j, "posterior", v->posterior);
-        elbo_json_string(j, "prior", v->prior);
-        elbo_json_string(j, "objective", v->objective);
+        elbo_json_string(j, "posterior", part(v->posterior, "diag-gaussian"));
+        elbo_json_string(j, "prior", part(v->prior, "normal"));
+        elbo_json_string(j, "objective", part(v->objective, "elbo"));
         elbo_json_int(j, "train_k", v->k);
         elbo_json_int(j, "train_m", v->m);
         elbo_json_number(j, "ciwae_beta", v->beta);

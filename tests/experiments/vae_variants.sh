@@ -24,19 +24,19 @@ small=(--data "$data" --train-size 512 --test-size 64 --epochs 1 --hidden 64 --l
 # the CSV's column C of the row whose model is M and seed S
 cell() { awk -F, -v m="$2" -v s="$3" -v c="$4" 'NR > 1 && $1 == m && $2 == s { print $c }' "$1"; }
 
-# ---- the seven models of this build, two seeds ----
+# ---- the twelve models of the table, two seeds ----
 out=$tmp/all
-models=(vae iwae5 miwae ciwae piwae hier2 ladder)
+models=(vae iwae5 miwae ciwae piwae hier2 ladder vamp mog fullcov planar iaf)
 if "$exe" "${small[@]}" --models "$(IFS=,; echo "${models[*]}")" --seeds 1,2 --iw 50 --iw-images 16 --out "$out" \
         > "$tmp/all.log" 2>&1; then
-    ok "seven models x two seeds exit 0"
+    ok "twelve models x two seeds exit 0"
 else
-    bad "seven models x two seeds exit 0"; tail -5 "$tmp/all.log"
+    bad "twelve models x two seeds exit 0"; tail -5 "$tmp/all.log"
 fi
 head -1 "$out/variants.csv" | grep -qx 'model,seed,test_neg_elbo,iw_nll,k,kl,active_units,epoch_seconds,params,cluster_accuracy,status' \
     && ok "variants.csv header" || bad "variants.csv header: $(head -1 "$out/variants.csv")"
 rows=$(awk 'NR > 1' "$out/variants.csv" | wc -l)
-[ "$rows" = 14 ] && ok "14 rows" || bad "rows: $rows, expected 14"
+[ "$rows" = 24 ] && ok "24 rows" || bad "rows: $rows, expected 24"
 for m in "${models[@]}"; do
     for s in 1 2; do
         nll=$(cell "$out/variants.csv" $m $s 4) elbo=$(cell "$out/variants.csv" $m $s 3)
@@ -49,18 +49,25 @@ for m in "${models[@]}"; do
     done
     [ -s "$out/samples_$m.png" ] && [ -s "$out/samples_$m.npy" ] && ok "samples_$m.png" || bad "samples_$m.png missing"
 done
+for s in 1 2; do
+    acc=$(cell "$out/variants.csv" mog $s 10) other=$(cell "$out/variants.csv" vamp $s 10)
+    awk -v a="$acc" 'BEGIN { exit !(a != "" && a >= 0 && a <= 1) }' && [ -z "$other" ] &&
+        ok "mog seed $s: cluster accuracy $acc in [0, 1]; empty for the VampPrior" ||
+        bad "mog seed $s: cluster accuracy '$acc', vamp's '$other'"
+done
 [ -s "$out/iw_nll.svg" ] && grep -q '<svg' "$out/iw_nll.svg" && ok "iw_nll.svg" || bad "iw_nll.svg"
 python3 - "$out/summary.json" "$out/variants.csv" <<'PY' && ok "summary.json: configuration, models and runs; \
 hier2 and ladder on Burda et al.'s networks, their parameters counted from the widths" || bad "summary.json"
 import csv, json, sys
 s = json.load(open(sys.argv[1]))
 c, r = s["config"], s["results"]
-assert c["models"] == "vae,iwae5,miwae,ciwae,piwae,hier2,ladder" and c["seeds"] == "1,2", c
+assert c["models"] == "vae,iwae5,miwae,ciwae,piwae,hier2,ladder,vamp,mog,fullcov,planar,iaf" and c["seeds"] == "1,2", c
 assert c["binarize"] == "dynamic", c
-assert r["iw_k"] == 50 and r["iw_images"] == 16 and len(r["runs"]) == 14 and len(r["models"]) == 7, r
+assert r["iw_k"] == 50 and r["iw_images"] == 16 and len(r["runs"]) == 24 and len(r["models"]) == 12, r
 assert all(m["finished_runs"] == 2 for m in r["models"])
 m = {m["name"]: m for m in r["models"]}
 assert m["piwae"]["objective"] == "piwae"
+assert m["vamp"]["prior"] == "vamp" and m["mog"]["prior"] == "mog" and m["iaf"]["posterior"] == "iaf", m
 assert m["vae"]["stochastic_layers"] == 1 and m["vae"]["network"] == "dense:64" and m["vae"]["z_dim"] == 8, m["vae"]
 for name, post in (("hier2", "hier2"), ("ladder", "ladder")):
     h = m[name]
@@ -123,7 +130,7 @@ badflag() {
     fi
 }
 badflag "unknown model" --models vae,bogus
-badflag "a model of another part of the issue" --models vamp
+badflag "a model of another driver (discrete latents)" --models vqvae
 badflag "a model twice" --models vae,vae
 badflag "bad seeds" --seeds 1,x
 badflag "negative IW" --iw -1
