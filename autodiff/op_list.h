@@ -39,6 +39,7 @@
     X(LOGSUMEXP_AXIS, logsumexp_axis, OP)       /* log Σ e^a along one axis, which is removed */               \
     X(SQDIFF_PAIRS, sqdiff_pairs, OP)           /* a (B,D), b (M,D) -> (B,M,D): (a[i,d] - b[j,d])² */          \
     X(GAUSS_LOGPDF_PAIRS, gauss_logpdf_pairs, OP) /* z (B,D), mu, lv (M,D) -> (B,M,D): log N(z_i; mu_j, e^lv_j) */ \
+    X(DIAG_GAUSS_LOGPDF_PAIRS, diag_gauss_logpdf_pairs, OP) /* z (B,D), mu, lv (M,D) -> (B,M): Σ_d of the above */ \
     X(TRANSPOSE, transpose, OP)                 /* (R,C) -> (C,R) of the 2-D view */                           \
     X(BERNOULLI_NLL, bernoulli_nll, OP)         /* logits, target (R,...) -> (R,1) */                        \
     X(GAUSS_NLL, gauss_nll, OP)                 /* mean, target (R,C), logvar (C) or fixed -> (R,1) */       \

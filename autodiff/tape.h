@@ -57,7 +57,8 @@ typedef union elbo_op_args {
     struct { int start, len; } slice;
     struct { float fixed_logvar; } gauss; /* used when the logvar input is absent */
     struct { float *eps; } reparam;       /* the noise drawn in forward */
-    struct { float *prec; } pairs;        /* gauss_logpdf_pairs: e^{-logvar}, saved for backward */
+    struct { float *prec, *cols; } pairs; /* e^{-logvar} (M,D), saved for backward; diag_: mu and e^{-logvar}
+                                           * transposed (D,M) and Σ_d (log 2π + logvar) (M) */
     struct { elbo_params *p; int id; } param; /* the parameter a leaf views */
     struct { int32_t *labels; int positions; } labels; /* categorical_nll: (rows * positions) labels */
     struct { int outer, len, inner; } axis;   /* softmax: along len of (outer, len, inner) */
@@ -190,6 +191,10 @@ elbo_node *elbo_ad_sqdiff_pairs(elbo_tape *t, elbo_node *a, elbo_node *b);
  * logvar (M,D) -> (B,M,D), y[i,j,d] = log N(z[i,d]; mu[j,d], e^{logvar[j,d]})
  * (the pairwise q(z_i | x_j) of the total-correlation estimators). */
 elbo_node *elbo_ad_gauss_logpdf_pairs(elbo_tape *t, elbo_node *z, elbo_node *mu, elbo_node *logvar);
+/* The same summed over the dimensions: z (B,D), mu and logvar (M,D) -> (B,M),
+ * y[i,j] = log N(z_i; mu_j, diag e^{logvar_j}) (the components of a mixture
+ * or VampPrior prior), without the (B,M,D) intermediate. */
+elbo_node *elbo_ad_diag_gauss_logpdf_pairs(elbo_tape *t, elbo_node *z, elbo_node *mu, elbo_node *logvar);
 /* The transpose of the 2-D view: (R,C) -> (C,R). */
 elbo_node *elbo_ad_transpose(elbo_tape *t, elbo_node *a);
 /* Per-row negative log-likelihoods and KL, each (R,1). */

@@ -19,6 +19,10 @@
                p(z2) = N(0, I); 521,084 parameters, as elbo's summary.json.
                Every layer nn.Linear with PyTorch's default initialisation,
                U(+-1/sqrt(fan_in)) for weights and biases, which is elbo's.
+--model hier2-wu  hier2's layers with ReLU units, trained with the KL weight
+               rising linearly from 0 to 1 over the first 10 epochs (step /
+               (10 x steps per epoch), elbo's warm-up; Sonderby et al. 2016):
+               elbo's `vae_variants --models hier2-wu`.
 --model vae    the plain VAE (784-400-20 ReLU, one 2 x 20 head), for reference.
 
 Same data as elbo (the IDX files), dynamic binarization of the training set
@@ -130,34 +134,42 @@ class VampVAE(nn.Module):
         lp = log_normal(z.unsqueeze(-2), mu, logvar)         # (..., K)
         return torch.logsumexp(lp, -1) - math.log(self.pseudo)
 
-    def log_weights(self, x, k):
-        """(k, B) log p(x, z) - log q(z|x) at k reparameterized draws each."""
+    def terms(self, x, k):
+        """(k, B) log p(x|z) and log q(z|x) - log p(z) at k reparameterized draws each."""
         mu, logvar = self.enc(x)
         eps = torch.randn(k, *mu.shape)
         z = mu + torch.exp(0.5 * logvar) * eps
         log_q = -0.5 * (eps.pow(2) + logvar + LOG2PI).sum(-1)
-        return bernoulli_ll(self.dec(z), x) + self.log_prior(z) - log_q
+        return bernoulli_ll(self.dec(z), x), log_q - self.log_prior(z)
+
+    def log_weights(self, x, k):
+        """(k, B) log p(x, z) - log q(z|x) at k reparameterized draws each."""
+        rec, kl = self.terms(x, k)
+        return rec - kl
 
 
 class Hier2VAE(nn.Module):
-    """Burda et al.'s two stochastic layers, tanh units."""
+    """Burda et al.'s two stochastic layers, tanh units (or act)."""
 
-    def __init__(self, d=784):
+    def __init__(self, d=784, act=torch.tanh):
         super().__init__()
-        self.q1 = Gaussian([d, 200, 200], 100, torch.tanh)
-        self.q2 = Gaussian([100, 100, 100], 50, torch.tanh)
-        self.p1 = Gaussian([50, 100, 100], 100, torch.tanh)
-        self.px = MLP([100, 200, 200, d], torch.tanh)
+        self.q1 = Gaussian([d, 200, 200], 100, act)
+        self.q2 = Gaussian([100, 100, 100], 50, act)
+        self.p1 = Gaussian([50, 100, 100], 100, act)
+        self.px = MLP([100, 200, 200, d], act)
 
-    def log_weights(self, x, k):
+    def terms(self, x, k):
         m1, lv1 = self.q1(x)
         z1 = m1 + torch.exp(0.5 * lv1) * torch.randn(k, *m1.shape)
         m2, lv2 = self.q2(z1)
         z2 = m2 + torch.exp(0.5 * lv2) * torch.randn_like(m2)
         pm1, plv1 = self.p1(z2)
-        log_p = (bernoulli_ll(self.px(z1), x) + log_normal(z1, pm1, plv1)
-                 - 0.5 * (z2.pow(2) + LOG2PI).sum(-1))
-        return log_p - log_normal(z1, m1, lv1) - log_normal(z2, m2, lv2)
+        log_prior = log_normal(z1, pm1, plv1) - 0.5 * (z2.pow(2) + LOG2PI).sum(-1)
+        return bernoulli_ll(self.px(z1), x), log_normal(z1, m1, lv1) + log_normal(z2, m2, lv2) - log_prior
+
+    def log_weights(self, x, k):
+        rec, kl = self.terms(x, k)
+        return rec - kl
 
 
 def elbo_uniforms(seed, n):
@@ -224,7 +236,7 @@ def neg_elbo(model, x, batch=1000):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=("vamp", "hier2", "vae"), required=True)
+    ap.add_argument("--model", choices=("vamp", "hier2", "hier2-wu", "vae"), required=True)
     ap.add_argument("--data", default="data/fashion-mnist")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
@@ -247,8 +259,12 @@ def main():
     if a.train_size > 0:
         xtr = xtr[:a.train_size]
     xte = elbo_test_bits(xte, 2 * a.binarize_seed + 2)       # static: once, elbo's bits
-    model = Hier2VAE(xtr.shape[1]) if a.model == "hier2" else VampVAE(
-        xtr.shape[1], pseudo=a.pseudo if a.model == "vamp" else 0)
+    if a.model.startswith("hier2"):
+        model = Hier2VAE(xtr.shape[1], F.relu if a.model == "hier2-wu" else torch.tanh)
+    else:
+        model = VampVAE(xtr.shape[1], pseudo=a.pseudo if a.model == "vamp" else 0)
+    warmup_steps = 10 * ((xtr.shape[0] + a.batch - 1) // a.batch) if a.model == "hier2-wu" else 0
+    step = 0
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     gen_train = torch.Generator().manual_seed(a.seed * 2 + 1)
     n = xtr.shape[0]
@@ -260,9 +276,12 @@ def main():
         for i in range(0, n, a.batch):
             xb = torch.bernoulli(xtr[perm[i:i + a.batch]], generator=gen_train)  # dynamic: afresh
             opt.zero_grad()
-            loss = -model.log_weights(xb, 1).sum()
+            rec, kl = model.terms(xb, 1)
+            w = min(1.0, step / warmup_steps) if warmup_steps else 1.0
+            loss = -(rec - w * kl).sum()
             loss.backward()
             opt.step()
+            step += 1
             total += loss.item()
         epoch_seconds.append(time.perf_counter() - t0)
         epoch_cpu.append(time.process_time() - c0)

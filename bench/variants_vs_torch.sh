@@ -8,8 +8,8 @@
 # model, the parameter counts of both, the IW-K test NLL of both and their
 # difference (bar: within 1 nat), and the median epoch seconds and their
 # ratio (bar: elbo <= 0.5x PyTorch), and the same for the process CPU seconds
-# per epoch (steadier than wall-clock when the machine is shared). MODELS may also name vae (784-400-20,
-# the reference).
+# per epoch (steadier than wall-clock when the machine is shared). MODELS may also name hier2-wu
+# (hier2 with ReLU units and a 10-epoch KL warm-up) and vae (784-400-20, the reference).
 #
 #   bench/variants_vs_torch.sh [BUILD_DIR]          (default BUILD_DIR: build)
 #   MODELS="vamp hier2" SEEDS="1" EPOCHS=50 IW=5000 IW_IMAGES=0 DATA=data/fashion-mnist OUT=runs/variants_vs_torch

@@ -10,10 +10,11 @@
  *
  * A model name is one line of the table below: the parts and objective it
  * overrides on the common 784-400-20 network (--hidden, --latent). The
- * two-stochastic-layer models (hier2, ladder) take Burda et al.'s networks
- * instead, whatever --hidden and --latent say: 784-200-200-z1 100,
+ * two-stochastic-layer models (hier2, hier2-wu, ladder) take Burda et al.'s
+ * networks instead, whatever --hidden and --latent say: 784-200-200-z1 100,
  * 100-100-z2 50, the mirrored decoder, tanh (docs/HIERARCHIES.md), the
- * setup of `experiments/vae --stochastic-layers 2` (common/vae_parts.h).
+ * setup of `experiments/vae --stochastic-layers 2` (common/vae_parts.h);
+ * hier2-wu trains them as Sonderby et al. do, with ReLU units and KL warm-up.
  * Writes to --out: variants.csv
  * (one row per model and seed: model, seed, test_neg_elbo, iw_nll, k (the IW
  * draws), kl, active_units, epoch_seconds (median over epochs), params,
@@ -60,7 +61,9 @@
  * layers, the ladder VAE's top-down inference; prior_k: a learned prior's
  * components (VampPrior pseudo-inputs, hard-tanh squashed as in the paper;
  * mixture components, from a random start); flow_steps, flow_hidden: a
- * flow posterior's steps and the IAF's MADE units. */
+ * flow posterior's steps and the IAF's MADE units; relu: ReLU units in place
+ * of the two-layer networks' tanh; warmup: epochs of the KL weight's linear
+ * rise from 0 to 1 (Sonderby et al. 2016). */
 typedef struct variant {
     const char *name, *help;
     const char *posterior, *prior, *objective;
@@ -69,6 +72,8 @@ typedef struct variant {
     int layers;
     bool ladder;
     int prior_k, flow_steps, flow_hidden;
+    bool relu;
+    float warmup;
 } variant;
 
 #define V(...) {__VA_ARGS__} /* fields left out: the plain VAE's (one stochastic layer) */
@@ -82,6 +87,8 @@ static const variant table[] = {
       .objective = "piwae", .k = 5, .m = 2),
     V(.name = "hier2", .help = "two stochastic layers, Burda et al.'s networks (784-200-200-100, 100-100-50, tanh), "
       "the ELBO", .posterior = "hier2", .prior = "hier2", .layers = 2),
+    V(.name = "hier2-wu", .help = "hier2's widths with ReLU units and a 10-epoch KL warm-up (Sonderby et al. 2016), "
+      "the ELBO", .posterior = "hier2", .prior = "hier2", .layers = 2, .relu = true, .warmup = 10.0f),
     V(.name = "ladder", .help = "ladder VAE's top-down inference (Sonderby et al. 2016) on the hier2 model, the ELBO",
       .posterior = "ladder", .prior = "hier2", .layers = 2, .ladder = true),
     V(.name = "vamp", .help = "VampPrior, K 500 pseudo-inputs (Tomczak & Welling 2018), the ELBO", .prior = "vamp",
@@ -269,6 +276,8 @@ static elbo_status variant_config(const shared *sh, const variant *v, uint64_t s
     *c = sh->cfg;
     if (v->layers == 2)
         elbo_vae_parts_burda2(c, v->ladder);
+    if (v->relu)
+        c->act = ELBO_VAE_RELU;
     int post, prior, obj;
     elbo_status st;
     if ((st = elbo_vae_find(ELBO_VAE_PART_POSTERIOR, part(v->posterior, "diag-gaussian"), &post)) != ELBO_OK ||
@@ -292,6 +301,7 @@ static elbo_status variant_config(const shared *sh, const variant *v, uint64_t s
     tc->iw_k = iw_family ? (v->k > 0 ? v->k : 5) : 0;
     tc->variant = v->m;
     tc->alpha = (float)v->beta;
+    tc->warmup_epochs = v->warmup;
     return ELBO_OK;
 }
 
@@ -592,6 +602,7 @@ static void write_summary(const shared *sh, const run_result *runs, int n, const
         elbo_json_int(j, "train_m", v->m);
         elbo_json_number(j, "ciwae_beta", v->beta);
         elbo_json_int(j, "stochastic_layers", v->layers == 2 ? 2 : 1);
+        elbo_json_number(j, "kl_warmup_epochs", v->warmup);
         elbo_vae_config mc;
         elbo_vae_train_config tc;
         if (variant_config(sh, v, 0, &mc, &tc) == ELBO_OK) {

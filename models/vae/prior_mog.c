@@ -42,11 +42,8 @@ elbo_node *vae_prior_mog_log_joint(elbo_tape *t, elbo_node *z, elbo_node *log_w,
 {
     if (!z || !means)
         return NULL;
-    const int B = z->rows, K = means->rows, Z = means->cols;
-    /* (B,K,Z) per-dimension log densities, summed over j: (B*K,Z) -> (B*K,1) -> (B,K) */
-    elbo_node *lp = elbo_ad_gauss_logpdf_pairs(t, z, means, logvars);
-    lp = elbo_ad_sum_rows(t, elbo_ad_reshape(t, lp, 2, (const int[]){B * K, Z}));
-    lp = elbo_ad_reshape(t, lp, 2, (const int[]){B, K});
+    /* (B,K): log Norm[z_i; m_k, diag e^{s_k}] */
+    elbo_node *lp = elbo_ad_diag_gauss_logpdf_pairs(t, z, means, logvars);
     return log_w ? elbo_ad_add(t, lp, log_w) : lp;
 }
 

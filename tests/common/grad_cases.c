@@ -124,6 +124,12 @@ static void pairs_gauss(gcase *c, int R, int C) /* z (R,C), mu and logvar (R%3+2
     set2(c, 1, R % 3 + 2, C);
     set2(c, 2, R % 3 + 2, C);
 }
+static void pairs_gauss_wide(gcase *c, int R, int C) /* z (R,C), mu and logvar (R%3+17, C): past 16 lanes */
+{
+    set2(c, 0, R, C);
+    set2(c, 1, R % 3 + 17, C);
+    set2(c, 2, R % 3 + 17, C);
+}
 static void three_d(gcase *c, int R, int C) /* a (R,3,C) */
 {
     set(c, 0, 3, R, 3, C, 0);
@@ -179,6 +185,7 @@ B(lse_axis) { return elbo_ad_logsumexp_axis(t, in[0], c->ip[0]); }
 B(sqdiff_pairs) { NOC; return elbo_ad_sqdiff_pairs(t, in[0], in[1]); }
 B(transpose) { NOC; return elbo_ad_transpose(t, in[0]); }
 B(gauss_pairs) { NOC; return elbo_ad_gauss_logpdf_pairs(t, in[0], in[1], in[2]); }
+B(diag_gauss_pairs) { NOC; return elbo_ad_diag_gauss_logpdf_pairs(t, in[0], in[1], in[2]); }
 B(bern) { NOC; return elbo_ad_bernoulli_nll(t, in[0], in[1]); }
 B(gauss_fixed) { return elbo_ad_gauss_nll(t, in[0], in[1], NULL, c->s); }
 B(gauss_learned) { NOC; return elbo_ad_gauss_nll(t, in[0], in[1], in[2], 0.0f); }
@@ -274,6 +281,10 @@ static const gcase cases[] = {
          .build = b_gauss_pairs, .rule = pairs_gauss),
     CASE("gauss_logpdf_pairs_const_z", GAUSS_LOGPDF_PAIRS, .n_in = 3, .lo = {-1, -1, -1}, .hi = {1, 1, 0.5f},
          .grad = {false, true, true}, .build = b_gauss_pairs, .rule = pairs_gauss),
+    CASE("diag_gauss_logpdf_pairs", DIAG_GAUSS_LOGPDF_PAIRS, .n_in = 3, .lo = {-1, -1, -1}, .hi = {1, 1, 0.5f},
+         .grad = ALL, .build = b_diag_gauss_pairs, .rule = pairs_gauss_wide),
+    CASE("diag_gauss_logpdf_pairs_const_mu", DIAG_GAUSS_LOGPDF_PAIRS, .n_in = 3, .lo = {-1, -1, -1},
+         .hi = {1, 1, 0.5f}, .grad = {true, false, true}, .build = b_diag_gauss_pairs, .rule = pairs_gauss),
     CASE("slice_cols", SLICE_COLS, .n_in = 1, U(-1, 1), .grad = ALL, .build = b_slice, .rule = slice),
     /* ---- views ---- */
     CASE("reshape", RESHAPE, .n_in = 1, U(-1, 1), .grad = ALL, .build = b_reshape, .rule = image_reshape),

@@ -26,17 +26,17 @@ cell() { awk -F, -v m="$2" -v s="$3" -v c="$4" 'NR > 1 && $1 == m && $2 == s { p
 
 # ---- the twelve models of the table, two seeds ----
 out=$tmp/all
-models=(vae iwae5 miwae ciwae piwae hier2 ladder vamp mog fullcov planar iaf)
+models=(vae iwae5 miwae ciwae piwae hier2 hier2-wu ladder vamp mog fullcov planar iaf)
 if "$exe" "${small[@]}" --models "$(IFS=,; echo "${models[*]}")" --seeds 1,2 --iw 50 --iw-images 16 --out "$out" \
         > "$tmp/all.log" 2>&1; then
-    ok "twelve models x two seeds exit 0"
+    ok "thirteen models x two seeds exit 0"
 else
-    bad "twelve models x two seeds exit 0"; tail -5 "$tmp/all.log"
+    bad "thirteen models x two seeds exit 0"; tail -5 "$tmp/all.log"
 fi
 head -1 "$out/variants.csv" | grep -qx 'model,seed,test_neg_elbo,iw_nll,k,kl,active_units,epoch_seconds,params,cluster_accuracy,status' \
     && ok "variants.csv header" || bad "variants.csv header: $(head -1 "$out/variants.csv")"
 rows=$(awk 'NR > 1' "$out/variants.csv" | wc -l)
-[ "$rows" = 24 ] && ok "24 rows" || bad "rows: $rows, expected 24"
+[ "$rows" = 26 ] && ok "26 rows" || bad "rows: $rows, expected 26"
 for m in "${models[@]}"; do
     for s in 1 2; do
         nll=$(cell "$out/variants.csv" $m $s 4) elbo=$(cell "$out/variants.csv" $m $s 3)
@@ -61,24 +61,26 @@ hier2 and ladder on Burda et al.'s networks, their parameters counted from the w
 import csv, json, sys
 s = json.load(open(sys.argv[1]))
 c, r = s["config"], s["results"]
-assert c["models"] == "vae,iwae5,miwae,ciwae,piwae,hier2,ladder,vamp,mog,fullcov,planar,iaf" and c["seeds"] == "1,2", c
+assert c["models"] == "vae,iwae5,miwae,ciwae,piwae,hier2,hier2-wu,ladder,vamp,mog,fullcov,planar,iaf" and c["seeds"] == "1,2", c
 assert c["binarize"] == "dynamic", c
-assert r["iw_k"] == 50 and r["iw_images"] == 16 and len(r["runs"]) == 24 and len(r["models"]) == 12, r
+assert r["iw_k"] == 50 and r["iw_images"] == 16 and len(r["runs"]) == 26 and len(r["models"]) == 13, r
 assert all(m["finished_runs"] == 2 for m in r["models"])
 m = {m["name"]: m for m in r["models"]}
 assert m["piwae"]["objective"] == "piwae"
 assert m["vamp"]["prior"] == "vamp" and m["mog"]["prior"] == "mog" and m["iaf"]["posterior"] == "iaf", m
 assert m["vae"]["stochastic_layers"] == 1 and m["vae"]["network"] == "dense:64" and m["vae"]["z_dim"] == 8, m["vae"]
-for name, post in (("hier2", "hier2"), ("ladder", "ladder")):
+for name, post, act, warm in (("hier2", "hier2", "tanh", 0), ("hier2-wu", "hier2", "relu", 10),
+                              ("ladder", "ladder", "tanh", 0)):
     h = m[name]
     assert h["stochastic_layers"] == 2 and h["posterior"] == post and h["prior"] == "hier2", h
-    assert h["network"] == "dense:200,dense:200" and h["activation"] == "tanh", h
+    assert h["network"] == "dense:200,dense:200" and h["activation"] == act and h["kl_warmup_epochs"] == warm, h
     assert h["z_dim"] == 150 and h["z2_dim"] == 50 and h["hier_hidden"] == [100, 100], h
 # dense layers (in, out) as weights + biases
 dense = lambda sizes: sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 enc, dec = dense([784, 200, 200, 2 * 100]), dense([100, 200, 200, 784])
 pnet = dense([50, 100, 100, 2 * 100])
 want = {"hier2": enc + dec + pnet + dense([100, 100, 100, 2 * 50]),   # q(z2|z1) reads z1
+        "hier2-wu": enc + dec + pnet + dense([100, 100, 100, 2 * 50]),
         "ladder": enc + dec + pnet + dense([200, 100, 100, 2 * 50]),  # bottom-up from the encoder's 200
         "vae": dense([784, 64, 2 * 8]) + dense([8, 64, 784])}
 for row in csv.DictReader(open(sys.argv[2])):
