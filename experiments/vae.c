@@ -539,7 +539,8 @@ int main(int argc, char **argv)
     tc.seed = cli.seed;
     elbo_vae_parts_train(&cli, &tc);
     if (dp) {
-        drv_check(&cli, elbo_dp_attach(dp, &model.params, buckets), "--mpi");
+        elbo_dp_check(dp, &cli, elbo_dp_agree_status(dp, elbo_dp_attach(dp, &model.params, buckets), "cannot train"),
+                      "--mpi", false);
         tc.shard = elbo_dp_rank(dp);
         tc.shards = elbo_dp_size(dp);
         tc.grad_ready = elbo_dp_grad_ready;

@@ -88,6 +88,16 @@ vae 2 "$tmp/b"
 expect "a second run has the same bits (weights, epochs.csv, test ELBO, IW-5)" 'same_bits "$tmp/a" "$tmp/b"'
 vae 2 "$tmp/b8" --buckets 8 2>/dev/null || mkdir -p "$tmp/b8"
 expect "... and so has one with another bucket layout (--buckets 8)" 'same_bits "$tmp/a" "$tmp/b8"'
+mkdir -p "$tmp/spin" "$tmp/nap"
+ELBO_DP_WAIT=spin vae 2 "$tmp/spin"
+ELBO_DP_WAIT=nap vae 2 "$tmp/nap"
+expect "... and so have ranks that wait by spinning and by napping (ELBO_DP_WAIT)" \
+    'same_bits "$tmp/a" "$tmp/spin" && same_bits "$tmp/a" "$tmp/nap"'
+mkdir -p "$tmp/wait"
+ELBO_DP_WAIT=sleep vae 2 "$tmp/wait"
+rc=$?
+expect "ELBO_DP_WAIT=sleep: non-zero (got $rc), one line, nothing written" \
+    '[ $rc != 0 ] && [ "$(grep -c "ELBO_DP_WAIT: expected spin or nap, got .sleep." "$tmp/wait.log")" = 1 ] && [ ! -e "$tmp/wait/epochs.csv" ]'
 
 echo "== 1 rank, 3 ranks, no MPI"
 mkdir -p "$tmp/n1" "$tmp/n3" "$tmp/plain"
