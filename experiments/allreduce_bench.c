@@ -1,5 +1,6 @@
 /* Gradient allreduce timings (docs/SCALING.md): the ordered bucketed sum of
- * experiments/common/comm.h against MPI_Allreduce, on one float slab.
+ * experiments/common/comm.h, by messages and (ranks on one node) through
+ * shared memory, against MPI_Allreduce, on one float slab.
  *
  *   mpirun -np 2 build/experiments/allreduce_bench --floats 652832 --buckets 1,4,8
  *
@@ -59,8 +60,8 @@ int main(int argc, char **argv)
     elbo_cli_init(&cli, "allreduce_bench", "Time the ordered bucketed allreduce against MPI_Allreduce.", opts,
                   sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
-    double nb_list[MAX_METHODS - 1];
-    int nm = 1 + drv_list(&cli, "buckets", buckets_text, nb_list, MAX_METHODS - 1);
+    double nb_list[(MAX_METHODS - 1) / 2];
+    int nl = drv_list(&cli, "buckets", buckets_text, nb_list, (MAX_METHODS - 1) / 2), nm = 1 + 2 * nl;
     elbo_comm *c;
     drv_check(&cli, elbo_comm_init(&argc, &argv, &c), "MPI");
     int rank = elbo_comm_rank(c), size = elbo_comm_size(c);
@@ -68,31 +69,42 @@ int main(int argc, char **argv)
     float *x = drv_alloc(&cli, n, sizeof(float)), *src = drv_alloc(&cli, n, sizeof(float));
     for (size_t i = 0; i < n; i++)
         src[i] = (float)((i * 2654435761u + (size_t)rank) % 1000) * 1e-3f;
+    /* methods: MPI_Allreduce; then per bucket count the ordered sum by
+     * messages, and through shared memory when the ranks share a node */
     elbo_allreduce *ar[MAX_METHODS] = {NULL};
-    for (int m = 1; m < nm; m++)
-        drv_check(&cli, elbo_allreduce_new(c, x, n, (int)nb_list[m - 1], NULL, &ar[m]), "allreduce");
+    float *slab[MAX_METHODS];
+    char name[MAX_METHODS][64];
+    snprintf(name[0], sizeof name[0], "mpi_allreduce_ms");
+    slab[0] = x;
+    for (int l = 0, m = 1; l < nl; l++, m += 2) {
+        drv_check(&cli, elbo_allreduce_new(c, x, n, (int)nb_list[l], NULL, &ar[m]), "allreduce");
+        slab[m] = x;
+        snprintf(name[m], sizeof name[m], "ordered_%d_buckets_ms", (int)nb_list[l]);
+        drv_check(&cli, elbo_allreduce_new_shared(c, n, (int)nb_list[l], NULL, &ar[m + 1], &slab[m + 1]),
+                  "allreduce (shared)");
+        snprintf(name[m + 1], sizeof name[m + 1], "shared_%d_buckets_ms", (int)nb_list[l]);
+    }
     double *t = drv_alloc(&cli, (size_t)nm * (size_t)reps, sizeof(double));
     for (int m = 0; m < nm; m++) /* warm-up: connections, page faults */
-        time_one(ar[m], x, src, n);
+        if (m == 0 || ar[m])
+            time_one(ar[m], slab[m], src, n);
     for (int r = 0; r < reps; r++)
         for (int m = 0; m < nm; m++)
-            t[(size_t)m * (size_t)reps + (size_t)r] = time_one(ar[m], x, src, n);
+            if (m == 0 || ar[m])
+                t[(size_t)m * (size_t)reps + (size_t)r] = time_one(ar[m], slab[m], src, n);
     if (rank == 0) {
         elbo_summary sum;
         elbo_summary_begin(&sum, &cli);
         elbo_json_int(&sum.json, "ranks", size);
         printf("%d ranks, %zu floats (%.2f MB), median of %d:\n", size, n, n * 4.0 / 1e6, reps);
         for (int m = 0; m < nm; m++) {
+            if (m > 0 && !ar[m])
+                continue; /* shared memory across nodes */
             double *tm = t + (size_t)m * (size_t)reps;
             qsort(tm, (size_t)reps, sizeof(double), cmp_double);
             double med = tm[reps / 2];
-            char key[64];
-            if (m == 0)
-                snprintf(key, sizeof key, "mpi_allreduce_ms");
-            else
-                snprintf(key, sizeof key, "ordered_%d_buckets_ms", (int)nb_list[m - 1]);
-            printf("  %-26s %8.3f ms   (%.2f GB/s of slab)\n", key, med * 1e3, n * 4.0 / med / 1e9);
-            elbo_json_number(&sum.json, key, med * 1e3);
+            printf("  %-26s %8.3f ms   (%.2f GB/s of slab)\n", name[m], med * 1e3, n * 4.0 / med / 1e9);
+            elbo_json_number(&sum.json, name[m], med * 1e3);
         }
         drv_check(&cli, elbo_summary_write(&sum, cli.out), "summary.json");
     }

@@ -813,6 +813,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "vae: wrote %s/summary.json\n", cli.out);
 
 done:
+    elbo_dp_end(dp); /* first: the params' gradient slab may be its shared window */
     free(secs);
     free(eps);
     free(hist.rows);
@@ -821,6 +822,5 @@ done:
     elbo_vae_free(&model);
     elbo_dataset_free(&train);
     elbo_dataset_free(&test);
-    elbo_dp_end(dp);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include "comm.h"
 
 #include <mpi.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,14 @@ typedef struct bucket {
     int stage;
 } bucket;
 
+/* Shared mode: per bucket, in each rank's window segment, one cache line of
+ * round numbers: `ready` (this rank's bucket is final for that round) and
+ * `summed` (this rank has written its chunk's sum into every slab). */
+typedef struct shm_flags {
+    _Atomic uint64_t ready, summed;
+    char pad[64 - 2 * sizeof(uint64_t)];
+} shm_flags;
+
 struct elbo_allreduce {
     MPI_Comm comm;
     int rank, size, nb;
@@ -201,14 +210,22 @@ struct elbo_allreduce {
     bucket *b;
     float *inboxes;
     MPI_Request *reqs;
+    /* shared mode (elbo_allreduce_new_shared) */
+    MPI_Win win;
+    float **slab;       /* (size) every rank's slab, x = slab[rank] */
+    shm_flags **flags;  /* (size) every rank's bucket flags */
+    uint64_t round;     /* the round in progress, from 1 */
+    double round_t0;    /* when this round's first bucket started (MPI_Wtime) */
 };
 
 /* Chunk j of bucket bk: [lo + L j / P, lo + L (j+1) / P). */
 static size_t chunk_lo(const bucket *bk, int j, int p) { return bk->lo + (bk->hi - bk->lo) * (size_t)j / (size_t)p; }
 static int chunk_len(const bucket *bk, int j, int p) { return (int)(chunk_lo(bk, j + 1, p) - chunk_lo(bk, j, p)); }
 
-elbo_status elbo_allreduce_new(elbo_comm *c, float *x, size_t n, int nbuckets, const size_t *starts,
-                               elbo_allreduce **out)
+/* The object and its buckets, checked; inboxes and requests for the
+ * message path only. */
+static elbo_status allreduce_alloc(elbo_comm *c, float *x, size_t n, int nbuckets, const size_t *starts,
+                                   bool messages, elbo_allreduce **out)
 {
     *out = NULL;
     if (nbuckets < 1 || nbuckets > MAX_BUCKETS)
@@ -222,8 +239,10 @@ elbo_status elbo_allreduce_new(elbo_comm *c, float *x, size_t n, int nbuckets, c
     if (!a)
         return elbo_fail(ELBO_ERR_NOMEM, "allreduce: out of memory");
     a->rank = c->rank, a->size = c->size, a->nb = nbuckets, a->x = x;
+    a->comm = MPI_COMM_NULL, a->win = MPI_WIN_NULL;
     a->b = calloc((size_t)nbuckets, sizeof *a->b);
-    a->reqs = calloc((size_t)nbuckets * 2 * (size_t)(c->size > 1 ? c->size - 1 : 1), sizeof *a->reqs);
+    if (messages)
+        a->reqs = calloc((size_t)nbuckets * 2 * (size_t)(c->size > 1 ? c->size - 1 : 1), sizeof *a->reqs);
     size_t inbox_total = 0;
     for (int k = 0; a->b && k < nbuckets; k++) {
         bucket *bk = &a->b[k];
@@ -231,17 +250,30 @@ elbo_status elbo_allreduce_new(elbo_comm *c, float *x, size_t n, int nbuckets, c
         bk->hi = starts ? starts[k + 1] : n * (size_t)(k + 1) / (size_t)nbuckets;
         inbox_total += (size_t)chunk_len(bk, a->rank, a->size) * (size_t)a->size;
     }
-    a->inboxes = malloc((inbox_total ? inbox_total : 1) * sizeof(float));
-    if (!a->b || !a->reqs || !a->inboxes) {
+    if (messages)
+        a->inboxes = malloc((inbox_total ? inbox_total : 1) * sizeof(float));
+    if (!a->b || (messages && (!a->reqs || !a->inboxes))) {
         elbo_allreduce_free(a);
         return elbo_fail(ELBO_ERR_NOMEM, "allreduce: out of memory");
     }
     float *inbox = a->inboxes;
-    for (int k = 0; k < nbuckets; k++) {
+    for (int k = 0; messages && k < nbuckets; k++) {
         a->b[k].inbox = inbox;
         a->b[k].req = a->reqs + (size_t)k * 2 * (size_t)(a->size > 1 ? a->size - 1 : 1);
         inbox += (size_t)chunk_len(&a->b[k], a->rank, a->size) * (size_t)a->size;
     }
+    *out = a;
+    return ELBO_OK;
+}
+
+elbo_status elbo_allreduce_new(elbo_comm *c, float *x, size_t n, int nbuckets, const size_t *starts,
+                               elbo_allreduce **out)
+{
+    elbo_allreduce *a;
+    elbo_status st = allreduce_alloc(c, x, n, nbuckets, starts, true, &a);
+    *out = NULL;
+    if (st != ELBO_OK)
+        return st;
     int rc = MPI_Comm_dup(c->comm, &a->comm);
     if (rc != MPI_SUCCESS) {
         a->comm = MPI_COMM_NULL;
@@ -249,6 +281,121 @@ elbo_status elbo_allreduce_new(elbo_comm *c, float *x, size_t n, int nbuckets, c
         return mpi_fail(rc, "MPI_Comm_dup (allreduce)");
     }
     *out = a;
+    return ELBO_OK;
+}
+
+/* ---- the shared-memory path ----
+ * One window over the node: rank r's segment is its bucket flags, then its
+ * slab (64-byte aligned). Bucket k of round R: each rank publishes ready = R
+ * once its slab's bucket is final; the owner of chunk j, once every rank is
+ * ready, adds chunk j of every slab in rank order into rank 0's
+ * (elbo_sum_ordered_f32, the message path's adds, in place) and copies the
+ * sum into the other slabs, then publishes summed = R. A slab is written by others only after its rank said ready,
+ * and read by them only until they say summed, so a rank that has seen every
+ * summed flag of the round owns its slab again. */
+
+#define SHM_TIMEOUT 600.0 /* seconds a round may wait for another rank */
+
+static size_t shm_flags_bytes(int nb) { return ((size_t)nb * sizeof(shm_flags) + 63) / 64 * 64; }
+
+elbo_status elbo_allreduce_new_shared(elbo_comm *c, size_t n, int nbuckets, const size_t *starts,
+                                      elbo_allreduce **out, float **x)
+{
+    *out = NULL, *x = NULL;
+    MPI_Comm node;
+    int local = 0, rc = MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(rc, "MPI_Comm_split_type (allreduce)");
+    MPI_Comm_size(node, &local);
+    int all_local = local == c->size, everyone = 0; /* every rank must agree before the window */
+    MPI_Allreduce(&all_local, &everyone, 1, MPI_INT, MPI_LAND, c->comm);
+    if (!everyone) {
+        MPI_Comm_free(&node);
+        return ELBO_OK; /* the ranks span nodes: the message path */
+    }
+    elbo_allreduce *a;
+    elbo_status st = allreduce_alloc(c, NULL, n, nbuckets, starts, false, &a);
+    if (st != ELBO_OK) {
+        MPI_Comm_free(&node);
+        return st;
+    }
+    a->comm = node; /* ranked as c's: split with key = rank */
+    size_t fb = shm_flags_bytes(nbuckets);
+    void *base = NULL;
+    a->slab = calloc((size_t)a->size, sizeof *a->slab);
+    a->flags = calloc((size_t)a->size, sizeof *a->flags);
+    if (!a->slab || !a->flags) {
+        elbo_allreduce_free(a);
+        return elbo_fail(ELBO_ERR_NOMEM, "allreduce: out of memory");
+    }
+    rc = MPI_Win_allocate_shared((MPI_Aint)(fb + n * sizeof(float) + 64), 1, MPI_INFO_NULL, node, &base, &a->win);
+    if (rc != MPI_SUCCESS) {
+        a->win = MPI_WIN_NULL;
+        elbo_allreduce_free(a);
+        return mpi_fail(rc, "MPI_Win_allocate_shared (allreduce)");
+    }
+    for (int r = 0; r < a->size; r++) {
+        MPI_Aint bytes;
+        int unit;
+        void *seg;
+        MPI_Win_shared_query(a->win, r, &bytes, &unit, &seg);
+        char *p = (char *)(((uintptr_t)seg + 63) / 64 * 64);
+        a->flags[r] = (shm_flags *)p;
+        a->slab[r] = (float *)(p + fb);
+    }
+    for (int k = 0; k < nbuckets; k++) {
+        atomic_init(&a->flags[a->rank][k].ready, 0);
+        atomic_init(&a->flags[a->rank][k].summed, 0);
+    }
+    a->x = a->slab[a->rank];
+    memset(a->x, 0, n * sizeof(float));
+    a->round = 1;
+    MPI_Barrier(node); /* every segment initialised before anyone reads it */
+    *out = a, *x = a->x;
+    return ELBO_OK;
+}
+
+static bool shm_all(const elbo_allreduce *a, int k, bool summed)
+{
+    for (int r = 0; r < a->size; r++) {
+        _Atomic uint64_t *f = summed ? &a->flags[r][k].summed : &a->flags[r][k].ready;
+        if (atomic_load_explicit(f, memory_order_acquire) < a->round)
+            return false;
+    }
+    return true;
+}
+
+static elbo_status shm_start(elbo_allreduce *a, int k)
+{
+    if (a->b[k].stage == IDLE && elbo_allreduce_done(a))
+        a->round_t0 = MPI_Wtime();
+    atomic_store_explicit(&a->flags[a->rank][k].ready, a->round, memory_order_release);
+    a->b[k].stage = REDUCING;
+    return elbo_allreduce_progress(a);
+}
+
+/* Bucket k one stage on: reduce my chunk once every rank is ready; summed
+ * once every owner has written its chunk. */
+static elbo_status shm_advance(elbo_allreduce *a, int k)
+{
+    bucket *bk = &a->b[k];
+    int p = a->size, me = a->rank;
+    if (bk->stage == REDUCING && shm_all(a, k, false)) {
+        size_t lo = chunk_lo(bk, me, p), len = (size_t)chunk_len(bk, me, p);
+        const float *parts[p];
+        for (int j = 0; j < p; j++)
+            parts[j] = a->slab[j] + lo;
+        /* in place in rank 0's slab (its first term): one pass less to memory */
+        elbo_sum_ordered_f32(a->slab[0] + lo, parts, p, len);
+        for (int j = 1; j < p; j++)
+            memcpy(a->slab[j] + lo, a->slab[0] + lo, len * sizeof(float));
+        atomic_store_explicit(&a->flags[me][k].summed, a->round, memory_order_release);
+        bk->stage = GATHERING;
+    }
+    if (bk->stage == GATHERING && shm_all(a, k, true))
+        bk->stage = SUMMED;
+    if ((bk->stage == REDUCING || bk->stage == GATHERING) && MPI_Wtime() - a->round_t0 > SHM_TIMEOUT)
+        return elbo_fail(ELBO_ERR_IO, "allreduce: bucket %d waited %.0f s for another rank (gone?)", k, SHM_TIMEOUT);
     return ELBO_OK;
 }
 
@@ -260,6 +407,8 @@ elbo_status elbo_allreduce_start(elbo_allreduce *a, int k)
 {
     if (k < 0 || k >= a->nb || a->b[k].stage != IDLE)
         return elbo_fail(ELBO_ERR_INVALID, "allreduce: bucket %d started twice or out of range", k);
+    if (a->win != MPI_WIN_NULL)
+        return shm_start(a, k);
     bucket *bk = &a->b[k];
     int p = a->size, me = a->rank, mine = chunk_len(bk, me, p), r = 0;
     for (int j = 0; j < p; j++) {
@@ -321,7 +470,7 @@ static elbo_status advance(elbo_allreduce *a, int k, int block)
 elbo_status elbo_allreduce_progress(elbo_allreduce *a)
 {
     for (int k = 0; k < a->nb; k++) {
-        elbo_status st = advance(a, k, 0);
+        elbo_status st = a->win != MPI_WIN_NULL ? shm_advance(a, k) : advance(a, k, 0);
         if (st != ELBO_OK)
             return st;
     }
@@ -341,9 +490,14 @@ elbo_status elbo_allreduce_wait(elbo_allreduce *a)
     for (int k = 0; k < a->nb; k++)
         if (a->b[k].stage == IDLE)
             return elbo_fail(ELBO_ERR_INVALID, "allreduce: waited with bucket %d not started", k);
+    while (a->win != MPI_WIN_NULL && !elbo_allreduce_done(a)) {
+        elbo_status st = elbo_allreduce_progress(a);
+        if (st != ELBO_OK)
+            return st;
+    }
     /* Every message is posted before anyone blocks, so the order is free: the
      * first pass takes each bucket through its reduce, the second through its gather. */
-    for (int pass = 0; pass < 2; pass++)
+    for (int pass = 0; a->win == MPI_WIN_NULL && pass < 2; pass++)
         for (int k = 0; k < a->nb; k++) {
             elbo_status st = advance(a, k, 1);
             if (st != ELBO_OK)
@@ -351,6 +505,7 @@ elbo_status elbo_allreduce_wait(elbo_allreduce *a)
         }
     for (int k = 0; k < a->nb; k++)
         a->b[k].stage = IDLE;
+    a->round++;
     return ELBO_OK;
 }
 
@@ -358,7 +513,9 @@ void elbo_allreduce_free(elbo_allreduce *a)
 {
     if (!a)
         return;
+    if (a->win != MPI_WIN_NULL)
+        MPI_Win_free(&a->win);
     if (a->comm != MPI_COMM_NULL && a->comm != 0)
         MPI_Comm_free(&a->comm);
-    free(a->b), free(a->reqs), free(a->inboxes), free(a);
+    free(a->b), free(a->reqs), free(a->inboxes), free(a->slab), free(a->flags), free(a);
 }

@@ -69,6 +69,15 @@ typedef struct elbo_allreduce elbo_allreduce;
  * owned by the caller and is summed in place. */
 elbo_status elbo_allreduce_new(elbo_comm *c, float *x, size_t n, int nbuckets, const size_t *starts,
                                elbo_allreduce **out);
+/* The same sum through memory the ranks share, when they all run on one node
+ * (collective; MPI_Comm_split_type decides): each rank adds its chunk of a
+ * bucket straight from every rank's slab, in rank order, and writes the sum
+ * into all of them: the same bits as elbo_allreduce_new's, without messages.
+ * The slab is the window's: *x gets it (n floats, zeroed), and the caller sums
+ * there, not in a slab of its own; it lives until elbo_allreduce_free. When
+ * the ranks span nodes: ELBO_OK with *out and *x NULL (use elbo_allreduce_new). */
+elbo_status elbo_allreduce_new_shared(elbo_comm *c, size_t n, int nbuckets, const size_t *starts,
+                                      elbo_allreduce **out, float **x);
 int elbo_allreduce_buckets(const elbo_allreduce *a);
 /* Bucket b of x is final on this rank: post its messages. Each bucket is
  * started once per round (a round ends with elbo_allreduce_wait). */
@@ -85,7 +94,8 @@ elbo_status elbo_allreduce_wait(elbo_allreduce *a);
 void elbo_allreduce_free(elbo_allreduce *a);
 
 /* The same ordered sum on one process: out[i] = ((x_0[i] + x_1[i]) + ...) over
- * p slabs (the reference the distributed sum is tested against). */
+ * p slabs (the reference the distributed sum is tested against); out may be
+ * x[0] (the shared path sums in place). */
 void elbo_sum_ordered_f32(float *out, const float *const *x, int p, size_t n);
 
 #endif

@@ -29,6 +29,7 @@ struct elbo_dp {
     double hook_seconds, wait_seconds; /* in the hooks during backward; waiting after it */
     long early, late; /* buckets started by the hooks during backward, and after it */
     bool spin;        /* wait for sums by spinning only (see choose_wait) */
+    float *own_g;     /* the params' gradient slab while p->g is the shared window's */
     char err_msg[MSG_MAX];
 };
 
@@ -47,6 +48,10 @@ void elbo_dp_end(elbo_dp *d)
 {
     if (!d)
         return;
+    if (d->own_g) { /* the params get their own slab back, with the window's gradients */
+        memcpy(d->own_g, d->p->g, d->p->n * sizeof(float));
+        d->p->g = d->own_g;
+    }
     elbo_allreduce_free(d->ar);
     elbo_comm_finalize(d->c, 0);
     free(d->bucket_of), free(d->need), free(d->left), free(d);
@@ -199,7 +204,17 @@ elbo_status elbo_dp_attach(elbo_dp *d, elbo_params *p, int nbuckets)
         d->need[d->bucket_of[i]]++;
     memcpy(d->left, d->need, (size_t)d->nb * sizeof *d->left);
     d->p = p;
-    elbo_status st = elbo_allreduce_new(d->c, p->g, p->n, d->nb, starts, &d->ar);
+    /* On one node the ranks sum in shared memory, in a slab that stands in
+     * for the params' own until elbo_dp_end; across nodes, by messages. */
+    float *shared = NULL;
+    elbo_status st = elbo_allreduce_new_shared(d->c, p->n, d->nb, starts, &d->ar, &shared);
+    if (st == ELBO_OK && shared) {
+        memcpy(shared, p->g, p->n * sizeof(float));
+        d->own_g = p->g;
+        p->g = shared;
+    } else if (st == ELBO_OK) {
+        st = elbo_allreduce_new(d->c, p->g, p->n, d->nb, starts, &d->ar);
+    }
     free(starts);
     elbo_status wst = choose_wait(d);
     return st != ELBO_OK ? st : wst;

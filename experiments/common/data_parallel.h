@@ -36,7 +36,9 @@ typedef struct elbo_dp elbo_dp;
 /* --mpi: start MPI and return the rank's handle. A build without MPI prints
  * one line on how to build with it and exits 2. */
 elbo_dp *elbo_dp_begin(int *argc, char ***argv, const char *prog);
-/* Free the buckets, MPI_Finalize. NULL: nothing. */
+/* Give the params attached their own gradient slab back (see elbo_dp_attach),
+ * free the buckets, MPI_Finalize. Call it before freeing those params. NULL:
+ * nothing. */
 void elbo_dp_end(elbo_dp *d);
 int elbo_dp_rank(const elbo_dp *d); /* 0 for NULL */
 int elbo_dp_size(const elbo_dp *d); /* 1 for NULL */
@@ -55,7 +57,9 @@ bool elbo_dp_any(elbo_dp *d, bool mine);
 
 /* Buckets over p's gradient slab: runs of whole parameters, grouped from
  * the last parameter back, of about n / nbuckets floats each (the rule is
- * at plan_buckets in data_parallel.c). */
+ * at plan_buckets in data_parallel.c). When every rank runs on one node,
+ * p->g becomes a slab in memory the ranks share (its contents copied) and the
+ * sums need no messages, until elbo_dp_end gives p its own back. */
 elbo_status elbo_dp_attach(elbo_dp *d, elbo_params *p, int nbuckets);
 int elbo_dp_buckets(const elbo_dp *d);
 /* (local) What this rank's gradient sums have cost so far: seconds in the

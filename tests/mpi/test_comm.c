@@ -15,6 +15,7 @@
 #include "comm.h"
 
 static int rank, size, passed, failed;
+static int shared; /* the allreduce tests run twice: by messages (0), through shared memory (1) */
 
 #define CHECK(cond, ...)                                                                                            \
     do {                                                                                                           \
@@ -22,7 +23,7 @@ static int rank, size, passed, failed;
             passed++;                                                                                              \
         } else {                                                                                                   \
             failed++;                                                                                              \
-            printf("rank %d: FAIL %s:%d: ", rank, __FILE__, __LINE__);                                             \
+            printf("rank %d (%s): FAIL %s:%d: ", rank, shared ? "shared" : "messages", __FILE__, __LINE__);                                             \
             printf(__VA_ARGS__);                                                                                   \
             printf("\n");                                                                                          \
         }                                                                                                          \
@@ -53,15 +54,31 @@ static void reference(float *out, size_t n, uint64_t seed)
     free(all);
 }
 
-/* One distributed sum of this rank's slab with the given layout; buckets
- * started last to first with a progress call after each (as a backward pass would). */
+/* An allreduce over `own` (by messages) or over the shared window's slab,
+ * which *slab gets (`own` otherwise). The tests' ranks share one machine. */
+static elbo_status open_sum(elbo_comm *c, float *own, float **slab, size_t n, int nb, const size_t *starts,
+                            elbo_allreduce **a)
+{
+    *slab = own;
+    if (!shared)
+        return elbo_allreduce_new(c, own, n, nb, starts, a);
+    elbo_status st = elbo_allreduce_new_shared(c, n, nb, starts, a, slab);
+    if (st == ELBO_OK && !*a)
+        return elbo_fail(ELBO_ERR_INVALID, "the ranks do not share a node");
+    return st;
+}
+
+/* One distributed sum of this rank's slab with the given layout, into x;
+ * buckets started last to first with a progress call after each (as a
+ * backward pass would). */
 static elbo_status reduce_once(elbo_comm *c, float *x, size_t n, int nb, const size_t *starts, uint64_t seed)
 {
-    fill(x, n, rank, seed);
     elbo_allreduce *a;
-    elbo_status st = elbo_allreduce_new(c, x, n, nb, starts, &a);
+    float *slab;
+    elbo_status st = open_sum(c, x, &slab, n, nb, starts, &a);
     if (st != ELBO_OK)
         return st;
+    fill(slab, n, rank, seed);
     for (int b = nb - 1; b >= 0 && st == ELBO_OK; b--) {
         st = elbo_allreduce_start(a, b);
         if (st == ELBO_OK)
@@ -69,6 +86,8 @@ static elbo_status reduce_once(elbo_comm *c, float *x, size_t n, int nb, const s
     }
     if (st == ELBO_OK)
         st = elbo_allreduce_wait(a);
+    if (slab != x)
+        memcpy(x, slab, n * sizeof(float));
     elbo_allreduce_free(a);
     return st;
 }
@@ -112,9 +131,9 @@ static void test_ordered_sum(elbo_comm *c)
 static void test_rounds(elbo_comm *c)
 {
     const size_t n = 4099;
-    float *x = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+    float *own = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float)), *x;
     elbo_allreduce *a;
-    CHECK(elbo_allreduce_new(c, x, n, 3, NULL, &a) == ELBO_OK, "new: %s", elbo_last_error());
+    CHECK(open_sum(c, own, &x, n, 3, NULL, &a) == ELBO_OK, "new: %s", elbo_last_error());
     CHECK(elbo_allreduce_buckets(a) == 3, "three buckets");
     for (uint64_t round = 1; round <= 3; round++) {
         fill(x, n, rank, round);
@@ -125,19 +144,19 @@ static void test_rounds(elbo_comm *c)
         CHECK(!memcmp(x, ref, n * sizeof(float)), "round %d: the ordered sum", (int)round);
     }
     elbo_allreduce_free(a);
-    free(x), free(ref);
+    free(own), free(ref);
 }
 
 static void test_bad_use(elbo_comm *c)
 {
-    float x[8] = {0};
+    float x[8] = {0}, *slab;
     elbo_allreduce *a = NULL;
     size_t falling[] = {0, 5, 3, 8};
-    CHECK(elbo_allreduce_new(c, x, 8, 3, falling, &a) == ELBO_ERR_INVALID && !a, "falling starts are refused");
+    CHECK(open_sum(c, x, &slab, 8, 3, falling, &a) == ELBO_ERR_INVALID && !a, "falling starts are refused");
     size_t short_end[] = {0, 4, 7};
-    CHECK(elbo_allreduce_new(c, x, 8, 2, short_end, &a) == ELBO_ERR_INVALID, "starts must end at n");
-    CHECK(elbo_allreduce_new(c, x, 8, 0, NULL, &a) == ELBO_ERR_INVALID, "zero buckets are refused");
-    CHECK(elbo_allreduce_new(c, x, 8, 2, NULL, &a) == ELBO_OK, "two buckets");
+    CHECK(open_sum(c, x, &slab, 8, 2, short_end, &a) == ELBO_ERR_INVALID, "starts must end at n");
+    CHECK(open_sum(c, x, &slab, 8, 0, NULL, &a) == ELBO_ERR_INVALID, "zero buckets are refused");
+    CHECK(open_sum(c, x, &slab, 8, 2, NULL, &a) == ELBO_OK, "two buckets");
     CHECK(elbo_allreduce_start(a, 2) == ELBO_ERR_INVALID, "a bucket out of range is refused");
     CHECK(elbo_allreduce_start(a, 0) == ELBO_OK, "start bucket 0");
     CHECK(elbo_allreduce_start(a, 0) == ELBO_ERR_INVALID, "a bucket started twice is refused");
@@ -200,9 +219,12 @@ int main(int argc, char **argv)
         return 1;
     }
     rank = elbo_comm_rank(c), size = elbo_comm_size(c);
-    test_ordered_sum(c);
-    test_rounds(c);
-    test_bad_use(c);
+    for (shared = 0; shared <= 1; shared++) {
+        test_ordered_sum(c);
+        test_rounds(c);
+        test_bad_use(c);
+    }
+    shared = 0;
     test_agree(c);
     test_checksum(c);
     int counts[2] = {passed, failed}, total[2];
