@@ -195,12 +195,13 @@ typedef struct bucket {
     int stage;
 } bucket;
 
-/* Shared mode: per bucket, in each rank's window segment, one cache line of
- * round numbers: `ready` (this rank's bucket is final for that round) and
- * `summed` (this rank has written its chunk's sum into every slab). */
+/* Shared mode: per bucket, in each rank's window segment, one cache line:
+ * `ready`, the last round in which this rank's bucket was final; and, used
+ * in rank 0's segment only, the pieces of the bucket `claimed` and `done`
+ * over all rounds so far (round R's pieces are tickets (R-1) np .. R np - 1). */
 typedef struct shm_flags {
-    _Atomic uint64_t ready, summed;
-    char pad[64 - 2 * sizeof(uint64_t)];
+    _Atomic uint64_t ready, claimed, done;
+    char pad[64 - 3 * sizeof(uint64_t)];
 } shm_flags;
 
 struct elbo_allreduce {
@@ -287,14 +288,20 @@ elbo_status elbo_allreduce_new(elbo_comm *c, float *x, size_t n, int nbuckets, c
 /* ---- the shared-memory path ----
  * One window over the node: rank r's segment is its bucket flags, then its
  * slab (64-byte aligned). Bucket k of round R: each rank publishes ready = R
- * once its slab's bucket is final; the owner of chunk j, once every rank is
- * ready, adds chunk j of every slab in rank order into rank 0's
- * (elbo_sum_ordered_f32, the message path's adds, in place) and copies the
- * sum into the other slabs, then publishes summed = R. A slab is written by others only after its rank said ready,
- * and read by them only until they say summed, so a rank that has seen every
- * summed flag of the round owns its slab again. */
+ * once its slab's bucket is final. Once every rank is ready, the bucket's
+ * pieces are claimed one at a time by whichever rank asks (one per progress
+ * call: a rank still in backward calls once per layer, a waiting rank calls
+ * again and again, so the one that finished first does most of the work); a piece's claimer adds it
+ * up over every slab in rank order into rank 0's slab (elbo_sum_ordered_f32,
+ * the message path's adds, in place: the same bits whoever adds), copies the
+ * sum into the other slabs and counts it done. A slab is written by others
+ * only after its rank said ready and read by them only until the last piece
+ * is done, so a rank that has seen every piece done owns its slab again. */
 
 #define SHM_TIMEOUT 600.0 /* seconds a round may wait for another rank */
+#define SHM_PIECE 16384   /* floats per piece (64 KB) */
+
+static uint64_t shm_pieces(const bucket *bk) { return (bk->hi - bk->lo + SHM_PIECE - 1) / SHM_PIECE; }
 
 static size_t shm_flags_bytes(int nb) { return ((size_t)nb * sizeof(shm_flags) + 63) / 64 * 64; }
 
@@ -345,7 +352,8 @@ elbo_status elbo_allreduce_new_shared(elbo_comm *c, size_t n, int nbuckets, cons
     }
     for (int k = 0; k < nbuckets; k++) {
         atomic_init(&a->flags[a->rank][k].ready, 0);
-        atomic_init(&a->flags[a->rank][k].summed, 0);
+        atomic_init(&a->flags[a->rank][k].claimed, 0);
+        atomic_init(&a->flags[a->rank][k].done, 0);
     }
     a->x = a->slab[a->rank];
     memset(a->x, 0, n * sizeof(float));
@@ -355,13 +363,36 @@ elbo_status elbo_allreduce_new_shared(elbo_comm *c, size_t n, int nbuckets, cons
     return ELBO_OK;
 }
 
-static bool shm_all(const elbo_allreduce *a, int k, bool summed)
+static bool shm_all_ready(const elbo_allreduce *a, int k)
 {
-    for (int r = 0; r < a->size; r++) {
-        _Atomic uint64_t *f = summed ? &a->flags[r][k].summed : &a->flags[r][k].ready;
-        if (atomic_load_explicit(f, memory_order_acquire) < a->round)
+    for (int r = 0; r < a->size; r++)
+        if (atomic_load_explicit(&a->flags[r][k].ready, memory_order_acquire) < a->round)
             return false;
-    }
+    return true;
+}
+
+/* Claim and sum one piece of bucket k (false: none left this round). */
+static bool shm_piece(elbo_allreduce *a, int k)
+{
+    const bucket *bk = &a->b[k];
+    shm_flags *f = &a->flags[0][k];
+    uint64_t np = shm_pieces(bk), end = a->round * np,
+             t = atomic_load_explicit(&f->claimed, memory_order_relaxed);
+    do
+        if (t >= end)
+            return false;
+    while (!atomic_compare_exchange_weak_explicit(&f->claimed, &t, t + 1, memory_order_acq_rel,
+                                                  memory_order_relaxed));
+    size_t lo = bk->lo + (size_t)(t - (end - np)) * SHM_PIECE, len = bk->hi - lo < SHM_PIECE ? bk->hi - lo : SHM_PIECE;
+    int p = a->size;
+    const float *parts[p];
+    for (int j = 0; j < p; j++)
+        parts[j] = a->slab[j] + lo;
+    /* in place in rank 0's slab (its first term): one pass less to memory */
+    elbo_sum_ordered_f32(a->slab[0] + lo, parts, p, len);
+    for (int j = 1; j < p; j++)
+        memcpy(a->slab[j] + lo, a->slab[0] + lo, len * sizeof(float));
+    atomic_fetch_add_explicit(&f->done, 1, memory_order_release);
     return true;
 }
 
@@ -374,26 +405,19 @@ static elbo_status shm_start(elbo_allreduce *a, int k)
     return elbo_allreduce_progress(a);
 }
 
-/* Bucket k one stage on: reduce my chunk once every rank is ready; summed
- * once every owner has written its chunk. */
+/* Bucket k one stage on: once every rank is ready, sum one piece per call
+ * (a waiting rank calls again and again); summed once every piece of the
+ * round is done. */
 static elbo_status shm_advance(elbo_allreduce *a, int k)
 {
     bucket *bk = &a->b[k];
-    int p = a->size, me = a->rank;
-    if (bk->stage == REDUCING && shm_all(a, k, false)) {
-        size_t lo = chunk_lo(bk, me, p), len = (size_t)chunk_len(bk, me, p);
-        const float *parts[p];
-        for (int j = 0; j < p; j++)
-            parts[j] = a->slab[j] + lo;
-        /* in place in rank 0's slab (its first term): one pass less to memory */
-        elbo_sum_ordered_f32(a->slab[0] + lo, parts, p, len);
-        for (int j = 1; j < p; j++)
-            memcpy(a->slab[j] + lo, a->slab[0] + lo, len * sizeof(float));
-        atomic_store_explicit(&a->flags[me][k].summed, a->round, memory_order_release);
+    if (bk->stage == REDUCING && shm_all_ready(a, k))
         bk->stage = GATHERING;
+    if (bk->stage == GATHERING) {
+        shm_piece(a, k);
+        if (atomic_load_explicit(&a->flags[0][k].done, memory_order_acquire) >= a->round * shm_pieces(bk))
+            bk->stage = SUMMED;
     }
-    if (bk->stage == GATHERING && shm_all(a, k, true))
-        bk->stage = SUMMED;
     if ((bk->stage == REDUCING || bk->stage == GATHERING) && MPI_Wtime() - a->round_t0 > SHM_TIMEOUT)
         return elbo_fail(ELBO_ERR_IO, "allreduce: bucket %d waited %.0f s for another rank (gone?)", k, SHM_TIMEOUT);
     return ELBO_OK;

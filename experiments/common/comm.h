@@ -70,9 +70,10 @@ typedef struct elbo_allreduce elbo_allreduce;
 elbo_status elbo_allreduce_new(elbo_comm *c, float *x, size_t n, int nbuckets, const size_t *starts,
                                elbo_allreduce **out);
 /* The same sum through memory the ranks share, when they all run on one node
- * (collective; MPI_Comm_split_type decides): each rank adds its chunk of a
- * bucket straight from every rank's slab, in rank order, and writes the sum
- * into all of them: the same bits as elbo_allreduce_new's, without messages.
+ * (collective; MPI_Comm_split_type decides): the ranks add pieces of a bucket
+ * straight from every rank's slab, in rank order, and write the sums into all
+ * of them: the same bits as elbo_allreduce_new's, without messages (the
+ * scheme is at the shared-memory path in comm.c).
  * The slab is the window's: *x gets it (n floats, zeroed), and the caller sums
  * there, not in a slab of its own; it lives until elbo_allreduce_free. When
  * the ranks span nodes: ELBO_OK with *out and *x NULL (use elbo_allreduce_new). */

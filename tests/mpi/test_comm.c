@@ -130,7 +130,7 @@ static void test_ordered_sum(elbo_comm *c)
 /* A slab reused round after round (the trainer's case): every round's sum is right. */
 static void test_rounds(elbo_comm *c)
 {
-    const size_t n = 4099;
+    const size_t n = 70001; /* shared memory: buckets of several pieces (16384 floats each) */
     float *own = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float)), *x;
     elbo_allreduce *a;
     CHECK(open_sum(c, own, &x, n, 3, NULL, &a) == ELBO_OK, "new: %s", elbo_last_error());
