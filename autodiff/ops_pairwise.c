@@ -105,15 +105,24 @@ void ad_transpose_backward(elbo_tape *t, elbo_node *n)
 
 #define LOG_2PI_F 1.8378770664093453f
 
+/* in = {z, mu, logvar}: present, z (B,D), mu and logvar (M,D); else the error recorded. */
+static bool gauss_pairs_inputs_ok(elbo_tape *t, const char *op, elbo_node *const *in)
+{
+    if (!ad_inputs_ok(t, op, 3, in))
+        return false;
+    const elbo_node *z = in[0], *mu = in[1], *logvar = in[2];
+    if (z->cols == mu->cols && mu->rows == logvar->rows && mu->cols == logvar->cols)
+        return true;
+    ad_error(t, ELBO_ERR_INVALID, "%s: expected z (B,D), mu and logvar (M,D), got %s, %s and %s", op, AD_SHAPE(z),
+             AD_SHAPE(mu), AD_SHAPE(logvar));
+    return false;
+}
+
 elbo_node *elbo_ad_gauss_logpdf_pairs(elbo_tape *t, elbo_node *z, elbo_node *mu, elbo_node *logvar)
 {
     elbo_node *in[] = {z, mu, logvar};
-    if (!ad_inputs_ok(t, "gauss_logpdf_pairs", 3, in))
+    if (!gauss_pairs_inputs_ok(t, "gauss_logpdf_pairs", in))
         return NULL;
-    if (z->cols != mu->cols || mu->rows != logvar->rows || mu->cols != logvar->cols)
-        return ad_error(t, ELBO_ERR_INVALID,
-                        "gauss_logpdf_pairs: expected z (B,D), mu and logvar (M,D), got %s, %s and %s", AD_SHAPE(z),
-                        AD_SHAPE(mu), AD_SHAPE(logvar));
     size_t MD = ad_size(mu);
     float *prec = ad_scratch(t, MD); /* e^{-lv}, saved for backward */
     if (!prec)
@@ -178,12 +187,8 @@ void ad_gauss_logpdf_pairs_backward(elbo_tape *t, elbo_node *n)
 elbo_node *elbo_ad_diag_gauss_logpdf_pairs(elbo_tape *t, elbo_node *z, elbo_node *mu, elbo_node *logvar)
 {
     elbo_node *in[] = {z, mu, logvar};
-    if (!ad_inputs_ok(t, "diag_gauss_logpdf_pairs", 3, in))
+    if (!gauss_pairs_inputs_ok(t, "diag_gauss_logpdf_pairs", in))
         return NULL;
-    if (z->cols != mu->cols || mu->rows != logvar->rows || mu->cols != logvar->cols)
-        return ad_error(t, ELBO_ERR_INVALID,
-                        "diag_gauss_logpdf_pairs: expected z (B,D), mu and logvar (M,D), got %s, %s and %s",
-                        AD_SHAPE(z), AD_SHAPE(mu), AD_SHAPE(logvar));
     size_t M = (size_t)mu->rows, D = (size_t)mu->cols;
     float *cols = ad_scratch(t, 2 * D * M + M); /* muT (D,M), precT (D,M), c (M) */
     if (!cols)

@@ -5,7 +5,7 @@
 # suite of a build without MPI (`--mpi` refused in one line). --full runs
 # that build's drivers suite too, then the whole suite again under
 # AddressSanitizer + UBSan (about 15 minutes more on 2 cores).
-#   scripts/test.sh            release + NEON builds (what CI runs; under 10 minutes)
+#   scripts/test.sh            release + NEON + no-MPI refusal (what CI runs; under 10 minutes)
 #   scripts/test.sh --full     release + NEON + no-MPI + sanitizer builds
 #   scripts/test.sh --fast     release build only
 #   ELBO_LONG_TESTS=1          also the slow tests (full trainings)
@@ -47,9 +47,7 @@ ran=(build-test)
 if [ $fast = 0 ]; then
     scripts/test-neon.sh
     ran+=(build-rel-neon)
-fi
 
-if [ $fast = 0 ]; then
     setup build-nompi --buildtype=release -Dmpi=disabled -Dbench=disabled
     if [ $full = 1 ]; then
         echo "== build without MPI (-Dmpi=disabled): drivers and the MPI suite =="

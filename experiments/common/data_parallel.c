@@ -184,7 +184,6 @@ elbo_status elbo_dp_attach(elbo_dp *d, elbo_params *p, int nbuckets)
 {
     if (!d)
         return ELBO_OK;
-
     for (int i = 1; i < p->count; i++)
         if (p->info[i].offset <= p->info[i - 1].offset)
             return elbo_fail(ELBO_ERR_INVALID, "data parallel: parameters out of slab order");

@@ -163,5 +163,17 @@ Test(shapes, errors_name_the_full_shapes)
     img = elbo_ad_input_nd(t, 4, (const int[]){2, 5, 5, 3}, x);
     cr_expect_null(elbo_ad_group_norm(t, img, 2, NULL, NULL, 1e-5f)); /* 2 does not divide 3 */
     cr_expect(strstr(elbo_last_error(), "(2,5,5,3)"), "%s", elbo_last_error());
+    /* the pairwise Gaussian densities: mu (4,3) against logvar (4,2) */
+    elbo_node *(*const pairs[])(elbo_tape *, elbo_node *, elbo_node *, elbo_node *) = {
+        elbo_ad_gauss_logpdf_pairs, elbo_ad_diag_gauss_logpdf_pairs};
+    const char *names[] = {"gauss_logpdf_pairs:", "diag_gauss_logpdf_pairs:"};
+    for (int o = 0; o < 2; o++) {
+        elbo_tape_reset(t);
+        elbo_node *z = elbo_ad_input(t, 2, 3, x), *mu = elbo_ad_input(t, 4, 3, x), *lv = elbo_ad_input(t, 4, 2, x);
+        cr_expect_null(pairs[o](t, z, mu, lv));
+        cr_expect(strstr(elbo_last_error(), names[o]) && strstr(elbo_last_error(), "(4,3)") &&
+                      strstr(elbo_last_error(), "(4,2)"),
+                  "%s", elbo_last_error());
+    }
     elbo_tape_destroy(t);
 }
