@@ -68,6 +68,7 @@ int main(int argc, char **argv)
     elbo_cli_init(&cli, "aggregated_posterior", "Section 17.8.2: prior samples vs aggregated-posterior samples.", opts,
                   sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
+    vs_begin(&cli, &argc, &argv);
     if (cli.quick)
         n_eval = n_eval > 100 ? 100 : n_eval, n_ref = n_ref > 500 ? 500 : n_ref;
     vs_data d;
@@ -158,6 +159,7 @@ int main(int argc, char **argv)
            cli.out);
     elbo_vae_free(&m);
     vs_free_data(&d);
+    vs_end();
     free(sp), free(sa), free(tiles), free(mu), free(lv), free(tab), free(x);
     return 0;
 }

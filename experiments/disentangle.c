@@ -70,6 +70,7 @@ int main(int argc, char **argv)
     elbo_cli_init(&cli, "disentangle", "Figure 17.14: beta-VAE latent traversals, active units, a label-based score.",
                   opts, sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
+    vs_begin(&cli, &argc, &argv);
     if (vs_checkpoint && *vs_checkpoint)
         drv_usage_error(&cli, "--checkpoint: this driver trains one model per --betas value");
     double betas[MAX_BETAS];
@@ -206,6 +207,7 @@ int main(int argc, char **argv)
            "mutual_information.csv, disentangle.svg, summary.json}\n",
            cli.out, span, span);
     vs_free_data(&d);
+    vs_end();
     free(mu), free(var), free(mi), free(tab), free(mitab), free(zz), free(img);
     return 0;
 }

@@ -37,6 +37,7 @@ int main(int argc, char **argv)
     elbo_cli_init(&cli, "posterior_collapse", "Posterior collapse: KL and active units with warm-up and free bits.",
                   opts, sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
+    vs_begin(&cli, &argc, &argv);
     if (vs_checkpoint && *vs_checkpoint)
         drv_usage_error(&cli, "--checkpoint: this driver trains its own three models");
     elbo_vae_parts_check_posterior(&cli, free_bits, false); /* its third run uses free bits */
@@ -164,6 +165,7 @@ int main(int argc, char **argv)
     drv_check(&cli, elbo_summary_write(&sum, cli.out), "summary.json");
     printf("wrote %s/{runs.csv,kl_per_dim.csv,epochs.csv,posterior_collapse.svg,summary.json}\n", cli.out);
     vs_free_data(&d);
+    vs_end();
     free(trace), free(dimkl), free(mu), free(lv), free(x), free(y);
     return 0;
 }

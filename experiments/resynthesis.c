@@ -80,6 +80,7 @@ int main(int argc, char **argv)
     elbo_cli_init(&cli, "resynthesis", "Figure 17.13 / problem 17.6: latent attribute edits, slerp vs lerp.", opts,
                   sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
+    vs_begin(&cli, &argc, &argv);
     double a1[2], a2[2];
     if (drv_list(&cli, "attr1", attr1_text, a1, 2) != 2 || drv_list(&cli, "attr2", attr2_text, a2, 2) != 2)
         drv_usage_error(&cli, "--attr1/--attr2: expected two classes FROM,TO");
@@ -304,6 +305,7 @@ int main(int argc, char **argv)
            cli.out, class_names[f1], class_names[t1], class_names[f2], class_names[t2]);
     elbo_vae_free(&m);
     vs_free_data(&d);
+    vs_end();
     free(mu), free(u1), free(u2), free(zz), free(dec), free(tiles), free(za), free(zb), free(zi), free(ln), free(path),
         free(pn), free(pd), free(tx), free(px), free(py);
     return 0;

@@ -51,6 +51,7 @@
 #include "binarize.h"
 #include "data.h"
 #include "data_parallel.h"
+#include "dp_eval.h"
 #include "progress.h"
 #include "results.h"
 #include "summary.h"
@@ -306,42 +307,6 @@ static double cpu_seconds_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* ---- data parallel: evaluation split across ranks by chunks ---- */
-
-typedef struct eval_job {
-    elbo_vae *m;
-    elbo_tape *t;
-    const elbo_dataset *ds;
-    int chunk; /* rows per chunk */
-    int iw;    /* 0: the ELBO (rec, KL); K: the IW-K -log p(x) */
-    uint64_t seed;
-} eval_job;
-
-/* Chunk c's sums: its rows as a view of the data set, and noise from a
- * stream of (seed, c), so a chunk gives the same numbers on any rank. */
-static elbo_status eval_chunk(void *ctx, size_t c, double *out)
-{
-    const eval_job *e = ctx;
-    size_t lo = c * (size_t)e->chunk, b = e->ds->n - lo < (size_t)e->chunk ? e->ds->n - lo : (size_t)e->chunk;
-    elbo_dataset v = *e->ds;
-    v.pixels = elbo_dataset_row(e->ds, lo);
-    v.y = e->ds->y ? e->ds->y + lo : NULL;
-    v.n = b;
-    elbo_rng r;
-    elbo_rng_seed(&r, e->seed ^ (0x9E3779B97F4A7C15ull * (c + 1)));
-    if (e->iw > 0) {
-        double nll;
-        elbo_status st = elbo_vae_iw_nll_data(e->m, e->t, &v, e->iw, e->chunk, &r, &nll, NULL);
-        out[0] = nll * (double)b;
-        return st;
-    }
-    elbo_vae_eval ev;
-    elbo_status st = elbo_vae_evaluate_data(e->m, e->t, &v, e->chunk, &r, &ev);
-    out[0] = ev.rec * (double)b;
-    out[1] = ev.kl * (double)b;
-    return st;
-}
-
 /* The test -ELBO: over every rank's chunks with --mpi, else in one pass. */
 static void evaluate_test(const elbo_cli *cli, elbo_dp *dp, elbo_vae *m, elbo_tape *t, const elbo_dataset *test,
                           uint64_t seed, elbo_vae_eval *ev)
@@ -352,13 +317,7 @@ static void evaluate_test(const elbo_cli *cli, elbo_dp *dp, elbo_vae *m, elbo_ta
         drv_check(cli, elbo_vae_evaluate_data(m, t, test, eval_batch, &er, ev), "evaluate");
         return;
     }
-    eval_job job = {m, t, test, eval_batch, 0, seed};
-    double sums[2];
-    size_t chunks = (test->n + (size_t)eval_batch - 1) / (size_t)eval_batch;
-    elbo_dp_check(dp, cli, elbo_dp_chunked_sum(dp, chunks, 2, eval_chunk, &job, sums), "evaluate", false);
-    ev->rec = sums[0] / (double)test->n;
-    ev->kl = sums[1] / (double)test->n;
-    ev->neg_elbo = ev->rec + ev->kl;
+    elbo_dp_check(dp, cli, elbo_dp_evaluate(dp, m, t, test, eval_batch, seed, ev), "evaluate", false);
 }
 
 /* Sum the epoch's statistics over ranks (rank order); the longest rank's time. */
@@ -458,6 +417,7 @@ int main(int argc, char **argv)
     hier_check_flags(&cli);
     elbo_vae_parts_check_posterior(&cli, free_bits, *export_path || *init_path);
     elbo_dp *dp = use_mpi ? elbo_dp_begin(&argc, &argv, "vae") : NULL;
+    cli.ranks = dp ? elbo_dp_size(dp) : 0;
     const bool root = elbo_dp_root(dp);
     if (beta < 0)
         beta = model_kind == MODEL_BETA ? 4.0 : 1.0;
@@ -702,11 +662,8 @@ int main(int argc, char **argv)
     if (iw > 0) {
         double t0 = elbo_now();
         if (dp) {
-            eval_job job = {&model, etape, &test, eval_batch, iw, cli.seed * 7919ull + 17};
-            size_t chunks = (test.n + (size_t)eval_batch - 1) / (size_t)eval_batch;
-            elbo_dp_check(dp, &cli, elbo_dp_chunked_sum(dp, chunks, 1, eval_chunk, &job, &iw_nll),
-                          "importance-weighted NLL", false);
-            iw_nll /= (double)test.n;
+            elbo_dp_check(dp, &cli, elbo_dp_iw_nll(dp, &model, etape, &test, iw, eval_batch, cli.seed * 7919ull + 17,
+                                                   &iw_nll), "importance-weighted NLL", false);
         } else {
             elbo_rng ir;
             elbo_rng_seed(&ir, cli.seed * 7919ull + 17);

@@ -40,6 +40,7 @@ int main(int argc, char **argv)
     elbo_cli_init(&cli, "vae_figures", "Figures 17.9, 17.11, 17.12: VAE samples (means, noise) and reconstructions.",
                   opts, sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
+    vs_begin(&cli, &argc, &argv);
     vs_data d;
     vs_load_data(&cli, &d);
     elbo_vae m;
@@ -167,6 +168,7 @@ int main(int argc, char **argv)
            cli.out);
     elbo_vae_free(&m);
     vs_free_data(&d);
+    vs_end();
     free(z), free(mean), free(grid), free(zs), free(ms), free(mu), free(lvq), free(dec), free(rec), free(avg), free(xs);
     return 0;
 }

@@ -7,9 +7,20 @@
  * trained here for a few epochs with models/vae's trainer.
  *
  *     static const elbo_opt opts[] = { VS_MODEL_OPTS("20", "bernoulli", "0.1"), VS_TRAIN_OPTS("3", "60000"), ... };
+ *     elbo_cli_main(&cli, argc, argv); vs_begin(&cli, &argc, &argv);
  *     vs_data d; vs_load_data(&cli, &d);
  *     elbo_vae m; vs_model(&cli, &d, &(vs_objective){.beta = 1}, &m, "vae");
  *     ... elbo_vae_encode(&m, vs_tape(&cli), ...) ...
+ *     vs_end();
+ *
+ * --mpi (under mpirun -np P): every model is trained data-parallel across
+ * the ranks, as `vae --mpi` trains (common/data_parallel.h: a shard of each
+ * batch per rank, gradients summed in rank order, the same bits whenever
+ * repeated with the same P), and its test -ELBO is split across them by
+ * chunks (common/dp_eval.h). The parameters are then the same on every
+ * rank, so every rank runs the rest of the driver, but only rank 0 prints
+ * and writes (elbo_dp_quiet_followers). The figures after training are
+ * drawn on every rank: on a machine of few cores they cost rank 0 a share.
  */
 #ifndef ELBO_EXPERIMENTS_VAE_SETUP_H
 #define ELBO_EXPERIMENTS_VAE_SETUP_H
@@ -22,6 +33,8 @@
 #include "binarize.h"
 #include "cli.h"
 #include "data.h"
+#include "data_parallel.h"
+#include "dp_eval.h"
 #include "driver.h"
 #include "models/io/dataset.h"
 #include "models/vae/vae.h"
@@ -33,7 +46,9 @@
 static const char *vs_checkpoint, *vs_hidden, *vs_lik;
 static int vs_latent, vs_epochs, vs_train_n, vs_test_n, vs_batch, vs_binarize;
 static double vs_lr, vs_sigma;
-static bool vs_dump_latents;
+static bool vs_dump_latents, vs_mpi;
+static int vs_buckets;
+static elbo_dp *vs_dp; /* --mpi, else NULL */
 
 #define VS_MODEL_OPTS(latent, lik, sigma)                                                                                 \
     {"checkpoint", ELBO_OPT_STRING, &vs_checkpoint, "",                                                         \
@@ -57,6 +72,9 @@ static bool vs_dump_latents;
     {"binarize", ELBO_OPT_CHOICE, &vs_binarize, "none", ELBO_BINARIZE_HELP, .choices = ELBO_BINARIZE_CHOICES}, \
     {"dump-latents", ELBO_OPT_BOOL, &vs_dump_latents, "false", "write encoder means and log-variances of train " \
      "and test as latents_{train,test}_{mu,logvar,labels}.npy", .choices = NULL},                              \
+    {"mpi", ELBO_OPT_BOOL, &vs_mpi, "false", "train data-parallel over MPI ranks (under mpirun or srun); rank 0 " \
+     "writes", .choices = NULL},                                                                                \
+    {"buckets", ELBO_OPT_INT, &vs_buckets, "4", "--mpi: about this many gradient buckets", .min = 1, .max = 64},  \
     ELBO_VAE_OBJECTIVE_OPTS,                                                                                   \
     ELBO_DATA_OPTS
 
@@ -75,13 +93,33 @@ typedef struct vs_objective {
     double weight;
 } vs_objective;
 
+/* After elbo_cli_main: with --mpi, start MPI, check that every rank has the
+ * same options, and quiet the ranks other than 0. */
+static inline void vs_begin(elbo_cli *cli, int *argc, char ***argv)
+{
+    if (!vs_mpi)
+        return;
+    vs_dp = elbo_dp_begin(argc, argv, cli->prog);
+    cli->ranks = elbo_dp_size(vs_dp);
+    elbo_dp_check(vs_dp, cli, elbo_dp_agree_config(vs_dp, cli), "--mpi", false);
+    elbo_dp_check(vs_dp, cli, elbo_dp_quiet_followers(vs_dp, cli), "--mpi", false);
+}
+
+/* The end of a driver that called vs_begin. */
+static inline void vs_end(void) { elbo_dp_end(vs_dp); }
+
 /* The splits of --data; --quick keeps 2048 training and 512 test images.
  * Missing or bad data ends the run with one line naming the file, the problem
- * and the fix (exit 3). */
+ * and the fix (exit 3); with --mpi, on every rank, naming the rank. */
 static inline void vs_load_data(const elbo_cli *cli, vs_data *d)
 {
     elbo_vae_parts_check(cli, vs_lik); /* bad names: exit 2 before any data is read */
-    elbo_data_load_cli(cli, &d->train, &d->test);
+    if (vs_dp)
+        elbo_dp_check(vs_dp, cli, elbo_dp_agree_status(vs_dp, elbo_data_try_load(cli, &d->train, &d->test,
+                                                                                  !elbo_dp_root(vs_dp)),
+                                                        "cannot read the data"), "--data", true);
+    else
+        elbo_data_load_cli(cli, &d->train, &d->test);
     size_t ntr = (size_t)vs_train_n, nte = (size_t)vs_test_n;
     if (cli->quick) {
         ntr = ntr > 2048 ? 2048 : ntr;
@@ -180,37 +218,61 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
     elbo_vae_parts_train(cli, &tc);
     if (o->main_weight)
         elbo_vae_parts_set_main_weight(&tc, o->weight);
+    if (vs_dp) { /* the gradients summed across the ranks as backward makes them */
+        elbo_dp_check(vs_dp, cli, elbo_dp_agree_status(vs_dp, elbo_dp_attach(vs_dp, &m->params, vs_buckets),
+                                                        "cannot train"), "--mpi", false);
+        tc.shard = elbo_dp_rank(vs_dp), tc.shards = elbo_dp_size(vs_dp);
+        tc.grad_ready = elbo_dp_grad_ready, tc.after_backward = elbo_dp_after_backward, tc.hook_ctx = vs_dp;
+    }
     elbo_vae_trainer tr;
-    drv_check(cli, elbo_vae_trainer_init(&tr, m, &d->train, &tc), "trainer");
+    elbo_dp_check(vs_dp, cli, elbo_dp_agree_status(vs_dp, elbo_vae_trainer_init(&tr, m, &d->train, &tc), "trainer"),
+                  "trainer", false);
     void *obj_state = elbo_vae_parts_state(cli, &tc, m->cfg.z_dim, cli->seed);
     tr.objective_state = obj_state;
     int epochs = vs_run_epochs(cli);
     double t0 = elbo_now();
+    const bool root = elbo_dp_root(vs_dp);
     for (int e = 0; e < epochs; e++) {
         elbo_progress prog;
-        elbo_progress_begin(&prog, label, tr.steps_per_epoch);
+        if (root)
+            elbo_progress_begin(&prog, label, tr.steps_per_epoch);
         bool end = false;
         for (size_t s = 0; !end; s++) {
-            drv_check(cli, elbo_vae_trainer_step(&tr, &end), "training step");
-            elbo_progress_update(&prog, s + 1, tr.acc.n ? tr.acc.neg_elbo / (double)tr.acc.n : NAN);
+            /* With --mpi a failed step fails on every rank at once (a rank
+             * with a bad loss hands in NaNs), so they agree on it. */
+            elbo_status st = elbo_vae_trainer_step(&tr, &end);
+            if (st != ELBO_OK)
+                elbo_dp_check(vs_dp, cli, elbo_dp_agree_status(vs_dp, st, "training"), "training step", false);
+            if (root)
+                elbo_progress_update(&prog, s + 1, tr.acc.n ? tr.acc.neg_elbo / (double)tr.acc.n : NAN);
         }
-        elbo_progress_end(&prog);
+        if (root)
+            elbo_progress_end(&prog);
+        /* The epoch's sums over every rank's rows (rank order), and the same parameters on every rank. */
+        double acc[4] = {tr.acc.neg_elbo, tr.acc.rec, tr.acc.kl, (double)tr.acc.n};
+        elbo_dp_check(vs_dp, cli, elbo_dp_sum(vs_dp, acc, 4), "epoch statistics", false);
+        elbo_dp_check(vs_dp, cli, elbo_dp_check_params(vs_dp, &m->params, (uint64_t)e + 1), "--mpi", false);
         if (o->trace) {
-            o->trace[3 * e] = tr.acc.neg_elbo / (double)tr.acc.n;
-            o->trace[3 * e + 1] = tr.acc.rec / (double)tr.acc.n;
-            o->trace[3 * e + 2] = tr.acc.kl / (double)tr.acc.n;
+            o->trace[3 * e] = acc[0] / acc[3];
+            o->trace[3 * e + 1] = acc[1] / acc[3];
+            o->trace[3 * e + 2] = acc[2] / acc[3];
         }
-        printf("%s: epoch %d/%d  train -ELBO %.2f (rec %.2f, KL %.2f)  %.1fs\n", label, e + 1, epochs,
-               tr.acc.neg_elbo / (double)tr.acc.n, tr.acc.rec / (double)tr.acc.n, tr.acc.kl / (double)tr.acc.n,
-               elbo_now() - t0);
+        printf("%s: epoch %d/%d  train -ELBO %.2f (rec %.2f, KL %.2f)  %.1fs\n", label, e + 1, epochs, acc[0] / acc[3],
+               acc[1] / acc[3], acc[2] / acc[3], elbo_now() - t0);
         fflush(stdout);
     }
     elbo_vae_trainer_free(&tr);
     elbo_vae_parts_state_free(obj_state);
-    elbo_rng r;
-    elbo_rng_seed(&r, cli->seed ^ 0x5EEDull);
+    elbo_dp_detach(vs_dp);
     elbo_vae_eval ev;
-    drv_check(cli, elbo_vae_evaluate_data(m, vs_tape(cli), &d->test, 1000, &r, &ev), "evaluate");
+    if (vs_dp) /* split across the ranks by chunks, each its own noise */
+        elbo_dp_check(vs_dp, cli, elbo_dp_evaluate(vs_dp, m, vs_tape(cli), &d->test, 1000, cli->seed ^ 0x5EEDull, &ev),
+                      "evaluate", false);
+    else {
+        elbo_rng r;
+        elbo_rng_seed(&r, cli->seed ^ 0x5EEDull);
+        drv_check(cli, elbo_vae_evaluate_data(m, vs_tape(cli), &d->test, 1000, &r, &ev), "evaluate");
+    }
     printf("%s: test -ELBO %.2f (rec %.2f, KL %.2f)\n", label, ev.neg_elbo, ev.rec, ev.kl);
     vs_dump(cli, d, m, label);
     return ev.neg_elbo;

@@ -29,8 +29,17 @@
  * --binarize dynamic (the default here, as the IWAE and VampPrior papers on
  * MNIST): training pixels drawn afresh each epoch from the run's seed; the
  * test set binarized once from --binarize-seed, the same for every model and
- * seed (common/binarize.h). */
+ * seed (common/binarize.h).
+ *
+ * --mpi (under mpirun -np P): each run is trained data-parallel across the
+ * ranks, as `vae --mpi` trains (common/data_parallel.h: every rank a shard
+ * of each batch, gradients summed in rank order, the same bits whenever
+ * repeated with the same P), and its test -ELBO and IW-K are split across
+ * the ranks by chunks (common/dp_eval.h: the same bits for any P). Rank 0
+ * writes the outputs. Objectives that are not sums over examples (MIWAE,
+ * CIWAE, PIWAE) cannot be split and their runs fail with that message. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +48,8 @@
 #include "binarize.h"
 #include "cli.h"
 #include "data.h"
+#include "data_parallel.h"
+#include "dp_eval.h"
 #include "driver.h"
 #include "models/io/file.h"
 #include "models/io/svg.h"
@@ -116,8 +127,9 @@ static const char *const planned[] = {"vqvae"};
 #define MAX_SEEDS 64
 
 static const char *models_text, *seeds_text, *hidden_text, *fail_model;
-static int epochs, latent, batch, iw, iw_images, eval_batch, binarize, train_n, test_n, binarize_seed;
+static int epochs, latent, batch, iw, iw_images, eval_batch, binarize, train_n, test_n, binarize_seed, buckets;
 static double lr;
+static bool use_mpi;
 
 static const elbo_opt opts[] = {
     {"models", ELBO_OPT_STRING, &models_text, "vae,iwae5", "comma-separated models of the table (--help lists "
@@ -145,6 +157,10 @@ static const elbo_opt opts[] = {
     {"test-size", ELBO_OPT_INT, &test_n, "0", "test examples used (0: all)", .min = 0, .max = 2000000000},
     {"inject-failure", ELBO_OPT_STRING, &fail_model, "", "make this model's runs fail after training (tests the "
      "failure path)", .choices = NULL},
+    {"mpi", ELBO_OPT_BOOL, &use_mpi, "false", "train each run data-parallel over MPI ranks (under mpirun or srun)",
+     .choices = NULL},
+    {"buckets", ELBO_OPT_INT, &buckets, "4", "--mpi: about this many gradient buckets per model", .min = 1,
+     .max = 64},
     ELBO_DATA_OPTS,
 };
 
@@ -235,6 +251,7 @@ typedef struct run_result {
 
 typedef struct shared {
     const elbo_cli *cli;
+    elbo_dp *dp;                      /* --mpi, else NULL */
     elbo_dataset train, test, iw_set; /* iw_set: the first --iw-images test images (or test itself) */
     bool iw_subset;
     elbo_vae_config cfg;              /* the common network */
@@ -244,6 +261,18 @@ typedef struct shared {
     long epochs_done, epochs_total;
     elbo_tape *eval_tape;
 } shared;
+
+/* A line on stderr, from rank 0 alone with --mpi. */
+static void note(const shared *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(const shared *sh, const char *fmt, ...)
+{
+    if (!elbo_dp_root(sh->dp))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -313,34 +342,51 @@ static long long param_count(const elbo_params *p)
     return n;
 }
 
+/* With --mpi, an epoch's figures over every rank: the -ELBO summed over
+ * the ranks' rows, the slowest rank's seconds, the ranks' CPU seconds summed. */
+static elbo_status epoch_over_ranks(shared *sh, double *neg_elbo_sum, double *n, double *seconds, double *cpu)
+{
+    double x[3] = {*neg_elbo_sum, *n, *cpu};
+    elbo_status st = elbo_dp_sum(sh->dp, x, 3);
+    *neg_elbo_sum = x[0], *n = x[1], *cpu = x[2];
+    *seconds = elbo_dp_max(sh->dp, *seconds);
+    return st;
+}
+
 /* Train for the epochs with a progress line (rate and ETA of the epoch) and
  * a line per epoch with the ETA of the whole comparison. */
 static elbo_status train(shared *sh, elbo_vae_trainer *tr, run_result *r)
 {
     char label[96], eta[32];
+    const bool root = elbo_dp_root(sh->dp);
     for (int e = 0; e < sh->epochs; e++) {
         snprintf(label, sizeof label, "[%d/%d] %s seed %llu, epoch %d/%d", sh->run_index + 1, sh->runs, r->v->name,
                  (unsigned long long)r->seed, e + 1, sh->epochs);
         elbo_progress prog;
-        elbo_progress_begin(&prog, label, tr->steps_per_epoch);
+        if (root)
+            elbo_progress_begin(&prog, label, tr->steps_per_epoch);
         bool end = false;
         clock_t c0 = clock();
-        for (size_t s = 0; !end; s++) {
-            elbo_status st = elbo_vae_trainer_step(tr, &end);
-            if (st != ELBO_OK) {
-                elbo_progress_end(&prog);
-                return st;
-            }
-            elbo_progress_update(&prog, s + 1, tr->acc.n ? tr->acc.neg_elbo / (double)tr->acc.n : NAN);
+        elbo_status st = ELBO_OK;
+        for (size_t s = 0; !end && st == ELBO_OK; s++) {
+            st = elbo_vae_trainer_step(tr, &end);
+            if (root)
+                elbo_progress_update(&prog, s + 1, tr->acc.n ? tr->acc.neg_elbo / (double)tr->acc.n : NAN);
         }
-        elbo_progress_end(&prog);
-        r->epoch_secs[e] = tr->acc.seconds;
-        r->epoch_cpu[e] = (double)(clock() - c0) / CLOCKS_PER_SEC;
+        if (root)
+            elbo_progress_end(&prog);
+        if (st != ELBO_OK)
+            return st;
+        double neg_elbo = tr->acc.neg_elbo, n = (double)tr->acc.n, seconds = tr->acc.seconds;
+        double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
+        if (sh->dp && (st = epoch_over_ranks(sh, &neg_elbo, &n, &seconds, &cpu)) != ELBO_OK)
+            return st;
+        r->epoch_secs[e] = seconds;
+        r->epoch_cpu[e] = cpu;
         sh->epochs_done++;
         double el = elbo_now() - sh->t_start;
         fmt_hms(el / (double)sh->epochs_done * (double)(sh->epochs_total - sh->epochs_done), eta, sizeof eta);
-        fprintf(stderr, "%s  train -ELBO %.3f  %.2f s  (ETA of all runs %s)\n", label,
-                tr->acc.neg_elbo / (double)tr->acc.n, tr->acc.seconds, eta);
+        note(sh, "%s  train -ELBO %.3f  %.2f s  (ETA of all runs %s)\n", label, neg_elbo / n, seconds, eta);
     }
     return ELBO_OK;
 }
@@ -367,14 +413,35 @@ static elbo_status cluster_score(shared *sh, elbo_vae *m, double *acc)
     return st;
 }
 
-/* The scores of a trained model on the test set. */
+/* The test -ELBO: in one pass, or with --mpi split across the ranks by
+ * chunks (each chunk its own noise stream: other draws, the same bits for
+ * any rank count). */
+static elbo_status test_elbo(shared *sh, elbo_vae *m, uint64_t seed, elbo_vae_eval *ev)
+{
+    if (sh->dp)
+        return elbo_dp_evaluate(sh->dp, m, sh->eval_tape, &sh->test, eval_batch, seed, ev);
+    elbo_rng er;
+    elbo_rng_seed(&er, seed);
+    return elbo_vae_evaluate_data(m, sh->eval_tape, &sh->test, eval_batch, &er, ev);
+}
+
+/* The IW-K -log p(x) on the --iw-images, split as test_elbo is. */
+static elbo_status test_iw_nll(shared *sh, elbo_vae *m, uint64_t seed, double *nll)
+{
+    if (sh->dp)
+        return elbo_dp_iw_nll(sh->dp, m, sh->eval_tape, &sh->iw_set, iw, eval_batch, seed, nll);
+    elbo_rng ir;
+    elbo_rng_seed(&ir, seed);
+    return elbo_vae_iw_nll_data(m, sh->eval_tape, &sh->iw_set, iw, eval_batch, &ir, nll, NULL);
+}
+
+/* The scores of a trained model on the test set (every rank with --mpi:
+ * active units and cluster accuracy are the same computation on each). */
 static elbo_status score(shared *sh, elbo_vae *m, run_result *r)
 {
     elbo_tape *t = sh->eval_tape;
-    elbo_rng er;
-    elbo_rng_seed(&er, r->seed * 1000003ull + 1);
     elbo_vae_eval ev;
-    elbo_status st = elbo_vae_evaluate_data(m, t, &sh->test, eval_batch, &er, &ev);
+    elbo_status st = test_elbo(sh, m, r->seed * 1000003ull + 1, &ev);
     if (st != ELBO_OK)
         return st;
     r->test_neg_elbo = ev.neg_elbo;
@@ -384,12 +451,10 @@ static elbo_status score(shared *sh, elbo_vae *m, run_result *r)
     if ((st = cluster_score(sh, m, &r->cluster_accuracy)) != ELBO_OK)
         return st;
     if (iw > 0) {
-        elbo_rng ir;
-        elbo_rng_seed(&ir, r->seed * 7919ull + 17);
         double t0 = elbo_now();
-        if ((st = elbo_vae_iw_nll_data(m, t, &sh->iw_set, iw, eval_batch, &ir, &r->iw_nll, NULL)) != ELBO_OK)
+        if ((st = test_iw_nll(sh, m, r->seed * 7919ull + 17, &r->iw_nll)) != ELBO_OK)
             return st;
-        fprintf(stderr, "%s seed %llu: test -ELBO %.3f, -log p(x) ~ %.3f (IW-%d on %zu images, %.1f s), KL %.3f, "
+        note(sh, "%s seed %llu: test -ELBO %.3f, -log p(x) ~ %.3f (IW-%d on %zu images, %.1f s), KL %.3f, "
                 "%d active units\n", r->v->name, (unsigned long long)r->seed, r->test_neg_elbo, r->iw_nll, iw,
                 sh->iw_set.n, elbo_now() - t0, r->kl, r->active_units);
     }
@@ -414,8 +479,24 @@ static elbo_status write_samples(shared *sh, elbo_vae *m, const run_result *r)
     return st;
 }
 
+/* With --mpi: the model's gradients summed across the ranks (buckets over
+ * its slab, the trainer's hooks), each rank training its shard of every
+ * batch. Collective; the same status on every rank. */
+static elbo_status attach_ranks(shared *sh, elbo_vae *m, elbo_vae_train_config *tc)
+{
+    if (!sh->dp)
+        return ELBO_OK;
+    tc->shard = elbo_dp_rank(sh->dp);
+    tc->shards = elbo_dp_size(sh->dp);
+    tc->grad_ready = elbo_dp_grad_ready;
+    tc->after_backward = elbo_dp_after_backward;
+    tc->hook_ctx = sh->dp;
+    return elbo_dp_agree_status(sh->dp, elbo_dp_attach(sh->dp, &m->params, buckets), "cannot train");
+}
+
 /* One model and seed, start to finish; any failure is returned (the message
- * in elbo_last_error()) with everything freed. */
+ * in elbo_last_error()) with everything freed. With --mpi every rank runs
+ * it, and returns the same status (the lowest failing rank's message). */
 static elbo_status run_one(shared *sh, run_result *r, bool samples)
 {
     elbo_vae m;
@@ -428,18 +509,25 @@ static elbo_status run_one(shared *sh, run_result *r, bool samples)
     elbo_rng_seed(&init, r->seed);
     if (st == ELBO_OK && (st = elbo_vae_create(&m, &c, &init)) == ELBO_OK)
         have_m = true;
-    if (st == ELBO_OK && (st = elbo_vae_trainer_init(&tr, &m, &sh->train, &tc)) == ELBO_OK)
-        have_tr = true;
+    if (st == ELBO_OK)
+        st = attach_ranks(sh, &m, &tc);
+    if (st == ELBO_OK)
+        st = elbo_dp_agree_status(sh->dp, elbo_vae_trainer_init(&tr, &m, &sh->train, &tc), "cannot train");
+    have_tr = st == ELBO_OK;
     if (st == ELBO_OK) {
         r->params = param_count(&m.params);
         r->k = iw;
         char spec[256];
         elbo_vae_config_spec(&c, spec, sizeof spec);
-        fprintf(stderr, "%s seed %llu: %s %s, z %d (of which z2 %d), %lld parameters\n", r->v->name,
-                (unsigned long long)r->seed, spec, c.act == ELBO_VAE_TANH ? "tanh" : "relu", c.z_dim, c.z2_dim,
-                r->params);
-        st = train(sh, &tr, r);
+        note(sh, "%s seed %llu: %s %s, z %d (of which z2 %d), %lld parameters\n", r->v->name,
+             (unsigned long long)r->seed, spec, c.act == ELBO_VAE_TANH ? "tanh" : "relu", c.z_dim, c.z2_dim,
+             r->params);
+        /* A failed step fails on every rank at once (a rank with a bad loss
+         * hands in NaNs): agreeing on it is one more collective, not a wait. */
+        st = elbo_dp_agree_status(sh->dp, train(sh, &tr, r), "training");
     }
+    if (have_m)
+        elbo_dp_detach(sh->dp); /* collective; the scores need no sums of gradients */
     if (st == ELBO_OK) {
         r->epoch_seconds = median(r->epoch_secs, sh->epochs);
         r->epoch_cpu_seconds = median(r->epoch_cpu, sh->epochs);
@@ -447,9 +535,9 @@ static elbo_status run_one(shared *sh, run_result *r, bool samples)
             st = elbo_fail(ELBO_ERR_INVALID, "--inject-failure %s", fail_model);
     }
     if (st == ELBO_OK)
-        st = score(sh, &m, r);
+        st = elbo_dp_agree_status(sh->dp, score(sh, &m, r), "scoring");
     if (st == ELBO_OK && samples)
-        st = write_samples(sh, &m, r);
+        st = elbo_dp_agree_status(sh->dp, elbo_dp_root(sh->dp) ? write_samples(sh, &m, r) : ELBO_OK, "samples");
     if (have_tr)
         elbo_vae_trainer_free(&tr);
     if (have_m)
@@ -652,7 +740,12 @@ static void write_summary(const shared *sh, const run_result *runs, int n, const
 
 static void load_data(const elbo_cli *cli, shared *sh)
 {
-    elbo_data_load_cli(cli, &sh->train, &sh->test);
+    if (sh->dp) /* every rank reads the files; one that cannot stops them all */
+        elbo_dp_check(sh->dp, cli, elbo_dp_agree_status(sh->dp, elbo_data_try_load(cli, &sh->train, &sh->test,
+                                                                                      !elbo_dp_root(sh->dp)),
+                                                        "cannot read the data"), "--data", true);
+    else
+        elbo_data_load_cli(cli, &sh->train, &sh->test);
     size_t ntr = train_n > 0 ? (size_t)train_n : sh->train.n, nte = test_n > 0 ? (size_t)test_n : sh->test.n;
     if (cli->quick) {
         ntr = ntr > 2048 ? 2048 : ntr;
@@ -716,7 +809,10 @@ int main(int argc, char **argv)
     uint64_t seeds[MAX_SEEDS];
     int nm = parse_models(&cli, models), ns = parse_seeds(&cli, seeds);
 
-    shared sh = {.cli = &cli};
+    shared sh = {.cli = &cli, .dp = use_mpi ? elbo_dp_begin(&argc, &argv, "vae_variants") : NULL};
+    cli.ranks = sh.dp ? elbo_dp_size(sh.dp) : 0;
+    elbo_dp_check(sh.dp, &cli, elbo_dp_agree_config(sh.dp, &cli), "--mpi", false);
+    const bool root = elbo_dp_root(sh.dp);
     load_data(&cli, &sh);
     common_network(&cli, &sh);
     sh.epochs = cli.quick && epochs > 1 ? 1 : epochs;
@@ -733,10 +829,10 @@ int main(int argc, char **argv)
     }
     char spec[256];
     elbo_vae_config_spec(&sh.cfg, spec, sizeof spec);
-    fprintf(stderr, "vae_variants: %d models x %d seeds, %s, z %d (one-layer models), %d epochs, batch %d, %s binarization, %zu train / "
-            "%zu test, IW-%d on %zu images\n", nm, ns, spec, latent, sh.epochs, batch,
-            binarize == ELBO_BIN_DYNAMIC ? "dynamic" : binarize == ELBO_BIN_STATIC ? "static" : "no", sh.train.n,
-            sh.test.n, iw, sh.iw_set.n);
+    note(&sh, "vae_variants: %d models x %d seeds, %s, z %d (one-layer models), %d epochs, batch %d, %s binarization, "
+         "%zu train / %zu test, IW-%d on %zu images, %d rank(s)\n", nm, ns, spec, latent, sh.epochs, batch,
+         binarize == ELBO_BIN_DYNAMIC ? "dynamic" : binarize == ELBO_BIN_STATIC ? "static" : "no", sh.train.n,
+         sh.test.n, iw, sh.iw_set.n, elbo_dp_size(sh.dp));
 
     run_result *runs = drv_alloc(&cli, (size_t)sh.runs, sizeof *runs);
     int failed = 0;
@@ -753,18 +849,21 @@ int main(int argc, char **argv)
             elbo_status st = run_one(&sh, r, si == 0);
             if (st != ELBO_OK) {
                 snprintf(r->error, sizeof r->error, "%s (%s)", elbo_last_error(), elbo_status_name(st));
-                fprintf(stderr, "vae_variants: %s seed %llu failed: %s; going on with the others\n", r->v->name,
-                        (unsigned long long)r->seed, r->error);
+                note(&sh, "vae_variants: %s seed %llu failed: %s; going on with the others\n", r->v->name,
+                     (unsigned long long)r->seed, r->error);
                 failed++;
             }
             sh.run_index++;
-            drv_check(&cli, write_csv(&sh, runs, sh.run_index), "variants.csv"); /* what is done so far */
+            if (root) /* what is done so far */
+                drv_check(&cli, write_csv(&sh, runs, sh.run_index), "variants.csv");
         }
-    if (iw > 0)
+    if (root && iw > 0)
         drv_check(&cli, write_chart(&cli, runs, sh.runs, models, nm), "iw_nll.svg");
-    write_summary(&sh, runs, sh.runs, models, nm, seeds, ns);
-    fprintf(stderr, "vae_variants: wrote %s/variants.csv and summary.json (%d of %d runs failed)\n", cli.out, failed,
-            sh.runs);
+    if (root)
+        write_summary(&sh, runs, sh.runs, models, nm, seeds, ns);
+    note(&sh, "vae_variants: wrote %s/variants.csv and summary.json (%d of %d runs failed)\n", cli.out, failed,
+         sh.runs);
+    elbo_dp_end(sh.dp);
     for (int i = 0; i < sh.runs; i++)
         free(runs[i].epoch_secs), free(runs[i].epoch_cpu);
     free(runs);

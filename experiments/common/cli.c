@@ -454,6 +454,8 @@ void elbo_cli_config_json(const elbo_cli *cli, elbo_json *j)
     elbo_json_string(j, "out", cli->out);
     elbo_json_string(j, "data", cli->data);
     elbo_json_bool(j, "quick", cli->quick);
+    if (cli->ranks > 0)
+        elbo_json_int(j, "mpi_ranks", cli->ranks);
     elbo_json_string(j, "git_revision", elbo_git_revision());
 }
 

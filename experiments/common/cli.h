@@ -87,6 +87,7 @@ typedef struct elbo_cli {
     const char *simd;  /* --simd, NULL: ELBO_SIMD or the best level */
     const char *precision; /* --precision, NULL: ELBO_PRECISION or fp32 (ops/precision.h) */
     bool quick;        /* --quick: a small, fast run (smoke test) */
+    int ranks;         /* processes of a data-parallel run (--mpi; recorded as mpi_ranks), 0: not one */
     char out_buf[256]; /* storage of the default --out */
     char err[ELBO_CLI_ERR_MAX]; /* one-line error of the last parse/apply */
 } elbo_cli;

@@ -2,11 +2,14 @@
  * the gradient slab, the trainer's hooks, and the collective agreements. */
 #include "data_parallel.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "comm.h"
@@ -30,6 +33,7 @@ struct elbo_dp {
     long early, late; /* buckets started by the hooks during backward, and after it */
     bool spin;        /* wait for sums by spinning only (see choose_wait) */
     float *own_g;     /* the params' gradient slab while p->g is the shared window's */
+    char scratch[512]; /* elbo_dp_quiet_followers: this rank's output directory, removed at the end */
     char err_msg[MSG_MAX];
 };
 
@@ -44,17 +48,65 @@ elbo_dp *elbo_dp_begin(int *argc, char ***argv, const char *prog)
     return d;
 }
 
-void elbo_dp_end(elbo_dp *d)
+void elbo_dp_detach(elbo_dp *d)
 {
-    if (!d)
+    if (!d || !d->p)
         return;
     if (d->own_g) { /* the params get their own slab back, with the window's gradients */
         memcpy(d->own_g, d->p->g, d->p->n * sizeof(float));
         d->p->g = d->own_g;
     }
     elbo_allreduce_free(d->ar);
+    free(d->bucket_of), free(d->need), free(d->left);
+    d->ar = NULL, d->p = NULL, d->own_g = NULL, d->bucket_of = NULL, d->need = d->left = NULL, d->nb = 0;
+}
+
+/* rm -r: what a follower wrote into its scratch directory. */
+static void remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    DIR *dir = S_ISDIR(st.st_mode) ? opendir(path) : NULL;
+    for (struct dirent *e; dir && (e = readdir(dir));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char sub[1024];
+        if (snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) < (int)sizeof sub)
+            remove_tree(sub);
+    }
+    if (dir)
+        closedir(dir);
+    remove(path);
+}
+
+void elbo_dp_end(elbo_dp *d)
+{
+    if (!d)
+        return;
+    elbo_dp_detach(d);
     elbo_comm_finalize(d->c, 0);
-    free(d->bucket_of), free(d->need), free(d->left), free(d);
+    if (d->scratch[0])
+        remove_tree(d->scratch);
+    free(d);
+}
+
+elbo_status elbo_dp_quiet_followers(elbo_dp *d, elbo_cli *cli)
+{
+    if (!d || elbo_dp_root(d))
+        return elbo_dp_agree_status(d, ELBO_OK, "cannot make its scratch directory");
+    elbo_status st = ELBO_OK;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(d->scratch, sizeof d->scratch, "%s/elbo-rank%d-XXXXXX", tmp && *tmp ? tmp : "/tmp", elbo_dp_rank(d));
+    if (!mkdtemp(d->scratch)) {
+        st = elbo_fail(ELBO_ERR_IO, "%s: %s", d->scratch, strerror(errno));
+        d->scratch[0] = 0;
+    } else {
+        cli->out = d->scratch;
+        if (!freopen("/dev/null", "w", stdout))
+            st = elbo_fail(ELBO_ERR_IO, "cannot send stdout to /dev/null: %s", strerror(errno));
+    }
+    return elbo_dp_agree_status(d, st, "cannot make its scratch directory");
 }
 
 int elbo_dp_rank(const elbo_dp *d) { return d ? elbo_comm_rank(d->c) : 0; }
@@ -184,11 +236,14 @@ elbo_status elbo_dp_attach(elbo_dp *d, elbo_params *p, int nbuckets)
 {
     if (!d)
         return ELBO_OK;
+    if (d->p)
+        return elbo_fail(ELBO_ERR_INVALID, "data parallel: a model is attached already (elbo_dp_detach it first)");
     for (int i = 1; i < p->count; i++)
         if (p->info[i].offset <= p->info[i - 1].offset)
             return elbo_fail(ELBO_ERR_INVALID, "data parallel: parameters out of slab order");
     if (nbuckets < 1 || p->count < 1)
         return elbo_fail(ELBO_ERR_INVALID, "data parallel: %d buckets over %d parameters", nbuckets, p->count);
+    d->p = p; /* from here a failure leaves what elbo_dp_detach frees */
     size_t *starts = malloc(((size_t)p->count + 1) * sizeof *starts);
     d->bucket_of = malloc((size_t)p->count * sizeof *d->bucket_of);
     d->need = calloc((size_t)p->count, sizeof *d->need);
@@ -202,9 +257,8 @@ elbo_status elbo_dp_attach(elbo_dp *d, elbo_params *p, int nbuckets)
     for (int i = 0; i < p->count; i++)
         d->need[d->bucket_of[i]]++;
     memcpy(d->left, d->need, (size_t)d->nb * sizeof *d->left);
-    d->p = p;
     /* On one node the ranks sum in shared memory, in a slab that stands in
-     * for the params' own until elbo_dp_end; across nodes, by messages. */
+     * for the params' own until elbo_dp_detach; across nodes, by messages. */
     float *shared = NULL;
     elbo_status st = elbo_allreduce_new_shared(d->c, p->n, d->nb, starts, &d->ar, &shared);
     if (st == ELBO_OK && shared) {

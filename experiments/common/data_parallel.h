@@ -36,10 +36,16 @@ typedef struct elbo_dp elbo_dp;
 /* --mpi: start MPI and return the rank's handle. A build without MPI prints
  * one line on how to build with it and exits 2. */
 elbo_dp *elbo_dp_begin(int *argc, char ***argv, const char *prog);
-/* Give the params attached their own gradient slab back (see elbo_dp_attach),
- * free the buckets, MPI_Finalize. Call it before freeing those params. NULL:
- * nothing. */
+/* elbo_dp_detach, then MPI_Finalize (and the scratch directory of
+ * elbo_dp_quiet_followers removed). Call it before freeing the params
+ * attached. NULL: nothing. */
 void elbo_dp_end(elbo_dp *d);
+/* Collective, for drivers whose every rank runs the whole program (the
+ * figure drivers: after data-parallel training the parameters are the same
+ * on every rank, so are the figures): on ranks other than 0, stdout goes to
+ * /dev/null and cli->out to a fresh scratch directory under $TMPDIR that
+ * elbo_dp_end removes, so that rank 0 alone prints and writes. NULL: nothing. */
+elbo_status elbo_dp_quiet_followers(elbo_dp *d, elbo_cli *cli);
 int elbo_dp_rank(const elbo_dp *d); /* 0 for NULL */
 int elbo_dp_size(const elbo_dp *d); /* 1 for NULL */
 bool elbo_dp_root(const elbo_dp *d); /* rank 0, or NULL */
@@ -61,6 +67,11 @@ bool elbo_dp_any(elbo_dp *d, bool mine);
  * p->g becomes a slab in memory the ranks share (its contents copied) and the
  * sums need no messages, until elbo_dp_end gives p its own back. */
 elbo_status elbo_dp_attach(elbo_dp *d, elbo_params *p, int nbuckets);
+/* Collective: end what elbo_dp_attach began (p gets its own gradient slab
+ * back, the buckets and any shared window are freed), so that the next
+ * model can be attached: a driver that trains models one after another.
+ * Nothing attached, or NULL: nothing. elbo_dp_end detaches too. */
+void elbo_dp_detach(elbo_dp *d);
 int elbo_dp_buckets(const elbo_dp *d);
 /* (local) What this rank's gradient sums have cost so far: seconds in the
  * gradient-ready hooks (posting and advancing buckets during backward),

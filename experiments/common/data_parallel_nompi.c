@@ -16,6 +16,8 @@ elbo_dp *elbo_dp_begin(int *argc, char ***argv, const char *prog)
 }
 
 void elbo_dp_end(elbo_dp *d) { (void)d; }
+void elbo_dp_detach(elbo_dp *d) { (void)d; }
+elbo_status elbo_dp_quiet_followers(elbo_dp *d, elbo_cli *cli) { return (void)d, (void)cli, ELBO_OK; }
 int elbo_dp_rank(const elbo_dp *d) { return (void)d, 0; }
 int elbo_dp_size(const elbo_dp *d) { return (void)d, 1; }
 bool elbo_dp_root(const elbo_dp *d) { return (void)d, true; }

@@ -65,7 +65,7 @@ static elbo_status idx_check(const char *name, const uint8_t *buf, size_t len, i
 
 elbo_status elbo_idx_parse(const char *name, const uint8_t *buf, size_t len, int rank, elbo_idx *out)
 {
-    size_t header;
+    size_t header = 0;
     elbo_status st = idx_check(name, buf, len, rank, out, &header);
     if (st != ELBO_OK) {
         memset(out, 0, sizeof *out);
@@ -91,7 +91,7 @@ elbo_status elbo_idx_read(const char *path, int rank, elbo_idx *out)
         return st;
     /* The payload moves to the front of the file's buffer, which becomes
      * out->data: no second copy of a data set while loading. */
-    size_t header;
+    size_t header = 0;
     st = idx_check(path, buf, len, rank, out, &header);
     if (st != ELBO_OK) {
         memset(out, 0, sizeof *out);

@@ -256,6 +256,23 @@ typedef struct step_extras {
     void *ctx;
 } step_extras;
 
+/* A non-finite loss in a process whose gradient others wait for (data
+ * parallel): it hands in NaNs, so the sum is NaN in every process and every
+ * one stops at this step with the finite guard, none waits forever. */
+static elbo_status poison_step(elbo_params *p, const step_extras *ex)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", elbo_last_error());
+    for (size_t i = 0; i < p->n; i++)
+        p->g[i] = NAN;
+    for (int i = p->count - 1; i >= 0 && ex->grad_ready; i--)
+        ex->grad_ready(ex->ctx, p, i);
+    elbo_status st = ex->after_backward(ex->ctx, p);
+    if (st != ELBO_OK)
+        return st;
+    return with_step(elbo_fail(ELBO_ERR_NONFINITE, "%s", msg), p->step + 1, "");
+}
+
 static elbo_status vae_step(elbo_vae *m, elbo_tape *t, const float *x, const float *y, int B,
                             const elbo_vae_objective *obj, elbo_rng *rng, const elbo_adam_config *adam,
                             const step_extras *ex, elbo_vae_batch_stats *stats)
@@ -269,6 +286,8 @@ static elbo_status vae_step(elbo_vae *m, elbo_tape *t, const float *x, const flo
     elbo_status st = ELBO_OK;
     if (B > 0) {
         st = elbo_vae_loss(m, t, x, y, B, obj, rng, ex ? ex->eps : NULL, &loss, &s);
+        if (st == ELBO_ERR_NONFINITE && ex && ex->after_backward)
+            return poison_step(p, ex);
         if (st == ELBO_ERR_NONFINITE)
             return with_step(st, p->step + 1, "");
         if (st == ELBO_OK)

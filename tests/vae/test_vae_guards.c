@@ -214,3 +214,68 @@ Test(vae_guards, nonfinite_gradient_names_the_parameter)
     expect_guarded(&g, (const char *[]){"gradient", name, NULL}, NULL);
     finish(&g);
 }
+
+/* Data parallel: a process whose shard's loss is not finite must still hand
+ * in a gradient, or the others wait for it forever. It hands in NaNs (every
+ * parameter declared final, then after_backward), so the sum is NaN in every
+ * process and all stop at the same step; it reports its own loss term. */
+typedef struct hook_log {
+    int ready, after;
+    bool all_nan;
+} hook_log;
+
+static void log_ready(void *ctx, elbo_params *p, int id)
+{
+    (void)p, (void)id;
+    ((hook_log *)ctx)->ready++;
+}
+
+static elbo_status log_after(void *ctx, elbo_params *p)
+{
+    hook_log *h = ctx;
+    h->after++;
+    h->all_nan = true;
+    for (size_t i = 0; i < p->n; i++)
+        h->all_nan = h->all_nan && isnan(p->g[i]);
+    return ELBO_OK;
+}
+
+Test(vae_guards, shard_with_nonfinite_loss_hands_in_nans)
+{
+    elbo_dataset ds;
+    cr_assert_eq(fx_dataset(N_TRAIN, 0.1f, 1, 1, &ds), ELBO_OK);
+    elbo_vae m;
+    elbo_vae_config c = fx_config(16, 3, 0, ELBO_VAE_RELU, ELBO_VAE_BERNOULLI);
+    elbo_rng r;
+    elbo_rng_seed(&r, 5);
+    cr_assert_eq(elbo_vae_create(&m, &c, &r), ELBO_OK, "%s", elbo_last_error());
+    hook_log h = {0};
+    elbo_vae_train_config tc = ELBO_VAE_TRAIN_DEFAULT;
+    tc.batch = BATCH;
+    tc.shard = 1, tc.shards = 2;
+    tc.grad_ready = log_ready, tc.after_backward = log_after, tc.hook_ctx = &h;
+    elbo_vae_trainer tr;
+    cr_assert_eq(elbo_vae_trainer_init(&tr, &m, &ds, &tc), ELBO_OK, "%s", elbo_last_error());
+    bool end = false;
+    cr_assert_eq(elbo_vae_trainer_step(&tr, &end), ELBO_OK, "%s", elbo_last_error());
+    cr_assert_eq(h.after, 1);
+    cr_assert(!h.all_nan);
+    h = (hook_log){0};
+
+    elbo_param_w(&m.params, m.out_b)[7] = NAN;
+    float *w = malloc(m.params.n * sizeof(float));
+    memcpy(w, m.params.w, m.params.n * sizeof(float));
+    elbo_status st = elbo_vae_trainer_step(&tr, &end);
+    const char *msg = elbo_last_error();
+    cr_expect_eq(st, ELBO_ERR_NONFINITE, "%s", msg);
+    cr_expect(strstr(msg, "step 2") && strstr(msg, "reconstruction"), "message: '%s'", msg);
+    cr_expect_eq(h.ready, m.params.count, "%d of %d parameters declared final", h.ready, m.params.count);
+    cr_expect_eq(h.after, 1);
+    cr_expect(h.all_nan, "the gradient handed in is not all NaN");
+    cr_expect_eq(m.params.step, 1, "the failed step moved the step counter");
+    cr_expect(memcmp(w, m.params.w, m.params.n * sizeof(float)) == 0, "the failed step changed the weights");
+    free(w);
+    elbo_vae_trainer_free(&tr);
+    elbo_vae_free(&m);
+    elbo_dataset_free(&ds);
+}

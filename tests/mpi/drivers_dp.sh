@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Data-parallel training in the drivers other than `vae` (vae_dp.sh), under
+# `mpirun --oversubscribe`. vae_variants --mpi:
+#   - with 2 ranks: every run trained across the ranks, one run whose
+#     objective cannot be split (MIWAE) recorded as failed with the reason and
+#     the others scored, exit 1, rank 0 alone writing;
+#   - a second 2-rank run gives the same bits (every figure of variants.csv
+#     but the seconds);
+#   - 3 ranks give 1 rank's figures within float tolerance;
+#   - a rank with another configuration stops every rank with one line,
+#     nothing written.
+# The figure drivers (experiments/vae_setup.h: aggregated_posterior,
+# disentangle, posterior_collapse, resynthesis, vae_figures) --mpi, 2 ranks:
+#   - the files of the run without MPI, each line on stdout once, and no
+#     scratch directory of the quiet rank left behind;
+#   - a second run writes the same figures (the CSV files, byte for byte).
+#
+#   tests/mpi/drivers_dp.sh BUILD/experiments DATA_DIR mpi|nompi
+#
+# Without MPI: `--mpi` exits 2 with one line on how to build with it, then
+# the rest is skipped (exit 77). Without Fashion-MNIST: skipped.
+set -u
+bin=${1:?usage: drivers_dp.sh BUILD/experiments DATA_DIR mpi|nompi}
+data=${2:?usage: drivers_dp.sh BUILD/experiments DATA_DIR mpi|nompi}
+mode=${3:-mpi}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/elbo_drivers_dp.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+export ELBO_PROGRESS=0
+
+pass=0
+fails=0
+ok() { pass=$((pass + 1)); printf '  ok    %s\n' "$1"; }
+bad() { fails=$((fails + 1)); printf '  FAIL  %s\n' "$1"; }
+expect() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+finish() {
+    echo "$pass passed, $fails failed"
+    [ $fails = 0 ] || exit 1
+}
+
+if [ "$mode" != mpi ]; then
+    for d in vae_variants disentangle; do
+        "$bin/$d" --mpi --quick --data "$data" --out "$tmp/$d" >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+        expect "$d --mpi without MPI exits 2 (got $rc)" '[ $rc = 2 ]'
+        expect "... with one line saying how to build with MPI" \
+            '[ "$(wc -l <"$tmp/err")" = 1 ] && grep -q "scripts/install-deps.sh mpi" "$tmp/err"'
+        expect "... and writes nothing" '[ -z "$(ls -A "$tmp/$d" 2>/dev/null)" ]'
+    done
+    finish
+    echo "SKIP: the data-parallel tests (this build has no MPI: scripts/install-deps.sh mpi; meson setup -Dmpi=enabled)"
+    exit 77
+fi
+if [ ! -e "$data/train-images-idx3-ubyte" ] && [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
+    echo "SKIP: no Fashion-MNIST in $data (scripts/fetch-data.sh)"
+    exit 77
+fi
+
+[ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+run_mpi() { timeout 120 mpirun --oversubscribe "$@"; }
+# 2048 training and 512 test images, 2 epochs of 16 steps; the test ELBO in
+# chunks of 100 rows, IW-5 on 200 images (chunks split over the ranks).
+args=(--models vae,vamp,miwae --quick --epochs 2 --data "$data" --eval-batch 100 --iw 5 --iw-images 200 --threads 1)
+variants() { # variants NP OUT [ARGS...]
+    local np=$1 out=$2
+    shift 2
+    run_mpi -np "$np" "$bin/vae_variants" --mpi "${args[@]}" --out "$out" "$@" >"$out.log" 2>&1
+}
+# The figures of the rows that finished, without the seconds (column 8).
+figures() { grep ',ok$' "$1/variants.csv" | cut -d, -f1-7,9-; }
+# close A B TOL: every number of A's figures within TOL (relative) of B's.
+close() {
+    paste -d, <(figures "$1" | tr -c '0-9.e+\n-' ',') <(figures "$2" | tr -c '0-9.e+\n-' ',') | awk -F, -v tol="$3" '
+        { n = NF / 2; for (i = 1; i <= n; i++) if ($i != "" && $(i + n) != "") {
+              a = $i + 0; b = $(i + n) + 0; d = a - b; if (d < 0) d = -d; s = b < 0 ? -b : b
+              if (d > tol * (s > 1 ? s : 1)) { print "  differ: " $i " vs " $(i + n); bad = 1 } } }
+        END { exit bad }'
+}
+
+echo "== 2 ranks, twice"
+variants 2 "$tmp/a"
+rc=$?
+expect "mpirun -np 2 vae_variants --mpi exits 1: one run failed (got $rc)" '[ $rc = 1 ]'
+expect "vae and vamp trained and scored" '[ "$(figures "$tmp/a" | wc -l)" = 2 ]'
+expect "miwae recorded as failed, with the reason" \
+    'grep -q "^miwae,1,.*failed: rank 0 cannot train: .*objective miwae across processes" "$tmp/a/variants.csv"'
+expect "rank 0 alone wrote: one closing line" '[ "$(grep -c "wrote .*summary.json" "$tmp/a.log")" = 1 ]'
+expect "summary.json records 2 ranks" 'grep -q "\"mpi_ranks\": 2" "$tmp/a/summary.json"'
+variants 2 "$tmp/b"
+expect "a second run has the same bits" '[ "$(figures "$tmp/a")" = "$(figures "$tmp/b")" ]'
+
+echo "== 1 rank and 3 ranks"
+variants 1 "$tmp/n1"
+variants 3 "$tmp/n3"
+rc=$?
+expect "mpirun -np 3 exits 1 as -np 2 did (got $rc)" '[ $rc = 1 ] && [ "$(figures "$tmp/n3" | wc -l)" = 2 ]'
+expect "3 ranks give 1 rank's figures within 1e-5 (relative)" 'close "$tmp/n3" "$tmp/n1" 1e-5'
+
+echo "== a rank with another configuration"
+run_mpi -np 1 "$bin/vae_variants" --mpi "${args[@]}" --out "$tmp/mm" : \
+    -np 1 "$bin/vae_variants" --mpi "${args[@]}" --epochs 3 --out "$tmp/mm" >"$tmp/mm.log" 2>&1
+rc=$?
+expect "every rank stops, non-zero (got $rc)" '[ $rc != 0 ]'
+expect "one line names the rank and the option" \
+    '[ "$(grep -c "disagrees" "$tmp/mm.log")" = 1 ] && grep -q "^vae_variants: --mpi: rank 1 disagrees on the configuration: .epochs=3. where rank 0 has .epochs=2." "$tmp/mm.log"'
+expect "nothing written" '[ ! -e "$tmp/mm/variants.csv" ]'
+
+echo "== the figure drivers"
+for d in aggregated_posterior disentangle posterior_collapse resynthesis vae_figures; do
+    fig=(--quick --data "$data" --threads 1)
+    "$bin/$d" "${fig[@]}" --out "$tmp/$d.plain" >"$tmp/$d.plain.log" 2>&1
+    mkdir -p "$tmp/$d.scratch"
+    for run in a b; do
+        TMPDIR="$tmp/$d.scratch" run_mpi -x TMPDIR -np 2 "$bin/$d" --mpi "${fig[@]}" --out "$tmp/$d.$run" \
+            >"$tmp/$d.$run.log" 2>&1
+    done
+    rc=$?
+    expect "$d: 2 ranks exit 0 (got $rc), the files of the run without MPI, summary.json says 2 ranks" \
+        '[ $rc = 0 ] && [ "$(ls "$tmp/$d.a")" = "$(ls "$tmp/$d.plain")" ] && grep -q "\"mpi_ranks\": 2" "$tmp/$d.a/summary.json"'
+    expect "... every line once (rank 0 alone prints), no scratch left" \
+        '[ "$(grep -c "^wrote\|^.*: wrote" "$tmp/$d.a.log")" -le 1 ] && [ "$(grep -v "^wrote" "$tmp/$d.a.log" | sort | uniq -d | grep -c .)" = 0 ] && [ -z "$(ls -A "$tmp/$d.scratch")" ]'
+    same=1
+    for f in "$tmp/$d.a"/*.csv; do
+        cmp -s "$f" "$tmp/$d.b/$(basename "$f")" || same=0
+    done
+    expect "... a second run writes the same figures ($(ls "$tmp/$d.a" | grep -c '\.csv$') CSV files)" '[ $same = 1 ]'
+done
+
+echo
+finish
