@@ -17,6 +17,15 @@ void elbo_params_zero_grad(elbo_params *p)
     memset(p->g_stale, 0, (size_t)p->count * sizeof *p->g_stale);
 }
 
+void elbo_params_poison_grad(elbo_params *p, void (*ready)(void *ctx, elbo_params *p, int id), void *ctx)
+{
+    for (size_t i = 0; i < p->n; i++)
+        p->g[i] = NAN;
+    memset(p->g_stale, 0, (size_t)p->count * sizeof *p->g_stale);
+    for (int i = p->count - 1; i >= 0 && ready; i--)
+        ready(ctx, p, i);
+}
+
 void elbo_params_clear_grad(elbo_params *p)
 {
     if (p->g)

@@ -68,6 +68,12 @@ void elbo_params_fill(elbo_params *p, int id, float value);
 
 /* Zero the gradient slab: a pass over n floats. */
 void elbo_params_zero_grad(elbo_params *p);
+/* Data parallel, a process whose loss is not finite: every gradient NaN and
+ * declared final (ready(ctx, p, id) from the last parameter back, as
+ * backward would), so the sum across processes is NaN in every one of them
+ * and each stops at this step through its finite check, none waiting for
+ * this one's gradient. ready may be NULL. */
+void elbo_params_poison_grad(elbo_params *p, void (*ready)(void *ctx, elbo_params *p, int id), void *ctx);
 /* The same for a training step, without the pass: every gradient is marked
  * stale; backward overwrites a stale gradient where it would accumulate
  * (GEMM with beta 0: no zeroing and no read of the old values), zeroes it

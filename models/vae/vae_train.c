@@ -263,10 +263,7 @@ static elbo_status poison_step(elbo_params *p, const step_extras *ex)
 {
     char msg[256];
     snprintf(msg, sizeof msg, "%s", elbo_last_error());
-    for (size_t i = 0; i < p->n; i++)
-        p->g[i] = NAN;
-    for (int i = p->count - 1; i >= 0 && ex->grad_ready; i--)
-        ex->grad_ready(ex->ctx, p, i);
+    elbo_params_poison_grad(p, ex->grad_ready, ex->ctx);
     elbo_status st = ex->after_backward(ex->ctx, p);
     if (st != ELBO_OK)
         return st;

@@ -51,27 +51,42 @@ void elbo_vq_codebook_set(elbo_vq_codebook *cb, const float *init)
         set_code(cb, k, init + (size_t)k * (size_t)cb->D);
 }
 
-/* N_k <- g N_k + (1-g) n_k, m_k <- g m_k + (1-g) s_k; Ñ_k = (N_k + eps) / (n + K eps) n; e_k = m_k / Ñ_k */
-elbo_status elbo_vq_ema_update(elbo_vq_codebook *cb, const float *z, const int32_t *codes, size_t M)
+elbo_status elbo_vq_batch_stats(const elbo_vq_codebook *cb, const float *z, const int32_t *codes, size_t M, double *n)
 {
     int K = cb->K;
     size_t D = (size_t)cb->D;
-    double *n = calloc((size_t)K, sizeof *n), *s = calloc((size_t)K * D, sizeof *s);
-    if (!n || !s) {
-        free(n), free(s);
-        return elbo_fail(ELBO_ERR_NOMEM, "vqvae codebook: out of memory for the EMA of K %d", K);
-    }
+    double *s = n + K;
+    memset(n, 0, (size_t)K * (1 + D) * sizeof *n);
     for (size_t i = 0; i < M; i++) { // z (M,D), codes (M) -> n (K), s (K,D), vectors in order
         int32_t k = codes[i];
-        if (k < 0 || k >= K) {
-            free(n), free(s);
+        if (k < 0 || k >= K)
             return elbo_fail(ELBO_ERR_INVALID, "vqvae codebook: code %d of vector %zu is outside [0,%d)", (int)k, i,
                              K);
-        }
         n[k] += 1.0;
         for (size_t d = 0; d < D; d++)
             s[(size_t)k * D + d] += z[i * D + d];
     }
+    return ELBO_OK;
+}
+
+elbo_status elbo_vq_ema_update(elbo_vq_codebook *cb, const float *z, const int32_t *codes, size_t M)
+{
+    double *n = malloc((size_t)cb->K * (1 + (size_t)cb->D) * sizeof *n);
+    if (!n)
+        return elbo_fail(ELBO_ERR_NOMEM, "vqvae codebook: out of memory for the EMA of K %d", cb->K);
+    elbo_status st = elbo_vq_batch_stats(cb, z, codes, M, n);
+    if (st == ELBO_OK)
+        elbo_vq_ema_apply(cb, n);
+    free(n);
+    return st;
+}
+
+/* N_k <- g N_k + (1-g) n_k, m_k <- g m_k + (1-g) s_k; Ñ_k = (N_k + eps) / (n + K eps) n; e_k = m_k / Ñ_k */
+void elbo_vq_ema_apply(elbo_vq_codebook *cb, const double *n)
+{
+    int K = cb->K;
+    size_t D = (size_t)cb->D;
+    const double *s = n + K;
     double g = cb->decay, total = 0;
     for (int k = 0; k < K; k++) {
         cb->count[k] = g * cb->count[k] + (1.0 - g) * n[k];
@@ -84,8 +99,6 @@ elbo_status elbo_vq_ema_update(elbo_vq_codebook *cb, const float *z, const int32
         for (size_t d = 0; d < D; d++)
             cb->e[k * D + d] = (float)(cb->sum[k * D + d] / nk);
     }
-    free(n), free(s);
-    return ELBO_OK;
 }
 
 double elbo_vq_perplexity(const uint64_t *counts, int K)

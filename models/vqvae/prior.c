@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/vqvae/vq_internal.h"
 #include "models/vqvae/vqvae.h"
 
 elbo_status elbo_vq_prior_create(elbo_vq_prior *pr, int P, int K, int H, elbo_rng *rng)
@@ -102,20 +103,27 @@ static elbo_status tape_error(elbo_tape *t)
 elbo_status elbo_vq_prior_step(elbo_vq_prior *pr, elbo_tape *t, const int32_t *codes, int B,
                                const elbo_adam_config *adam, double *nll)
 {
+    return elbo_vq_prior_step_shard(pr, t, codes, B, NULL, adam, nll);
+}
+
+elbo_status elbo_vq_prior_step_shard(elbo_vq_prior *pr, elbo_tape *t, const int32_t *codes, int rows,
+                                     const elbo_vq_shard *sh, const elbo_adam_config *adam, double *nll)
+{
     elbo_tape_reset(t);
     elbo_tape_set_grad(t, true);
     elbo_params_clear_grad(&pr->p);
-    elbo_node *n = elbo_vq_prior_nll(pr, t, codes, B);
-    elbo_node *loss = elbo_ad_scale(t, elbo_ad_sum(t, n), 1.0f / (float)B);
+    const int batch = sh ? sh->batch : rows;
+    elbo_node *n = elbo_vq_prior_nll(pr, t, codes, rows);
+    elbo_node *loss = elbo_ad_scale(t, elbo_ad_sum(t, n), 1.0f / (float)batch);
     if (!loss)
         return tape_error(t);
     if (!isfinite(loss->x[0]))
-        return elbo_fail(ELBO_ERR_NONFINITE, "vqvae prior: the loss is not finite at step %ld", pr->p.step + 1);
-    elbo_status st = elbo_backward(t, loss);
+        return elbo_vq_nonfinite(&pr->p, sh, "vqvae prior");
+    elbo_status st = elbo_vq_shard_backward(t, loss, &pr->p, sh);
     if (st == ELBO_OK)
         st = elbo_adam_step_checked(&pr->p, adam);
     if (st == ELBO_OK && nll)
-        *nll = (double)loss->x[0] * B;
+        *nll = (double)loss->x[0] * batch;
     return st;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/vqvae/vq_internal.h"
 #include "models/vqvae/vqvae.h"
 
 static elbo_status check_config(const elbo_vqvae_config *c)
@@ -133,8 +134,10 @@ static elbo_node *straight_through(elbo_tape *t, elbo_node *ze, elbo_node *r)
     return elbo_ad_sub(t, ze, elbo_ad_input_nd(t, r->shape.ndim, r->shape.d, r->x));
 }
 
-elbo_node *elbo_vqvae_loss(elbo_vqvae *m, elbo_tape *t, const float *x, int B, elbo_vqvae_stats *st,
-                           elbo_node **res, elbo_node **z_e)
+/* The loss of the B rows x divided by batch (B, or the whole batch's size
+ * when x is one process's shard of it). */
+static elbo_node *loss_of(elbo_vqvae *m, elbo_tape *t, const float *x, int B, int batch, elbo_vqvae_stats *st,
+                          elbo_node **res, elbo_node **z_e)
 {
     elbo_node *xin = image_input(m, t, x, B);
     elbo_node *ze = elbo_vqvae_encoder(m, t, xin);
@@ -142,7 +145,7 @@ elbo_node *elbo_vqvae_loss(elbo_vqvae *m, elbo_tape *t, const float *x, int B, e
     elbo_node *logits = elbo_vqvae_decoder(m, t, straight_through(t, ze, r));
     elbo_node *bce = elbo_ad_sum(t, elbo_ad_bernoulli_nll(t, logits, xin));
     elbo_node *commit = elbo_ad_sum(t, elbo_ad_mul(t, r, r));
-    elbo_node *loss = elbo_ad_scale(t, elbo_ad_add(t, bce, elbo_ad_scale(t, commit, m->cfg.beta)), 1.0f / (float)B);
+    elbo_node *loss = elbo_ad_scale(t, elbo_ad_add(t, bce, elbo_ad_scale(t, commit, m->cfg.beta)), 1.0f / (float)batch);
     if (!loss)
         return NULL;
     if (st)
@@ -152,6 +155,12 @@ elbo_node *elbo_vqvae_loss(elbo_vqvae *m, elbo_tape *t, const float *x, int B, e
     if (z_e)
         *z_e = ze;
     return loss;
+}
+
+elbo_node *elbo_vqvae_loss(elbo_vqvae *m, elbo_tape *t, const float *x, int B, elbo_vqvae_stats *st,
+                           elbo_node **res, elbo_node **z_e)
+{
+    return loss_of(m, t, x, B, B, st, res, z_e);
 }
 
 elbo_status elbo_vqvae_init_codebook(elbo_vqvae *m, elbo_tape *t, const float *x, int B, elbo_rng *rng)
@@ -186,24 +195,72 @@ elbo_status elbo_vqvae_init_codebook(elbo_vqvae *m, elbo_tape *t, const float *x
 elbo_status elbo_vqvae_step(elbo_vqvae *m, elbo_tape *t, const float *x, int B, const elbo_adam_config *adam,
                             elbo_vqvae_stats *st, uint64_t *counts)
 {
+    return elbo_vqvae_step_shard(m, t, x, B, NULL, adam, st, counts);
+}
+
+elbo_status elbo_vq_nonfinite(elbo_params *p, const elbo_vq_shard *sh, const char *what)
+{
+    if (sh && sh->after_backward) {
+        elbo_params_poison_grad(p, sh->grad_ready, sh->ctx);
+        elbo_status st = sh->after_backward(sh->ctx, p);
+        if (st != ELBO_OK)
+            return st;
+    }
+    return elbo_fail(ELBO_ERR_NONFINITE, "%s: the loss is not finite at step %ld", what, p->step + 1);
+}
+
+elbo_status elbo_vq_shard_backward(elbo_tape *t, elbo_node *loss, elbo_params *p, const elbo_vq_shard *sh)
+{
+    if (sh)
+        elbo_tape_set_grad_hook(t, sh->grad_ready, sh->ctx);
+    elbo_status e = elbo_backward(t, loss);
+    if (sh)
+        elbo_tape_set_grad_hook(t, NULL, NULL);
+    if (e == ELBO_OK && sh && sh->after_backward)
+        e = sh->after_backward(sh->ctx, p);
+    return e;
+}
+
+/* The EMA from the batch's vectors z (M,D) and codes; with a shard, its
+ * statistics summed across the processes first. */
+static elbo_status codebook_step(elbo_vq_codebook *cb, const float *z, const int32_t *codes, size_t M,
+                                 const elbo_vq_shard *sh)
+{
+    if (!sh || !sh->sum)
+        return elbo_vq_ema_update(cb, z, codes, M);
+    size_t n = (size_t)cb->K * (1 + (size_t)cb->D);
+    double *stats = malloc(n * sizeof *stats);
+    if (!stats)
+        return elbo_fail(ELBO_ERR_NOMEM, "vqvae codebook: out of memory for the EMA of K %d", cb->K);
+    elbo_status e = elbo_vq_batch_stats(cb, z, codes, M, stats);
+    elbo_status es = sh->sum(sh->ctx, stats, (int)n); /* every process calls it, whatever its own status */
+    if (e == ELBO_OK && (e = es) == ELBO_OK)
+        elbo_vq_ema_apply(cb, stats);
+    free(stats);
+    return e;
+}
+
+elbo_status elbo_vqvae_step_shard(elbo_vqvae *m, elbo_tape *t, const float *x, int rows, const elbo_vq_shard *sh,
+                                  const elbo_adam_config *adam, elbo_vqvae_stats *st, uint64_t *counts)
+{
     elbo_tape_reset(t);
     elbo_tape_set_grad(t, true);
     elbo_params_clear_grad(&m->p);
     elbo_vqvae_stats s;
     elbo_node *r, *ze;
-    elbo_node *loss = elbo_vqvae_loss(m, t, x, B, &s, &r, &ze);
+    elbo_node *loss = loss_of(m, t, x, rows, sh ? sh->batch : rows, &s, &r, &ze);
     if (!loss)
         return elbo_tape_status(t);
     if (!isfinite(s.loss))
-        return elbo_fail(ELBO_ERR_NONFINITE, "vqvae: the loss is not finite at step %ld", m->p.step + 1);
-    elbo_status e = elbo_backward(t, loss);
+        return elbo_vq_nonfinite(&m->p, sh, "vqvae");
+    elbo_status e = elbo_vq_shard_backward(t, loss, &m->p, sh);
     if (e == ELBO_OK)
         e = elbo_adam_step_checked(&m->p, adam);
     if (e != ELBO_OK)
         return e;
     size_t M = rows_of(ze, m->cb.D);
     const int32_t *codes = elbo_ad_vq_codes(r);
-    if ((e = elbo_vq_ema_update(&m->cb, ze->x, codes, M)) != ELBO_OK)
+    if ((e = codebook_step(&m->cb, ze->x, codes, M, sh)) != ELBO_OK)
         return e;
     if (counts)
         for (size_t i = 0; i < M; i++)

@@ -105,6 +105,30 @@ elbo_status elbo_vqvae_init_codebook(elbo_vqvae *m, elbo_tape *t, const float *x
 elbo_status elbo_vqvae_step(elbo_vqvae *m, elbo_tape *t, const float *x, int B, const elbo_adam_config *adam,
                             elbo_vqvae_stats *st, uint64_t *counts);
 
+/* Data parallel (models/vae/vae_train.h does the same for the VAE): every
+ * process runs the same batches of `batch` rows and passes only its own
+ * rows, so its loss is their share of the batch's (1/batch) Σ and the
+ * gradients summed over the processes are the batch's. The hooks do the
+ * sums: grad_ready (set on the tape during backward) and after_backward (the
+ * gradients, before the finite check and Adam), and sum (x summed across
+ * the processes in place, in a fixed order; called by every process at
+ * every step) for the codebook's batch statistics before the EMA moves. So
+ * every process takes the same step. A process whose loss is not finite
+ * hands in NaN gradients (elbo_params_poison_grad): all stop at that step. */
+typedef struct elbo_vq_shard {
+    int batch;
+    void (*grad_ready)(void *ctx, elbo_params *p, int id);
+    elbo_status (*after_backward)(void *ctx, elbo_params *p);
+    elbo_status (*sum)(void *ctx, double *x, int n);
+    void *ctx;
+} elbo_vq_shard;
+
+/* elbo_vqvae_step on this process's rows x (rows, H*W) of a batch shared
+ * with others (sh; NULL: the plain step). st holds this process's sums;
+ * counts gets its rows' codes. */
+elbo_status elbo_vqvae_step_shard(elbo_vqvae *m, elbo_tape *t, const float *x, int rows, const elbo_vq_shard *sh,
+                                  const elbo_adam_config *adam, elbo_vqvae_stats *st, uint64_t *counts);
+
 /* Evaluation over rows [first, first+n) of ds in chunks of B: codes (n *
  * positions, may be NULL), Σ BCE, Σ squared error of the probabilities
  * sigmoid(logits) against x (may be NULL), and code counts added to counts
@@ -129,6 +153,11 @@ void elbo_vq_codebook_set(elbo_vq_codebook *cb, const float *init);
  *   e_k = m_k / Ñ_k
  * in double, vectors in order. Codes out of range: ELBO_ERR_INVALID. */
 elbo_status elbo_vq_ema_update(elbo_vq_codebook *cb, const float *z, const int32_t *codes, size_t M);
+/* The update in two halves, for data parallel (the processes sum their
+ * statistics between them): n (K + K D doubles) = the batch statistics
+ * (n_k, then s_k) of M vectors; then the EMA from them. */
+elbo_status elbo_vq_batch_stats(const elbo_vq_codebook *cb, const float *z, const int32_t *codes, size_t M, double *n);
+void elbo_vq_ema_apply(elbo_vq_codebook *cb, const double *n);
 /* exp(-Σ_k p_k log p_k), p_k = counts_k / Σ counts (0 log 0 = 0); 0 for no counts. */
 double elbo_vq_perplexity(const uint64_t *counts, int K);
 /* Codes with a count of 0. */
@@ -156,6 +185,10 @@ elbo_node *elbo_vq_prior_nll(elbo_vq_prior *pr, elbo_tape *t, const int32_t *cod
 /* One Adam step on the mean NLL of a batch; *nll gets its sum. */
 elbo_status elbo_vq_prior_step(elbo_vq_prior *pr, elbo_tape *t, const int32_t *codes, int B,
                                const elbo_adam_config *adam, double *nll);
+/* The same on this process's rows of a batch shared with others (the
+ * shard's sum is not used); *nll gets its rows' sum. */
+elbo_status elbo_vq_prior_step_shard(elbo_vq_prior *pr, elbo_tape *t, const int32_t *codes, int rows,
+                                     const elbo_vq_shard *sh, const elbo_adam_config *adam, double *nll);
 /* Σ NLL over n grids in chunks of B (no gradient). */
 elbo_status elbo_vq_prior_eval(elbo_vq_prior *pr, elbo_tape *t, const int32_t *codes, size_t n, int B, double *nll);
 /* n grids drawn code by code in raster order into codes (n, P). */

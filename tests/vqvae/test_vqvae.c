@@ -2,7 +2,8 @@
  * double, the straight-through gradient, the EMA update against a hand
  * computation, perplexity and dead codes against independent formulas, the
  * MADE prior's normalisation over every grid and its gradient against
- * finite differences, same bits for 1 and 2 threads, and bad input. The
+ * finite differences, same bits for 1 and 2 threads, a batch split in two
+ * data-parallel shards against the whole batch's step, and bad input. The
  * vq_residual op's finite-difference cases at every SIMD level are in
  * tests/common/grad_cases.c (tests/autodiff/test_grad_ops.c). */
 #define _POSIX_C_SOURCE 200809L
@@ -449,4 +450,172 @@ Test(vqvae, driver_bad_flags_exit_2_with_one_line)
         cr_assert_eq(rc, 2, "%s: exit %d (%s)", bad[i], rc, err);
         cr_assert_eq(lines(err), 1, "%s: expected one line, got '%s'", bad[i], err);
     }
+}
+
+/* ---- data parallel: a batch split in two shards, run one after the other ----
+ * Shard 1 runs first and is stopped in after_backward with its gradient
+ * kept (its codebook statistics come from the same rows through the
+ * encoder); shard 0 then adds both in its hooks, as the sum across two
+ * processes would (g_0 + g_1). Its step must be the whole batch's: the
+ * weights, the codebook, the loss, to float rounding. */
+typedef struct two_shards {
+    float *g1;      /* shard 1's gradient */
+    double *stats1; /* shard 1's codebook statistics */
+    int after, sums;
+} two_shards;
+
+static elbo_status keep_grad(void *ctx, elbo_params *p)
+{
+    memcpy(((two_shards *)ctx)->g1, p->g, p->n * sizeof(float));
+    return elbo_fail(ELBO_ERR_INVALID, "shard 1 stops here");
+}
+
+static elbo_status add_grad(void *ctx, elbo_params *p)
+{
+    two_shards *s = ctx;
+    for (size_t i = 0; i < p->n; i++)
+        p->g[i] += s->g1[i];
+    s->after++;
+    return ELBO_OK;
+}
+
+static elbo_status add_stats(void *ctx, double *x, int n)
+{
+    two_shards *s = ctx;
+    for (int i = 0; i < n; i++)
+        x[i] += s->stats1[i];
+    s->sums++;
+    return ELBO_OK;
+}
+
+/* The codebook statistics of rows x (B rows) through m's encoder. */
+static void shard_stats(elbo_vqvae *m, const float *x, int B, double *stats)
+{
+    elbo_tape *t = tape();
+    elbo_tape_set_grad(t, false);
+    elbo_node *ze = elbo_vqvae_encoder(m, t, elbo_ad_input_nd(t, 4, (const int[]){B, 8, 8, 1}, x));
+    elbo_node *r = elbo_ad_vq_residual(t, ze, elbo_ad_input(t, m->cb.K, m->cb.D, m->cb.e));
+    cr_assert(r, "%s", elbo_last_error());
+    size_t M = (size_t)ze->rows * (size_t)ze->cols / (size_t)m->cb.D;
+    cr_assert_eq(elbo_vq_batch_stats(&m->cb, ze->x, elbo_ad_vq_codes(r), M, stats), ELBO_OK);
+    elbo_tape_destroy(t);
+}
+
+static void expect_close(const float *a, const float *b, size_t n, const char *what)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]) / fmax(1.0, fabs((double)b[i]));
+        worst = d > worst ? d : worst;
+    }
+    cr_expect(worst < 1e-5, "%s: the sharded step is %g (relative) from the whole batch's", what, worst);
+}
+
+Test(vqvae, two_shards_take_the_whole_batch_step)
+{
+    enum { B = 10, B1 = 4 }; /* shard 0: rows 0..5, shard 1: rows 6..9 */
+    elbo_vqvae_config cfg = tiny_config();
+    elbo_vqvae whole, part;
+    elbo_rng r1, r2;
+    elbo_rng_seed(&r1, 23), elbo_rng_seed(&r2, 23);
+    cr_assert_eq(elbo_vqvae_create(&whole, &cfg, &r1), ELBO_OK);
+    cr_assert_eq(elbo_vqvae_create(&part, &cfg, &r2), ELBO_OK);
+    elbo_tape *t = tape();
+    float x[B * 64];
+    tiny_images(x, B, 300u);
+    cr_assert_eq(elbo_vqvae_init_codebook(&whole, t, x, B, &r1), ELBO_OK);
+    cr_assert_eq(elbo_vqvae_init_codebook(&part, t, x, B, &r2), ELBO_OK);
+    elbo_adam_config adam = ELBO_ADAM_DEFAULT;
+    adam.lr = 1e-2f;
+    two_shards s = {.g1 = malloc(part.p.n * sizeof(float)),
+                    .stats1 = malloc((size_t)cfg.codes * (1 + (size_t)cfg.dim) * sizeof(double))};
+    for (int step = 0; step < 3; step++) {
+        tiny_images(x, B, 400u + (uint64_t)step);
+        elbo_vqvae_stats sw, s0, s1;
+        uint64_t cw[6] = {0}, c0[6] = {0};
+        cr_assert_eq(elbo_vqvae_step(&whole, t, x, B, &adam, &sw, cw), ELBO_OK, "%s", elbo_last_error());
+        const float *x1 = x + (size_t)(B - B1) * 64;
+        elbo_tape_reset(t);
+        cr_assert(elbo_vqvae_loss(&part, t, x1, B1, &s1, NULL, NULL));
+        elbo_vq_shard one = {.batch = B, .after_backward = keep_grad, .ctx = &s};
+        cr_assert_eq(elbo_vqvae_step_shard(&part, t, x1, B1, &one, &adam, NULL, NULL), ELBO_ERR_INVALID);
+        shard_stats(&part, x1, B1, s.stats1);
+        elbo_vq_shard zero = {.batch = B, .after_backward = add_grad, .sum = add_stats, .ctx = &s};
+        cr_assert_eq(elbo_vqvae_step_shard(&part, t, x, B - B1, &zero, &adam, &s0, c0), ELBO_OK, "%s",
+                     elbo_last_error());
+        cr_expect(fabs(s0.bce + s1.bce - sw.bce) < 1e-4 * sw.bce, "BCE %g + %g, whole batch %g", s0.bce, s1.bce, sw.bce);
+        cr_expect(fabs(s0.loss * B + s1.loss * B1 - sw.loss * B) < 1e-4 * fabs(sw.loss * B),
+                  "loss: shard 0's share %g and shard 1's %g, whole batch %g", s0.loss, s1.loss * B1 / B, sw.loss);
+        cr_expect_eq(part.p.step, whole.p.step);
+    }
+    cr_expect_eq(s.after, 3);
+    cr_expect_eq(s.sums, 3, "the codebook's statistics were summed %d times in 3 steps", s.sums);
+    expect_close(part.p.w, whole.p.w, part.p.n, "weights");
+    expect_close(part.cb.e, whole.cb.e, (size_t)cfg.codes * (size_t)cfg.dim, "codebook");
+
+    /* The prior: the same split of its batch of code grids. */
+    elbo_vq_prior pw, pp;
+    elbo_rng_seed(&r1, 0), elbo_rng_seed(&r2, 0);
+    cr_assert_eq(elbo_vq_prior_create(&pw, 4, 6, 8, &r1), ELBO_OK);
+    cr_assert_eq(elbo_vq_prior_create(&pp, 4, 6, 8, &r2), ELBO_OK);
+    int32_t codes[B * 4];
+    for (int i = 0; i < B * 4; i++)
+        codes[i] = (int32_t)((i * 7 + 3) % 6);
+    free(s.g1);
+    s.g1 = malloc(pp.p.n * sizeof(float));
+    for (int step = 0; step < 3; step++) {
+        double nw, n0;
+        cr_assert_eq(elbo_vq_prior_step(&pw, t, codes, B, &adam, &nw), ELBO_OK);
+        elbo_vq_shard one = {.batch = B, .after_backward = keep_grad, .ctx = &s};
+        cr_assert_eq(elbo_vq_prior_step_shard(&pp, t, codes + (B - B1) * 4, B1, &one, &adam, NULL), ELBO_ERR_INVALID);
+        elbo_vq_shard zero = {.batch = B, .after_backward = add_grad, .ctx = &s};
+        cr_assert_eq(elbo_vq_prior_step_shard(&pp, t, codes, B - B1, &zero, &adam, &n0), ELBO_OK, "%s",
+                     elbo_last_error());
+        cr_expect(n0 > 0 && n0 < nw, "shard 0's NLL sum %g, the whole batch's %g", n0, nw);
+    }
+    expect_close(pp.p.w, pw.p.w, pp.p.n, "prior weights");
+    elbo_vq_prior_free(&pw), elbo_vq_prior_free(&pp);
+    free(s.g1), free(s.stats1);
+    elbo_tape_destroy(t);
+    elbo_vqvae_free(&whole), elbo_vqvae_free(&part);
+}
+
+/* A shard whose loss is not finite hands in NaN gradients, every one
+ * declared final, and fails; the weights stay. */
+static int ready_calls;
+static void count_ready(void *ctx, elbo_params *p, int id) { (void)ctx, (void)p, (void)id, ready_calls++; }
+static bool all_nan;
+static elbo_status see_nan(void *ctx, elbo_params *p)
+{
+    (void)ctx;
+    all_nan = true;
+    for (size_t i = 0; i < p->n; i++)
+        all_nan = all_nan && isnan(p->g[i]);
+    return ELBO_OK;
+}
+
+Test(vqvae, shard_with_nonfinite_loss_hands_in_nans)
+{
+    elbo_vqvae_config cfg = tiny_config();
+    elbo_vqvae m;
+    elbo_rng rng;
+    elbo_rng_seed(&rng, 3);
+    cr_assert_eq(elbo_vqvae_create(&m, &cfg, &rng), ELBO_OK);
+    elbo_tape *t = tape();
+    float x[4 * 64];
+    tiny_images(x, 4, 9u);
+    cr_assert_eq(elbo_vqvae_init_codebook(&m, t, x, 4, &rng), ELBO_OK);
+    elbo_param_w(&m.p, m.dec_b[2])[0] = NAN; /* the output bias: the BCE is NaN */
+    float *w = malloc(m.p.n * sizeof(float));
+    memcpy(w, m.p.w, m.p.n * sizeof(float));
+    elbo_vq_shard sh = {.batch = 8, .grad_ready = count_ready, .after_backward = see_nan};
+    elbo_adam_config adam = ELBO_ADAM_DEFAULT;
+    cr_expect_eq(elbo_vqvae_step_shard(&m, t, x, 4, &sh, &adam, NULL, NULL), ELBO_ERR_NONFINITE);
+    cr_expect(strstr(elbo_last_error(), "vqvae: the loss is not finite at step 1"), "%s", elbo_last_error());
+    cr_expect_eq(ready_calls, m.p.count);
+    cr_expect(all_nan, "the gradient handed in is not all NaN");
+    cr_expect(memcmp(w, m.p.w, m.p.n * sizeof(float)) == 0, "the weights moved");
+    free(w);
+    elbo_tape_destroy(t);
+    elbo_vqvae_free(&m);
 }
