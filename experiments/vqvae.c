@@ -13,7 +13,17 @@
  * pixel, codebook perplexity and dead codes, prior NLL), epochs.csv,
  * prior_epochs.csv, code_usage.csv and .svg, reconstructions.png (rows of
  * originals, each followed by its reconstructions), samples.png.
- * No checkpoint: a run is minutes, and SIGINT ends it without output. */
+ * No checkpoint: a run is minutes, and SIGINT ends it without output.
+ *
+ * --mpi (under mpirun -np P): both stages train data-parallel, as `vae
+ * --mpi` trains (common/data_parallel.h): every rank runs the same batches
+ * and computes its rows of each, the gradients are summed in rank order
+ * (buckets during backward), and so are the codebook's batch statistics
+ * before the EMA moves (elbo_vqvae_step_shard), so every rank takes the
+ * same step and a run repeats bit for bit with the same P. The parameters
+ * are then the same on every rank; every rank runs the rest (the codes of
+ * both splits, the figures) and rank 0 alone prints and writes
+ * (elbo_dp_quiet_followers). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +31,7 @@
 
 #include "cli.h"
 #include "data.h"
+#include "data_parallel.h"
 #include "driver.h"
 #include "mc.h"
 #include "models/io/csv.h"
@@ -30,9 +41,9 @@
 #include "results.h"
 #include "summary.h"
 
-static int epochs, prior_epochs, train_n, test_n, batch, codes_k, dim, channels, prior_hidden, side;
+static int epochs, prior_epochs, train_n, test_n, batch, codes_k, dim, channels, prior_hidden, side, buckets;
 static double lr, prior_lr, beta, decay, eps;
-static bool normalize;
+static bool normalize, use_mpi;
 
 static const elbo_opt opts[] = {
     {"epochs", ELBO_OPT_INT, &epochs, "3", "VQ-VAE training epochs", .min = 1, .max = 100000},
@@ -54,6 +65,9 @@ static const elbo_opt opts[] = {
     {"prior-hidden", ELBO_OPT_INT, &prior_hidden, "512", "hidden units of the MADE prior", .min = 1,
      .max = ELBO_VQ_PRIOR_MAX_HIDDEN},
     {"side", ELBO_OPT_INT, &side, "8", "image grids are side x side", .min = 2, .max = 32},
+    {"mpi", ELBO_OPT_BOOL, &use_mpi, "false", "train data-parallel over MPI ranks (under mpirun or srun); rank 0 "
+     "writes", .choices = NULL},
+    {"buckets", ELBO_OPT_INT, &buckets, "4", "--mpi: about this many gradient buckets", .min = 1, .max = 64},
     ELBO_DATA_OPTS,
 };
 
@@ -64,25 +78,66 @@ typedef struct epoch_row {
     double loss, bce, commit, perplexity, dead, seconds;
 } epoch_row;
 
-static void train_vqvae(const elbo_cli *cli, elbo_vqvae *m, elbo_tape *t, const elbo_dataset *train, int E,
-                        epoch_row *rows, uint64_t *last_counts)
+/* --mpi: the hooks that sum across the ranks, for a batch of B rows (NULL
+ * without MPI: the whole batch is this process's). */
+static elbo_status dp_sum(void *ctx, double *x, int n) { return elbo_dp_sum(ctx, x, n); }
+
+static const elbo_vq_shard *shard_of(elbo_dp *dp, int B, elbo_vq_shard *sh)
+{
+    if (!dp)
+        return NULL;
+    *sh = (elbo_vq_shard){.batch = B, .grad_ready = elbo_dp_grad_ready, .after_backward = elbo_dp_after_backward,
+                          .sum = dp_sum, .ctx = dp};
+    return sh;
+}
+
+/* The rows [lo, hi) of each batch of B this rank computes. */
+static void my_rows(elbo_dp *dp, int B, int *lo, int *hi)
+{
+    int r = elbo_dp_rank(dp), P = elbo_dp_size(dp);
+    *lo = (int)((long)B * r / P), *hi = (int)((long)B * (r + 1) / P);
+}
+
+/* A failed step fails on every rank at once (a rank with a bad loss hands
+ * in NaNs), so with --mpi the ranks agree on it before stopping. */
+static void step_check(const elbo_cli *cli, elbo_dp *dp, elbo_status st, const char *what)
+{
+    if (st != ELBO_OK)
+        elbo_dp_check(dp, cli, elbo_dp_agree_status(dp, st, what), what, false);
+}
+
+/* Sum x[0..n) over the ranks (rank order), in place. */
+static void over_ranks(const elbo_cli *cli, elbo_dp *dp, double *x, int n)
+{
+    elbo_dp_check(dp, cli, elbo_dp_sum(dp, x, n), "epoch statistics", false);
+}
+
+static void train_vqvae(const elbo_cli *cli, elbo_dp *dp, elbo_vqvae *m, elbo_tape *t, const elbo_dataset *train,
+                        int E, epoch_row *rows, uint64_t *last_counts)
 {
     size_t n = train->n, d = train->d, K = (size_t)m->cb.K;
-    int B = batch < (int)n ? batch : (int)n;
+    int B = batch < (int)n ? batch : (int)n, lo, hi;
+    my_rows(dp, B, &lo, &hi);
+    elbo_vq_shard shard;
+    const elbo_vq_shard *sh = shard_of(dp, B, &shard);
     uint32_t *idx = drv_alloc(cli, n, sizeof *idx);
     float *x = drv_alloc(cli, (size_t)B * d, sizeof *x);
     uint64_t *counts = drv_alloc(cli, K, sizeof *counts);
-    elbo_rng sh, cr;
-    mc_rng(&sh, cli->seed, RNG_SHUFFLE, 0);
+    double *sums = drv_alloc(cli, 3 + K, sizeof *sums);
+    elbo_rng sh_rng, cr;
+    mc_rng(&sh_rng, cli->seed, RNG_SHUFFLE, 0);
     mc_rng(&cr, cli->seed, RNG_CODEBOOK, 0);
     for (size_t i = 0; i < n; i++)
         idx[i] = (uint32_t)i;
     elbo_adam_config adam = ELBO_ADAM_DEFAULT;
     adam.lr = (float)lr;
+    elbo_dp_check(dp, cli, elbo_dp_agree_status(dp, elbo_dp_attach(dp, &m->p, buckets), "cannot train"), "--mpi",
+                  false);
+    const bool root = elbo_dp_root(dp);
     size_t steps = n / (size_t)B; /* whole batches; the shuffle moves the rest around */
     for (int e = 0; e < E; e++) {
-        elbo_rng_shuffle(&sh, idx, n);
-        if (e == 0) { /* the codebook from the first batch's encoder outputs */
+        elbo_rng_shuffle(&sh_rng, idx, n);
+        if (e == 0) { /* the codebook from the first batch's encoder outputs (every rank the same) */
             elbo_dataset_gather(train, idx, (size_t)B, x, NULL);
             drv_check(cli, elbo_vqvae_init_codebook(m, t, x, B, &cr), "codebook");
         }
@@ -90,58 +145,85 @@ static void train_vqvae(const elbo_cli *cli, elbo_vqvae *m, elbo_tape *t, const 
         char label[64];
         snprintf(label, sizeof label, "vqvae epoch %d/%d", e + 1, E);
         elbo_progress pg;
-        elbo_progress_begin(&pg, label, steps);
+        if (root)
+            elbo_progress_begin(&pg, label, steps);
         double t0 = elbo_now(), sl = 0, sb = 0, sc = 0;
         for (size_t s = 0; s < steps; s++) {
-            elbo_dataset_gather(train, idx + s * (size_t)B, (size_t)B, x, NULL);
+            elbo_dataset_gather(train, idx + s * (size_t)B + lo, (size_t)(hi - lo), x, NULL);
             elbo_vqvae_stats st;
-            drv_check(cli, elbo_vqvae_step(m, t, x, B, &adam, &st, counts), "training step");
+            step_check(cli, dp, elbo_vqvae_step_shard(m, t, x, hi - lo, sh, &adam, &st, counts), "training step");
             sl += st.loss * B, sb += st.bce, sc += st.commit;
-            elbo_progress_update(&pg, s + 1, st.loss);
+            if (root)
+                elbo_progress_update(&pg, s + 1, st.loss * B / (hi - lo));
         }
-        elbo_progress_end(&pg);
+        if (root)
+            elbo_progress_end(&pg);
+        if (dp) { /* the epoch's sums and code counts over every rank's rows; the same parameters everywhere */
+            sums[0] = sl, sums[1] = sb, sums[2] = sc;
+            for (size_t k = 0; k < K; k++)
+                sums[3 + k] = (double)counts[k];
+            over_ranks(cli, dp, sums, 3 + (int)K);
+            sl = sums[0], sb = sums[1], sc = sums[2];
+            for (size_t k = 0; k < K; k++)
+                counts[k] = (uint64_t)sums[3 + k];
+            elbo_dp_check(dp, cli, elbo_dp_check_params(dp, &m->p, (uint64_t)e + 1), "--mpi", false);
+        }
         double N = (double)(steps * (size_t)B);
         rows[e] = (epoch_row){sl / N, sb / N, sc / N, elbo_vq_perplexity(counts, (int)K),
-                              elbo_vq_dead_codes(counts, (int)K), elbo_now() - t0};
+                              elbo_vq_dead_codes(counts, (int)K), elbo_dp_max(dp, elbo_now() - t0)};
         printf("vqvae epoch %d/%d: loss %.3f  bce %.3f  commit %.4f  perplexity %.1f/%zu  dead %d  %.1fs\n", e + 1, E,
                rows[e].loss, rows[e].bce, rows[e].commit, rows[e].perplexity, K, (int)rows[e].dead, rows[e].seconds);
         fflush(stdout);
     }
+    elbo_dp_detach(dp);
     memcpy(last_counts, counts, K * sizeof *counts);
-    free(idx), free(x), free(counts);
+    free(idx), free(x), free(counts), free(sums);
 }
 
 /* prior epochs: rows of (train NLL, test NLL, seconds) per image */
-static void train_prior(const elbo_cli *cli, elbo_vq_prior *pr, elbo_tape *t, const int32_t *ctr, size_t ntr,
-                        const int32_t *cte, size_t nte, int E, double *rows)
+static void train_prior(const elbo_cli *cli, elbo_dp *dp, elbo_vq_prior *pr, elbo_tape *t, const int32_t *ctr,
+                        size_t ntr, const int32_t *cte, size_t nte, int E, double *rows)
 {
-    int P = pr->P, B = batch < (int)ntr ? batch : (int)ntr;
+    int P = pr->P, B = batch < (int)ntr ? batch : (int)ntr, lo, hi;
+    my_rows(dp, B, &lo, &hi);
+    elbo_vq_shard shard;
+    const elbo_vq_shard *sh = shard_of(dp, B, &shard);
     uint32_t *idx = drv_alloc(cli, ntr, sizeof *idx);
     int32_t *cb = drv_alloc(cli, (size_t)B * P, sizeof *cb);
-    elbo_rng sh;
-    mc_rng(&sh, cli->seed, RNG_PRIOR_SHUFFLE, 0);
+    elbo_rng sh_rng;
+    mc_rng(&sh_rng, cli->seed, RNG_PRIOR_SHUFFLE, 0);
     for (size_t i = 0; i < ntr; i++)
         idx[i] = (uint32_t)i;
     elbo_adam_config adam = ELBO_ADAM_DEFAULT;
     adam.lr = (float)prior_lr;
+    elbo_dp_check(dp, cli, elbo_dp_agree_status(dp, elbo_dp_attach(dp, &pr->p, buckets), "cannot train"), "--mpi",
+                  false);
+    const bool root = elbo_dp_root(dp);
     size_t steps = ntr / (size_t)B;
     for (int e = 0; e < E; e++) {
-        elbo_rng_shuffle(&sh, idx, ntr);
+        elbo_rng_shuffle(&sh_rng, idx, ntr);
         char label[64];
         snprintf(label, sizeof label, "prior epoch %d/%d", e + 1, E);
         elbo_progress pg;
-        elbo_progress_begin(&pg, label, steps);
+        if (root)
+            elbo_progress_begin(&pg, label, steps);
         double t0 = elbo_now(), s_nll = 0, te;
         for (size_t s = 0; s < steps; s++) {
-            for (int b = 0; b < B; b++)
-                memcpy(cb + (size_t)b * P, ctr + (size_t)idx[s * (size_t)B + b] * P, (size_t)P * sizeof *cb);
+            for (int b = lo; b < hi; b++)
+                memcpy(cb + (size_t)(b - lo) * P, ctr + (size_t)idx[s * (size_t)B + b] * P, (size_t)P * sizeof *cb);
             double nll;
-            drv_check(cli, elbo_vq_prior_step(pr, t, cb, B, &adam, &nll), "prior step");
+            step_check(cli, dp, elbo_vq_prior_step_shard(pr, t, cb, hi - lo, sh, &adam, &nll), "prior step");
             s_nll += nll;
-            elbo_progress_update(&pg, s + 1, nll / B);
+            if (root)
+                elbo_progress_update(&pg, s + 1, nll / B);
         }
-        elbo_progress_end(&pg);
-        double sec = elbo_now() - t0;
+        if (root)
+            elbo_progress_end(&pg);
+        if (dp) {
+            over_ranks(cli, dp, &s_nll, 1);
+            elbo_dp_check(dp, cli, elbo_dp_check_params(dp, &pr->p, (uint64_t)e + 1), "--mpi", false);
+        }
+        double sec = elbo_dp_max(dp, elbo_now() - t0);
         drv_check(cli, elbo_vq_prior_eval(pr, t, cte, nte, 256, &te), "prior evaluation");
         rows[e * 4] = e + 1, rows[e * 4 + 1] = s_nll / (double)(steps * (size_t)B), rows[e * 4 + 2] = te / nte;
         rows[e * 4 + 3] = sec;
@@ -149,6 +231,7 @@ static void train_prior(const elbo_cli *cli, elbo_vq_prior *pr, elbo_tape *t, co
                E, rows[e * 4 + 1], rows[e * 4 + 2], rows[e * 4 + 2] / (P * M_LN2), sec);
         fflush(stdout);
     }
+    elbo_dp_detach(dp);
     free(idx), free(cb);
 }
 
@@ -217,8 +300,16 @@ int main(int argc, char **argv)
     elbo_cli_init(&cli, "vqvae", "VQ-VAE with an EMA codebook and an autoregressive prior over its codes.", opts,
                   sizeof opts / sizeof opts[0]);
     elbo_cli_main(&cli, argc, argv);
+    elbo_dp *dp = use_mpi ? elbo_dp_begin(&argc, &argv, "vqvae") : NULL;
+    cli.ranks = dp ? elbo_dp_size(dp) : 0;
+    elbo_dp_check(dp, &cli, elbo_dp_agree_config(dp, &cli), "--mpi", false);
+    elbo_dp_check(dp, &cli, elbo_dp_quiet_followers(dp, &cli), "--mpi", false);
     elbo_dataset train, test;
-    elbo_data_load_cli(&cli, &train, &test);
+    if (dp) /* every rank reads the files; one that cannot stops them all */
+        elbo_dp_check(dp, &cli, elbo_dp_agree_status(dp, elbo_data_try_load(&cli, &train, &test, !elbo_dp_root(dp)),
+                                                     "cannot read the data"), "--data", true);
+    else
+        elbo_data_load_cli(&cli, &train, &test);
     size_t ntr = (size_t)train_n, nte = (size_t)test_n;
     int E = epochs, PE = prior_epochs;
     if (cli.quick) {
@@ -230,6 +321,9 @@ int main(int argc, char **argv)
     if (train.channels != 1 || train.rows % 4 || train.cols % 4)
         drv_input_error(&cli, "%s: expected one-channel images of sides that are multiples of 4, got %dx%dx%d",
                         cli.data, train.rows, train.cols, train.channels);
+    if (elbo_dp_size(dp) > (batch < (int)train.n ? batch : (int)train.n))
+        elbo_dp_check(dp, &cli, elbo_fail(ELBO_ERR_UNSUPPORTED, "%d ranks, more than the %d rows of a batch",
+                                          elbo_dp_size(dp), batch), "--mpi", false); /* exit 2 on every rank */
 
     elbo_vqvae_config cfg = {.rows = train.rows, .cols = train.cols, .channels = channels, .dim = dim,
                              .codes = codes_k, .beta = (float)beta, .decay = (float)decay, .eps = (float)eps,
@@ -244,7 +338,7 @@ int main(int argc, char **argv)
 
     epoch_row *er = drv_alloc(&cli, (size_t)E, sizeof *er);
     uint64_t *train_c = drv_alloc(&cli, (size_t)K, sizeof *train_c), *test_c = drv_alloc(&cli, (size_t)K, sizeof *test_c);
-    train_vqvae(&cli, &m, t, &train, E, er, train_c);
+    train_vqvae(&cli, dp, &m, t, &train, E, er, train_c);
 
     /* test reconstruction and code usage; the codes of both splits for the prior */
     int32_t *ctr = drv_alloc(&cli, train.n * (size_t)P, sizeof *ctr), *cte = drv_alloc(&cli, test.n * (size_t)P, sizeof *cte);
@@ -264,7 +358,7 @@ int main(int argc, char **argv)
     drv_check(&cli, elbo_vq_prior_create(&pr, P, K, prior_hidden, &rng), "prior");
     double prior_nll = NAN, prior_s = 0;
     if (PE > 0) {
-        train_prior(&cli, &pr, t, ctr, train.n, cte, test.n, PE, pe);
+        train_prior(&cli, dp, &pr, t, ctr, train.n, cte, test.n, PE, pe);
         prior_nll = pe[(PE - 1) * 4 + 2];
         for (int e = 0; e < PE; e++)
             prior_s += pe[e * 4 + 3];
@@ -326,6 +420,7 @@ int main(int argc, char **argv)
     printf("wrote %s/{summary.json, epochs.csv, prior_epochs.csv, code_usage.csv, code_usage.svg, "
            "reconstructions.png, samples.png}\n",
            cli.out);
+    elbo_dp_end(dp);
     elbo_vq_prior_free(&pr);
     elbo_vqvae_free(&m);
     elbo_tape_destroy(t);

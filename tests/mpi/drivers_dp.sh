@@ -14,6 +14,10 @@
 #   - the files of the run without MPI, each line on stdout once, and no
 #     scratch directory of the quiet rank left behind;
 #   - a second run writes the same figures (the CSV files, byte for byte).
+# vqvae --mpi (both stages data-parallel, the codebook's statistics summed):
+#   - 1 rank gives the bits of the run without MPI, 2 ranks repeat their
+#     bits, 3 ranks give 1 rank's figures within float tolerance; rank 0
+#     alone writes.
 #
 #   tests/mpi/drivers_dp.sh BUILD/experiments DATA_DIR mpi|nompi
 #
@@ -38,7 +42,7 @@ finish() {
 }
 
 if [ "$mode" != mpi ]; then
-    for d in vae_variants disentangle; do
+    for d in vae_variants disentangle vqvae; do
         "$bin/$d" --mpi --quick --data "$data" --out "$tmp/$d" >"$tmp/out" 2>"$tmp/err"
         rc=$?
         expect "$d --mpi without MPI exits 2 (got $rc)" '[ $rc = 2 ]'
@@ -124,6 +128,28 @@ for d in aggregated_posterior disentangle posterior_collapse resynthesis vae_fig
     done
     expect "... a second run writes the same figures ($(ls "$tmp/$d.a" | grep -c '\.csv$') CSV files)" '[ $same = 1 ]'
 done
+
+run_mpi -np 2 "$bin/disentangle" --mpi --quick --data "$data" --threads 1 --objective tcvae --out "$tmp/tc" \
+    >"$tmp/tc.log" 2>&1
+rc=$?
+expect "disentangle --objective tcvae --mpi (not a sum over examples): every rank stops, one line (exit $rc)" \
+    '[ $rc != 0 ] && [ "$(grep -c "objective tcvae across processes" "$tmp/tc.log")" = 1 ] && [ ! -e "$tmp/tc/summary.json" ]'
+
+echo "== vqvae"
+vq=(--quick --data "$data" --threads 1)
+# Every figure of the epochs' tables but the seconds, and the code counts.
+vq_figures() { cut -d, -f1-6 "$1/epochs.csv"; cut -d, -f1-3 "$1/prior_epochs.csv"; cat "$1/code_usage.csv"; }
+"$bin/vqvae" "${vq[@]}" --out "$tmp/vq.plain" >"$tmp/vq.plain.log" 2>&1
+for run in 1 2a 2b 3; do
+    run_mpi -np "${run:0:1}" "$bin/vqvae" --mpi "${vq[@]}" --out "$tmp/vq.$run" >"$tmp/vq.$run.log" 2>&1
+done
+rc=$?
+expect "vqvae: 3 ranks exit 0 (got $rc), the files of the run without MPI, one closing line" \
+    '[ $rc = 0 ] && [ "$(ls "$tmp/vq.3")" = "$(ls "$tmp/vq.plain")" ] && [ "$(grep -c "^wrote" "$tmp/vq.3.log")" = 1 ]'
+expect "... 1 rank trains the bits of the run without MPI" '[ "$(vq_figures "$tmp/vq.1")" = "$(vq_figures "$tmp/vq.plain")" ]'
+expect "... 2 ranks twice: the same bits" '[ "$(vq_figures "$tmp/vq.2a")" = "$(vq_figures "$tmp/vq.2b")" ]'
+figures() { vq_figures "$1" | grep -v '[a-z]'; }
+expect "... 3 ranks give 1 rank's figures within 1e-5 (relative)" 'close "$tmp/vq.3" "$tmp/vq.1" 1e-5'
 
 echo
 finish
