@@ -38,13 +38,27 @@
  * --export-batches FILE.npy writes the training images of a one-model run
  * (uint8, (steps, batch, 4096)) for a peer to train on the same batches.
  * Bad flags (unknown objective, negative or non-finite beta, a repeated or
- * non-integer seed, a bad list) are one line and exit 2. */
+ * non-integer seed, a bad list) are one line and exit 2.
+ *
+ * --mpi (under mpirun -np P): each model trains data-parallel as under
+ * PyTorch's DDP: every rank draws the same batches and renders and computes
+ * its rows [n r / P, n (r+1) / P) of each, the objective treating them as a
+ * batch of their own (beta-TCVAE's log q(z), DIP's covariance and the MMD
+ * see a rank's rows only: the estimator of P batches of batch/P rows), with
+ * noise from the rank's own stream; the gradients are summed in rank order
+ * (common/data_parallel.h), so every rank takes the same step and a run
+ * repeats bit for bit with the same P (one rank: the bits of the run
+ * without MPI; another P: another estimator, other bits). FactorVAE is
+ * refused: its discriminator trains on each rank's own permuted latents.
+ * Every rank scores the models (the same parameters: the same scores) and
+ * rank 0 alone prints and writes (elbo_dp_quiet_followers). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "data_parallel.h"
 #include "driver.h"
 #include "dsprites_setup.h"
 #include "models/io/csv.h"
@@ -65,6 +79,9 @@ static const char *objectives_text, *betas_text, *seeds_text, *metrics_text, *ex
     *hidden_text;
 static int steps, batch, latent, test_size, mig_samples, tc_samples, trav_steps, image, score_source, arch;
 static double lr, span;
+static bool use_mpi;
+static int buckets;
+static elbo_dp *dp; /* --mpi, else NULL */
 static ds_weights wts = {.dip_lambda_d = -1.0}; /* dip-lambda-d unset: follows lambda_od */
 static int hidden[ELBO_VAE_MAX_HIDDEN], n_hidden;
 
@@ -116,6 +133,9 @@ static const elbo_opt opts[] = {
     {"image", ELBO_OPT_INT, &image, "0", "held-out image the traversals start from", .min = 0, .max = 368639},
     {"export-batches", ELBO_OPT_STRING, &export_path, "",
      "write the training images of a one-model run as uint8 .npy (steps, batch, 4096)", .choices = NULL},
+    {"mpi", ELBO_OPT_BOOL, &use_mpi, "false", "train each model data-parallel over MPI ranks (under mpirun or "
+     "srun); rank 0 writes", .choices = NULL},
+    {"buckets", ELBO_OPT_INT, &buckets, "4", "--mpi: about this many gradient buckets", .min = 1, .max = 64},
 };
 
 /* ---- the grid ---- */
@@ -292,8 +312,13 @@ static void train(run *R, elbo_vae *m, row *r, elbo_npy_writer *exp_w)
     const elbo_cli *cli = R->cli;
     ds_stream st;
     drv_check(cli, ds_stream_init(&st, &R->split, (size_t)batch, r->seed), "batches");
-    elbo_rng noise;
-    elbo_rng_seed(&noise, r->seed ^ 0x4015Eull);
+    elbo_rng noise; /* each rank its own stream (rank 0: the one of a run without MPI) */
+    elbo_rng_seed(&noise, (r->seed ^ 0x4015Eull) ^ (0x9E3779B97F4A7C15ull * (uint64_t)elbo_dp_rank(dp)));
+    const int lo = (int)((long)batch * elbo_dp_rank(dp) / elbo_dp_size(dp));
+    const int hi = (int)((long)batch * (elbo_dp_rank(dp) + 1) / elbo_dp_size(dp));
+    const elbo_vae_step_hooks hooks = {elbo_dp_grad_ready, elbo_dp_after_backward, dp};
+    elbo_dp_check(dp, cli, elbo_dp_agree_status(dp, elbo_dp_attach(dp, &m->params, buckets), "cannot train"),
+                  "--mpi", false);
     elbo_adam_config adam = ELBO_ADAM_DEFAULT;
     adam.lr = (float)lr;
     elbo_vae_objective obj;
@@ -305,34 +330,45 @@ static void train(run *R, elbo_vae *m, row *r, elbo_npy_writer *exp_w)
     label_of(r, label, sizeof label);
     snprintf(plabel, sizeof plabel, "%s [%d/%d]", label, R->model, R->models);
     elbo_progress prog;
-    elbo_progress_begin(&prog, plabel, (uint64_t)steps);
+    const bool root = elbo_dp_root(dp);
+    if (root)
+        elbo_progress_begin(&prog, plabel, (uint64_t)steps);
     uint8_t *u8 = exp_w ? drv_alloc(cli, (size_t)batch * ELBO_DSPRITES_PIXELS, 1) : NULL;
     double busy = 0, tail = 0; /* tail: -ELBO summed over the last `last` steps */
     int last = steps < 100 ? steps : 100;
     for (int s = 0; s < steps; s++) {
         double t0 = elbo_now();
         const uint32_t *idx = ds_stream_next(&st);
-        drv_check(cli, elbo_dsprites_render_f32(R->ds, idx, (size_t)batch, R->xb), "render");
+        drv_check(cli, elbo_dsprites_render_f32(R->ds, idx + lo, (size_t)(hi - lo), R->xb), "render");
         elbo_vae_batch_stats bs;
-        elbo_status e = ds_train_step(m, R->train_tape, R->xb, batch, &obj, &adam, &noise, &bs);
-        if (e != ELBO_OK) {
+        obj.step = m->params.step;
+        elbo_status e = elbo_vae_step_hooked(m, R->train_tape, R->xb, NULL, hi - lo, &obj, &noise, &adam,
+                                             dp ? &hooks : NULL, &bs);
+        if (e != ELBO_OK) { /* with --mpi every rank fails at that step (NaNs handed in): they agree */
             char what[160];
             snprintf(what, sizeof what, "%s: step %d", label, s + 1);
-            drv_check(cli, e, what);
+            elbo_dp_check(dp, cli, elbo_dp_agree_status(dp, e, what), what, false);
         }
         busy += elbo_now() - t0;
         if (s >= steps - last)
-            tail += bs.neg_elbo / batch;
-        elbo_progress_update(&prog, (uint64_t)s + 1, bs.neg_elbo / batch);
+            tail += bs.neg_elbo;
+        if (root)
+            elbo_progress_update(&prog, (uint64_t)s + 1, bs.neg_elbo / (hi - lo));
         if (exp_w) {
             drv_check(cli, elbo_dsprites_render_u8(R->ds, idx, (size_t)batch, u8), "render");
             drv_check(cli, elbo_npy_writer_put(exp_w, u8, (size_t)batch * ELBO_DSPRITES_PIXELS), export_path);
         }
     }
-    elbo_progress_end(&prog);
+    if (root)
+        elbo_progress_end(&prog);
+    /* over every rank's rows; the slowest rank's time; the same parameters everywhere */
+    elbo_dp_check(dp, cli, elbo_dp_sum(dp, &tail, 1), "--mpi", false);
+    busy = elbo_dp_max(dp, busy);
+    elbo_dp_check(dp, cli, elbo_dp_check_params(dp, &m->params, 1), "--mpi", false);
+    elbo_dp_detach(dp);
     r->seconds = busy;
     r->images_per_s = (double)steps * batch / busy;
-    r->train_neg_elbo = tail / last;
+    r->train_neg_elbo = tail / last / batch;
     printf("%s: %d steps of %d in %.1f s (%.0f images/s), train -ELBO %.2f (mean of the last %d steps)\n", label, steps,
            batch, busy, r->images_per_s, r->train_neg_elbo, last);
     free(u8);
@@ -720,6 +756,27 @@ static void setup(run *R)
     R->factors = (elbo_factors){.n = n, .count = NF, .classes = R->classes, .sizes = elbo_dsprites_sizes};
 }
 
+/* --mpi: start MPI, check every rank has the same options, refuse what
+ * cannot be split, quiet the ranks other than 0. */
+static void start_ranks(elbo_cli *cli, const grid *g, int *argc, char ***argv)
+{
+    if (!use_mpi)
+        return;
+    dp = elbo_dp_begin(argc, argv, cli->prog);
+    cli->ranks = elbo_dp_size(dp);
+    elbo_dp_check(dp, cli, elbo_dp_agree_config(dp, cli), "--mpi", false);
+    for (int o = 0; o < g->n_obj; o++)
+        if (g->objectives[o] == DS_OBJ_FACTORVAE)
+            elbo_dp_check(dp, cli, elbo_fail(ELBO_ERR_UNSUPPORTED, "factorvae trains its discriminator on each "
+                                             "rank's own latents: not data-parallel"), "--mpi", false);
+    if (elbo_dp_size(dp) > batch)
+        elbo_dp_check(dp, cli, elbo_fail(ELBO_ERR_UNSUPPORTED, "%d ranks, more than the %d rows of a batch",
+                                         elbo_dp_size(dp), batch), "--mpi", false);
+    elbo_dp_check(dp, cli, elbo_dp_quiet_followers(dp, cli), "--mpi", false);
+    if (!elbo_dp_root(dp))
+        export_path = ""; /* rank 0 writes the batches */
+}
+
 int main(int argc, char **argv)
 {
     elbo_cli cli;
@@ -739,6 +796,7 @@ int main(int argc, char **argv)
     parse_grid(&cli, &R.g);
     if (cli.quick)
         quick_grid(&R.g);
+    start_ranks(&cli, &R.g, &argc, &argv);
     if (elbo_mkdir_p(cli.out) != ELBO_OK) {
         fprintf(stderr, "%s: --out: %s\n", cli.prog, elbo_last_error());
         return ELBO_EXIT_RUNTIME;
@@ -778,5 +836,6 @@ int main(int argc, char **argv)
     elbo_tape_destroy(R.train_tape), elbo_tape_destroy(R.eval_tape);
     elbo_dsprites_free(R.ds);
     ds_split_free(&R.split);
+    elbo_dp_end(dp);
     return ELBO_EXIT_OK;
 }

@@ -255,15 +255,6 @@ static inline void ds_objective_state_free(elbo_objective_state *s)
     s->disc = NULL;
 }
 
-/* One optimizer step on images x (B, 4096): elbo_vae_step (forward,
- * backward, a finite gradient or the parameters stay, Adam). */
-static inline elbo_status ds_train_step(elbo_vae *m, elbo_tape *t, const float *x, int B, elbo_vae_objective *obj,
-                                        const elbo_adam_config *adam, elbo_rng *noise, elbo_vae_batch_stats *s)
-{
-    obj->step = m->params.step;
-    return elbo_vae_step(m, t, x, NULL, B, obj, noise, adam, s);
-}
-
 /* ---- evaluation of the held-out set ---- */
 
 typedef struct ds_eval {

@@ -55,7 +55,8 @@ if [ $fast = 0 ]; then
         meson test -C build-nompi --print-errorlogs --suite experiments --suite mpi
     else
         echo "== build without MPI (-Dmpi=disabled): the MPI suite =="
-        meson compile -C build-nompi experiments/vae experiments/sweep experiments/vae_variants experiments/disentangle experiments/vqvae
+        meson compile -C build-nompi experiments/vae experiments/sweep experiments/vae_variants experiments/disentangle \
+            experiments/vqvae experiments/disentangle_dsprites
         meson test -C build-nompi --no-rebuild --print-errorlogs --suite mpi
     fi
     ran+=(build-nompi)

@@ -234,6 +234,23 @@ elbo_status elbo_vae_step(elbo_vae *m, elbo_tape *t, const float *x, const float
                           const elbo_vae_objective *obj, elbo_rng *rng, const elbo_adam_config *adam,
                           elbo_vae_batch_stats *stats);
 
+/* The same step in a data-parallel run (the trainer's shards,
+ * vae_train.h, do this for the objectives that are sums over examples):
+ * x is this process's B rows and the objective a batch of its own (a
+ * batch-level estimator, e.g. beta-TCVAE's log q(z), sees these rows only,
+ * as under PyTorch's DDP). grad_ready (set on the tape during backward) and
+ * after_backward (before the finite check and Adam) let the caller sum the
+ * gradients across the processes; a process whose loss is not finite hands
+ * in NaN gradients, so all stop at the same step. */
+typedef struct elbo_vae_step_hooks {
+    void (*grad_ready)(void *ctx, elbo_params *p, int id);
+    elbo_status (*after_backward)(void *ctx, elbo_params *p);
+    void *ctx;
+} elbo_vae_step_hooks;
+elbo_status elbo_vae_step_hooked(elbo_vae *m, elbo_tape *t, const float *x, const float *y, int B,
+                                 const elbo_vae_objective *obj, elbo_rng *rng, const elbo_adam_config *adam,
+                                 const elbo_vae_step_hooks *hooks, elbo_vae_batch_stats *stats);
+
 /* ---- evaluation, sampling (vae_eval.c); no-grad, in batches of eval_batch rows ---- */
 
 typedef struct elbo_vae_eval {

@@ -323,6 +323,19 @@ elbo_status elbo_vae_step(elbo_vae *m, elbo_tape *t, const float *x, const float
     return vae_step(m, t, x, y, B, obj, rng, adam, NULL, stats);
 }
 
+elbo_status elbo_vae_step_hooked(elbo_vae *m, elbo_tape *t, const float *x, const float *y, int B,
+                                 const elbo_vae_objective *obj, elbo_rng *rng, const elbo_adam_config *adam,
+                                 const elbo_vae_step_hooks *hooks, elbo_vae_batch_stats *stats)
+{
+    if (!hooks)
+        return vae_step(m, t, x, y, B, obj, rng, adam, NULL, stats);
+    step_extras ex = {.grad_ready = hooks->grad_ready, .after_backward = hooks->after_backward, .ctx = hooks->ctx};
+    elbo_tape_set_grad_hook(t, hooks->grad_ready, hooks->ctx);
+    elbo_status st = vae_step(m, t, x, y, B, obj, rng, adam, &ex, stats);
+    elbo_tape_set_grad_hook(t, NULL, NULL);
+    return st;
+}
+
 /* A shard's noise: each draw takes the whole batch's (n, Z) normals, as one
  * process does (the posterior's sample), and keeps rows lo..hi: (S, hi-lo, Z). */
 static const float *shard_noise(elbo_vae_trainer *tr, size_t n, size_t lo, size_t hi)

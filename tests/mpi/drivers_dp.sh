@@ -14,6 +14,9 @@
 #   - the files of the run without MPI, each line on stdout once, and no
 #     scratch directory of the quiet rank left behind;
 #   - a second run writes the same figures (the CSV files, byte for byte).
+# disentangle_dsprites --mpi (each rank's rows a batch of their own, as DDP):
+#   - 1 rank gives the bits of the run without MPI, 2 ranks repeat their
+#     bits; FactorVAE is refused with one line on every rank.
 # vqvae --mpi (both stages data-parallel, the codebook's statistics summed):
 #   - 1 rank gives the bits of the run without MPI, 2 ranks repeat their
 #     bits, 3 ranks give 1 rank's figures within float tolerance; rank 0
@@ -42,7 +45,7 @@ finish() {
 }
 
 if [ "$mode" != mpi ]; then
-    for d in vae_variants disentangle vqvae; do
+    for d in vae_variants disentangle vqvae disentangle_dsprites; do
         "$bin/$d" --mpi --quick --data "$data" --out "$tmp/$d" >"$tmp/out" 2>"$tmp/err"
         rc=$?
         expect "$d --mpi without MPI exits 2 (got $rc)" '[ $rc = 2 ]'
@@ -134,6 +137,25 @@ run_mpi -np 2 "$bin/disentangle" --mpi --quick --data "$data" --threads 1 --obje
 rc=$?
 expect "disentangle --objective tcvae --mpi (not a sum over examples): every rank stops, one line (exit $rc)" \
     '[ $rc != 0 ] && [ "$(grep -c "objective tcvae across processes" "$tmp/tc.log")" = 1 ] && [ ! -e "$tmp/tc/summary.json" ]'
+
+echo "== disentangle_dsprites"
+dsp=(--quick --objectives beta,tcvae --threads 1)
+# Every column of metrics.csv but the seconds and images per second (19-21).
+ds_figures() { cut -d, -f1-18,22- "$1/metrics.csv"; }
+"$bin/disentangle_dsprites" "${dsp[@]}" --out "$tmp/ds.plain" >"$tmp/ds.plain.log" 2>&1
+for run in 1 2a 2b; do
+    run_mpi -np "${run:0:1}" "$bin/disentangle_dsprites" --mpi "${dsp[@]}" --out "$tmp/ds.$run" >"$tmp/ds.$run.log" 2>&1
+done
+rc=$?
+expect "disentangle_dsprites: 2 ranks exit 0 (got $rc), the files of the run without MPI, one closing line" \
+    '[ $rc = 0 ] && [ "$(ls "$tmp/ds.2b")" = "$(ls "$tmp/ds.plain")" ] && [ "$(grep -c "^wrote" "$tmp/ds.2b.log")" = 1 ]'
+expect "... 1 rank trains and scores the bits of the run without MPI" \
+    '[ "$(ds_figures "$tmp/ds.1")" = "$(ds_figures "$tmp/ds.plain")" ]'
+expect "... 2 ranks twice: the same bits" '[ "$(ds_figures "$tmp/ds.2a")" = "$(ds_figures "$tmp/ds.2b")" ]'
+run_mpi -np 2 "$bin/disentangle_dsprites" --mpi --quick --objectives factorvae --out "$tmp/fv" >"$tmp/fv.log" 2>&1
+rc=$?
+expect "factorvae --mpi: every rank stops, exit 2 (got $rc), one line, nothing written" \
+    '[ $rc = 2 ] && [ "$(grep -c "factorvae trains its discriminator" "$tmp/fv.log")" = 1 ] && [ ! -e "$tmp/fv/metrics.csv" ]'
 
 echo "== vqvae"
 vq=(--quick --data "$data" --threads 1)

@@ -1,4 +1,6 @@
-/* Training guards (issue 8): a non-finite loss or gradient stops training
+/* Training guards (issue 8), and the data-parallel step's hooks (a shard
+ * with a non-finite loss hands in NaNs; elbo_vae_step_hooked calls its hooks
+ * and keeps elbo_vae_step's bits). A non-finite loss or gradient stops training
  * with one line naming the step and the term (reconstruction, KL) or the
  * parameter whose gradient went bad; the step changes neither the weights nor
  * the Adam state, and the last good checkpoint stays in place, byte for byte,
@@ -277,5 +279,43 @@ Test(vae_guards, shard_with_nonfinite_loss_hands_in_nans)
     free(w);
     elbo_vae_trainer_free(&tr);
     elbo_vae_free(&m);
+    elbo_dataset_free(&ds);
+}
+
+/* elbo_vae_step_hooked with hooks that only watch: every parameter declared
+ * final once, after_backward once per step, and the bits of elbo_vae_step. */
+static elbo_status watch_after(void *ctx, elbo_params *p)
+{
+    (void)p;
+    ((hook_log *)ctx)->after++;
+    return ELBO_OK;
+}
+
+Test(vae_guards, hooked_step_calls_the_hooks_and_keeps_the_bits)
+{
+    elbo_dataset ds;
+    cr_assert_eq(fx_dataset(BATCH, 0.1f, 1, 1, &ds), ELBO_OK);
+    elbo_vae_config c = fx_config(16, 3, 0, ELBO_VAE_RELU, ELBO_VAE_BERNOULLI);
+    elbo_vae a, b;
+    elbo_rng ra, rb;
+    elbo_rng_seed(&ra, 8), elbo_rng_seed(&rb, 8);
+    cr_assert_eq(elbo_vae_create(&a, &c, &ra), ELBO_OK);
+    cr_assert_eq(elbo_vae_create(&b, &c, &rb), ELBO_OK);
+    elbo_tape *t;
+    cr_assert_eq(elbo_tape_create(&t, 1 << 20), ELBO_OK);
+    elbo_vae_objective o = ELBO_VAE_OBJECTIVE_DEFAULT;
+    elbo_adam_config adam = ELBO_ADAM_DEFAULT;
+    hook_log h = {0};
+    const elbo_vae_step_hooks hooks = {log_ready, watch_after, &h};
+    for (int s = 0; s < 3; s++) {
+        cr_assert_eq(elbo_vae_step(&a, t, FX_X(ds), NULL, BATCH, &o, &ra, &adam, NULL), ELBO_OK);
+        cr_assert_eq(elbo_vae_step_hooked(&b, t, FX_X(ds), NULL, BATCH, &o, &rb, &adam, &hooks, NULL), ELBO_OK);
+    }
+    cr_expect_eq(h.ready, 3 * b.params.count, "%d gradient-ready calls in 3 steps of %d parameters", h.ready,
+                 b.params.count);
+    cr_expect_eq(h.after, 3);
+    cr_expect(memcmp(a.params.w, b.params.w, a.params.n * sizeof(float)) == 0, "other weights than elbo_vae_step's");
+    elbo_tape_destroy(t);
+    elbo_vae_free(&a), elbo_vae_free(&b);
     elbo_dataset_free(&ds);
 }
