@@ -170,25 +170,22 @@ static inline void vs_dump(const elbo_cli *cli, const vs_data *d, elbo_vae *m, c
     }
 }
 
-/* The model: loaded from --checkpoint, or trained for --epochs on the
- * training split with objective o (label names it in the log). Returns the
- * test negative ELBO per example (NAN when loaded). With --dump-latents its
- * latents are written (vs_dump). */
-static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_objective *o, elbo_vae *m,
-                              const char *label)
+/* The model of --checkpoint (exits on a bad or unsuitable file). */
+static inline void vs_load_model(const elbo_cli *cli, const vs_data *d, elbo_vae *m, const char *label)
 {
-    if (vs_checkpoint && *vs_checkpoint) {
-        drv_check_input(cli, elbo_vae_load_model(vs_checkpoint, m), "--checkpoint");
-        if (m->cfg.x_dim != (int)d->train.d)
-            drv_input_error(cli, "--checkpoint %s: the model's input size %d does not match the data's %zu",
-                            vs_checkpoint, m->cfg.x_dim, d->train.d);
-        if (m->cfg.n_classes > 0)
-            drv_input_error(cli, "--checkpoint %s: a conditional VAE; these figures need an unconditional one",
-                            vs_checkpoint);
-        printf("%s: loaded %s (z %d)\n", label, vs_checkpoint, m->cfg.z_dim);
-        vs_dump(cli, d, m, label);
-        return NAN;
-    }
+    drv_check_input(cli, elbo_vae_load_model(vs_checkpoint, m), "--checkpoint");
+    if (m->cfg.x_dim != (int)d->train.d)
+        drv_input_error(cli, "--checkpoint %s: the model's input size %d does not match the data's %zu",
+                        vs_checkpoint, m->cfg.x_dim, d->train.d);
+    if (m->cfg.n_classes > 0)
+        drv_input_error(cli, "--checkpoint %s: a conditional VAE; these figures need an unconditional one",
+                        vs_checkpoint);
+    printf("%s: loaded %s (z %d)\n", label, vs_checkpoint, m->cfg.z_dim);
+}
+
+/* A new model of the flags' network, initialised from --seed. */
+static inline void vs_new_model(const elbo_cli *cli, const vs_data *d, elbo_vae *m)
+{
     elbo_vae_config c = elbo_vae_config_default();
     c.x_dim = (int)d->train.d;
     c.z_dim = vs_latent;
@@ -206,7 +203,13 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
     elbo_rng init;
     elbo_rng_seed(&init, cli->seed);
     drv_check(cli, elbo_vae_create(m, &c, &init), "model");
+}
 
+/* The trainer's configuration for objective o; with --mpi, m attached to
+ * the ranks (its gradients summed across them as backward makes them) and
+ * this rank's shard of every batch. */
+static inline elbo_vae_train_config vs_train_config(const elbo_cli *cli, const vs_objective *o, elbo_vae *m)
+{
     elbo_vae_train_config tc = ELBO_VAE_TRAIN_DEFAULT;
     tc.batch = vs_batch;
     tc.adam.lr = (float)vs_lr;
@@ -218,12 +221,71 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
     elbo_vae_parts_train(cli, &tc);
     if (o->main_weight)
         elbo_vae_parts_set_main_weight(&tc, o->weight);
-    if (vs_dp) { /* the gradients summed across the ranks as backward makes them */
+    if (vs_dp) {
         elbo_dp_check(vs_dp, cli, elbo_dp_agree_status(vs_dp, elbo_dp_attach(vs_dp, &m->params, vs_buckets),
                                                         "cannot train"), "--mpi", false);
         tc.shard = elbo_dp_rank(vs_dp), tc.shards = elbo_dp_size(vs_dp);
         tc.grad_ready = elbo_dp_grad_ready, tc.after_backward = elbo_dp_after_backward, tc.hook_ctx = vs_dp;
     }
+    return tc;
+}
+
+/* One epoch with a progress line (rank 0's); acc gets the epoch's sums
+ * over every rank's rows (-ELBO, rec, KL, examples), and with --mpi the
+ * ranks check that their parameters agree. */
+static inline void vs_epoch(const elbo_cli *cli, elbo_vae_trainer *tr, const char *label, int epoch, double acc[4])
+{
+    const bool root = elbo_dp_root(vs_dp);
+    elbo_progress prog;
+    if (root)
+        elbo_progress_begin(&prog, label, tr->steps_per_epoch);
+    bool end = false;
+    for (size_t s = 0; !end; s++) {
+        /* With --mpi a failed step fails on every rank at once (a rank with
+         * a bad loss hands in NaNs), so they agree on it. */
+        elbo_status st = elbo_vae_trainer_step(tr, &end);
+        if (st != ELBO_OK)
+            elbo_dp_check(vs_dp, cli, elbo_dp_agree_status(vs_dp, st, "training"), "training step", false);
+        if (root)
+            elbo_progress_update(&prog, s + 1, tr->acc.n ? tr->acc.neg_elbo / (double)tr->acc.n : NAN);
+    }
+    if (root)
+        elbo_progress_end(&prog);
+    acc[0] = tr->acc.neg_elbo, acc[1] = tr->acc.rec, acc[2] = tr->acc.kl, acc[3] = (double)tr->acc.n;
+    elbo_dp_check(vs_dp, cli, elbo_dp_sum(vs_dp, acc, 4), "epoch statistics", false);
+    elbo_dp_check(vs_dp, cli, elbo_dp_check_params(vs_dp, &tr->m->params, (uint64_t)epoch + 1), "--mpi", false);
+}
+
+/* The test -ELBO of m (with --mpi split across the ranks by chunks, each
+ * chunk its own noise stream). */
+static inline elbo_vae_eval vs_test_elbo(const elbo_cli *cli, const vs_data *d, elbo_vae *m)
+{
+    elbo_vae_eval ev;
+    if (vs_dp) {
+        elbo_dp_check(vs_dp, cli, elbo_dp_evaluate(vs_dp, m, vs_tape(cli), &d->test, 1000, cli->seed ^ 0x5EEDull, &ev),
+                      "evaluate", false);
+        return ev;
+    }
+    elbo_rng r;
+    elbo_rng_seed(&r, cli->seed ^ 0x5EEDull);
+    drv_check(cli, elbo_vae_evaluate_data(m, vs_tape(cli), &d->test, 1000, &r, &ev), "evaluate");
+    return ev;
+}
+
+/* The model: loaded from --checkpoint, or trained for --epochs on the
+ * training split with objective o (label names it in the log). Returns the
+ * test negative ELBO per example (NAN when loaded). With --dump-latents its
+ * latents are written (vs_dump). */
+static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_objective *o, elbo_vae *m,
+                              const char *label)
+{
+    if (vs_checkpoint && *vs_checkpoint) {
+        vs_load_model(cli, d, m, label);
+        vs_dump(cli, d, m, label);
+        return NAN;
+    }
+    vs_new_model(cli, d, m);
+    elbo_vae_train_config tc = vs_train_config(cli, o, m);
     elbo_vae_trainer tr;
     elbo_dp_check(vs_dp, cli, elbo_dp_agree_status(vs_dp, elbo_vae_trainer_init(&tr, m, &d->train, &tc), "trainer"),
                   "trainer", false);
@@ -231,27 +293,9 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
     tr.objective_state = obj_state;
     int epochs = vs_run_epochs(cli);
     double t0 = elbo_now();
-    const bool root = elbo_dp_root(vs_dp);
     for (int e = 0; e < epochs; e++) {
-        elbo_progress prog;
-        if (root)
-            elbo_progress_begin(&prog, label, tr.steps_per_epoch);
-        bool end = false;
-        for (size_t s = 0; !end; s++) {
-            /* With --mpi a failed step fails on every rank at once (a rank
-             * with a bad loss hands in NaNs), so they agree on it. */
-            elbo_status st = elbo_vae_trainer_step(&tr, &end);
-            if (st != ELBO_OK)
-                elbo_dp_check(vs_dp, cli, elbo_dp_agree_status(vs_dp, st, "training"), "training step", false);
-            if (root)
-                elbo_progress_update(&prog, s + 1, tr.acc.n ? tr.acc.neg_elbo / (double)tr.acc.n : NAN);
-        }
-        if (root)
-            elbo_progress_end(&prog);
-        /* The epoch's sums over every rank's rows (rank order), and the same parameters on every rank. */
-        double acc[4] = {tr.acc.neg_elbo, tr.acc.rec, tr.acc.kl, (double)tr.acc.n};
-        elbo_dp_check(vs_dp, cli, elbo_dp_sum(vs_dp, acc, 4), "epoch statistics", false);
-        elbo_dp_check(vs_dp, cli, elbo_dp_check_params(vs_dp, &m->params, (uint64_t)e + 1), "--mpi", false);
+        double acc[4];
+        vs_epoch(cli, &tr, label, e, acc);
         if (o->trace) {
             o->trace[3 * e] = acc[0] / acc[3];
             o->trace[3 * e + 1] = acc[1] / acc[3];
@@ -264,15 +308,7 @@ static inline double vs_model(const elbo_cli *cli, const vs_data *d, const vs_ob
     elbo_vae_trainer_free(&tr);
     elbo_vae_parts_state_free(obj_state);
     elbo_dp_detach(vs_dp);
-    elbo_vae_eval ev;
-    if (vs_dp) /* split across the ranks by chunks, each its own noise */
-        elbo_dp_check(vs_dp, cli, elbo_dp_evaluate(vs_dp, m, vs_tape(cli), &d->test, 1000, cli->seed ^ 0x5EEDull, &ev),
-                      "evaluate", false);
-    else {
-        elbo_rng r;
-        elbo_rng_seed(&r, cli->seed ^ 0x5EEDull);
-        drv_check(cli, elbo_vae_evaluate_data(m, vs_tape(cli), &d->test, 1000, &r, &ev), "evaluate");
-    }
+    elbo_vae_eval ev = vs_test_elbo(cli, d, m);
     printf("%s: test -ELBO %.2f (rec %.2f, KL %.2f)\n", label, ev.neg_elbo, ev.rec, ev.kl);
     vs_dump(cli, d, m, label);
     return ev.neg_elbo;
