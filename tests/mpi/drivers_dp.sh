@@ -34,15 +34,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/elbo_drivers_dp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 export ELBO_PROGRESS=0
 
-pass=0
-fails=0
-ok() { pass=$((pass + 1)); printf '  ok    %s\n' "$1"; }
-bad() { fails=$((fails + 1)); printf '  FAIL  %s\n' "$1"; }
-expect() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-finish() {
-    echo "$pass passed, $fails failed"
-    [ $fails = 0 ] || exit 1
-}
+. "$(dirname "$0")/harness.sh"
 
 if [ "$mode" != mpi ]; then
     for d in vae_variants disentangle vqvae disentangle_dsprites; do
@@ -62,8 +54,7 @@ if [ ! -e "$data/train-images-idx3-ubyte" ] && [ ! -e "$data/train-images-idx3-u
     exit 77
 fi
 
-[ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-run_mpi() { timeout 120 mpirun --oversubscribe "$@"; }
+mpi_as_root
 # 2048 training and 512 test images, 2 epochs of 16 steps; the test ELBO in
 # chunks of 100 rows, IW-5 on 200 images (chunks split over the ranks).
 args=(--models vae,vamp,miwae --quick --epochs 2 --data "$data" --eval-batch 100 --iw 5 --iw-images 200 --threads 1)
@@ -74,14 +65,6 @@ variants() { # variants NP OUT [ARGS...]
 }
 # The figures of the rows that finished, without the seconds (column 8).
 figures() { grep ',ok$' "$1/variants.csv" | cut -d, -f1-7,9-; }
-# close A B TOL: every number of A's figures within TOL (relative) of B's.
-close() {
-    paste -d, <(figures "$1" | tr -c '0-9.e+\n-' ',') <(figures "$2" | tr -c '0-9.e+\n-' ',') | awk -F, -v tol="$3" '
-        { n = NF / 2; for (i = 1; i <= n; i++) if ($i != "" && $(i + n) != "") {
-              a = $i + 0; b = $(i + n) + 0; d = a - b; if (d < 0) d = -d; s = b < 0 ? -b : b
-              if (d > tol * (s > 1 ? s : 1)) { print "  differ: " $i " vs " $(i + n); bad = 1 } } }
-        END { exit bad }'
-}
 
 echo "== 2 ranks, twice"
 variants 2 "$tmp/a"

@@ -17,11 +17,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/elbo_sweep_mpi.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 export ELBO_PROGRESS=0
 
-pass=0
-fails=0
-ok() { pass=$((pass + 1)); printf '  ok    %s\n' "$1"; }
-bad() { fails=$((fails + 1)); printf '  FAIL  %s\n' "$1"; }
-expect() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$(dirname "$0")/harness.sh"
 
 if [ "$mode" != mpi ]; then
     "$bin/sweep" --mpi --driver jensen --grid 'a=1' --out "$tmp/x" >"$tmp/out" 2>"$tmp/err"
@@ -35,8 +31,7 @@ if [ "$mode" != mpi ]; then
     exit 77
 fi
 
-[ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-run_mpi() { timeout 120 mpirun --oversubscribe "$@"; }
+mpi_as_root
 
 grid='a=1,2,4 seed=1,2'
 "$bin/sweep" --driver jensen --grid "$grid" --args '--quick' --jobs 2 --out "$tmp/local" >"$tmp/local.log" 2>&1 ||

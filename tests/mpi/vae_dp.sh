@@ -24,15 +24,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/elbo_vae_dp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 export ELBO_PROGRESS=0
 
-pass=0
-fails=0
-ok() { pass=$((pass + 1)); printf '  ok    %s\n' "$1"; }
-bad() { fails=$((fails + 1)); printf '  FAIL  %s\n' "$1"; }
-expect() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-finish() {
-    echo "$pass passed, $fails failed"
-    [ $fails = 0 ] || exit 1
-}
+. "$(dirname "$0")/harness.sh"
 
 if [ "$mode" != mpi ]; then
     "$bin/vae" --mpi --quick --data "$data" --out "$tmp/x" >"$tmp/out" 2>"$tmp/err"
@@ -50,8 +42,7 @@ if [ ! -e "$data/train-images-idx3-ubyte" ] && [ ! -e "$data/train-images-idx3-u
     exit 77
 fi
 
-[ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-run_mpi() { timeout 120 mpirun --oversubscribe "$@"; }
+mpi_as_root
 # 2048 training and 512 test images, 2 epochs of 16 steps; the test ELBO and
 # IW-5 in chunks of 100 rows (6 chunks: split over the ranks).
 args=(--quick --epochs 2 --data "$data" --eval-batch 100 --iw 5 --threads 1)
@@ -63,14 +54,6 @@ vae() { # vae NP OUT [ARGS...]
 }
 # The figures of every epoch (without the seconds) and the test values of summary.json.
 figures() { cut -d, -f1-9 "$1/epochs.csv"; grep -E '"test_(neg_elbo|iw_nll)"' "$1/summary.json"; }
-# close A B TOL: every number of A's figures within TOL (relative) of B's.
-close() {
-    paste -d, <(figures "$1" | tr -c '0-9.e+\n-' ',' ) <(figures "$2" | tr -c '0-9.e+\n-' ',') | awk -F, -v tol="$3" '
-        { n = NF / 2; for (i = 1; i <= n; i++) if ($i != "" && $(i + n) != "") {
-              a = $i + 0; b = $(i + n) + 0; d = a - b; if (d < 0) d = -d; s = b < 0 ? -b : b
-              if (d > tol * (s > 1 ? s : 1)) { print "  differ: " $i " vs " $(i + n); bad = 1 } } }
-        END { exit bad }'
-}
 same_bits() { cmp -s "$1/w.safetensors" "$2/w.safetensors" && [ "$(figures "$1")" = "$(figures "$2")" ]; }
 
 echo "== repeat with 2 ranks"
