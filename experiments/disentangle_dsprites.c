@@ -59,6 +59,7 @@
 
 #include "cli.h"
 #include "data_parallel.h"
+#include "dp_train.h"
 #include "driver.h"
 #include "dsprites_setup.h"
 #include "models/io/csv.h"
@@ -314,8 +315,8 @@ static void train(run *R, elbo_vae *m, row *r, elbo_npy_writer *exp_w)
     drv_check(cli, ds_stream_init(&st, &R->split, (size_t)batch, r->seed), "batches");
     elbo_rng noise; /* each rank its own stream (rank 0: the one of a run without MPI) */
     elbo_rng_seed(&noise, (r->seed ^ 0x4015Eull) ^ (0x9E3779B97F4A7C15ull * (uint64_t)elbo_dp_rank(dp)));
-    const int lo = (int)((long)batch * elbo_dp_rank(dp) / elbo_dp_size(dp));
-    const int hi = (int)((long)batch * (elbo_dp_rank(dp) + 1) / elbo_dp_size(dp));
+    int lo, hi;
+    elbo_dp_rows(dp, batch, &lo, &hi);
     const elbo_vae_step_hooks hooks = {elbo_dp_grad_ready, elbo_dp_after_backward, dp};
     elbo_dp_check(dp, cli, elbo_dp_agree_status(dp, elbo_dp_attach(dp, &m->params, buckets), "cannot train"),
                   "--mpi", false);

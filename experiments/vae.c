@@ -51,6 +51,7 @@
 #include "binarize.h"
 #include "data.h"
 #include "data_parallel.h"
+#include "dp_train.h"
 #include "dp_eval.h"
 #include "progress.h"
 #include "results.h"
@@ -498,15 +499,7 @@ int main(int argc, char **argv)
     tc.dynamic_binarize = binarize == ELBO_BIN_DYNAMIC;
     tc.seed = cli.seed;
     elbo_vae_parts_train(&cli, &tc);
-    if (dp) {
-        elbo_dp_check(dp, &cli, elbo_dp_agree_status(dp, elbo_dp_attach(dp, &model.params, buckets), "cannot train"),
-                      "--mpi", false);
-        tc.shard = elbo_dp_rank(dp);
-        tc.shards = elbo_dp_size(dp);
-        tc.grad_ready = elbo_dp_grad_ready;
-        tc.after_backward = elbo_dp_after_backward;
-        tc.hook_ctx = dp;
-    }
+    elbo_dp_check(dp, &cli, elbo_dp_train_config(dp, &model.params, buckets, &tc), "--mpi", false);
     elbo_dp_check(dp, &cli, elbo_dp_agree_status(dp, elbo_vae_trainer_init(&tr, &model, &train, &tc),
                                                  "cannot set up the trainer"), "trainer", false);
     tr.objective_state = obj_state = elbo_vae_parts_state(&cli, &tc, model.cfg.z_dim, cli.seed);

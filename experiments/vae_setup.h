@@ -34,6 +34,7 @@
 #include "cli.h"
 #include "data.h"
 #include "data_parallel.h"
+#include "dp_train.h"
 #include "dp_eval.h"
 #include "driver.h"
 #include "models/io/dataset.h"
@@ -221,12 +222,7 @@ static inline elbo_vae_train_config vs_train_config(const elbo_cli *cli, const v
     elbo_vae_parts_train(cli, &tc);
     if (o->main_weight)
         elbo_vae_parts_set_main_weight(&tc, o->weight);
-    if (vs_dp) {
-        elbo_dp_check(vs_dp, cli, elbo_dp_agree_status(vs_dp, elbo_dp_attach(vs_dp, &m->params, vs_buckets),
-                                                        "cannot train"), "--mpi", false);
-        tc.shard = elbo_dp_rank(vs_dp), tc.shards = elbo_dp_size(vs_dp);
-        tc.grad_ready = elbo_dp_grad_ready, tc.after_backward = elbo_dp_after_backward, tc.hook_ctx = vs_dp;
-    }
+    elbo_dp_check(vs_dp, cli, elbo_dp_train_config(vs_dp, &m->params, vs_buckets, &tc), "--mpi", false);
     return tc;
 }
 

@@ -49,6 +49,7 @@
 #include "cli.h"
 #include "data.h"
 #include "data_parallel.h"
+#include "dp_train.h"
 #include "dp_eval.h"
 #include "driver.h"
 #include "models/io/file.h"
@@ -484,14 +485,7 @@ static elbo_status write_samples(shared *sh, elbo_vae *m, const run_result *r)
  * batch. Collective; the same status on every rank. */
 static elbo_status attach_ranks(shared *sh, elbo_vae *m, elbo_vae_train_config *tc)
 {
-    if (!sh->dp)
-        return ELBO_OK;
-    tc->shard = elbo_dp_rank(sh->dp);
-    tc->shards = elbo_dp_size(sh->dp);
-    tc->grad_ready = elbo_dp_grad_ready;
-    tc->after_backward = elbo_dp_after_backward;
-    tc->hook_ctx = sh->dp;
-    return elbo_dp_agree_status(sh->dp, elbo_dp_attach(sh->dp, &m->params, buckets), "cannot train");
+    return elbo_dp_train_config(sh->dp, &m->params, buckets, tc);
 }
 
 /* One model and seed, start to finish; any failure is returned (the message

@@ -32,6 +32,7 @@
 #include "cli.h"
 #include "data.h"
 #include "data_parallel.h"
+#include "dp_train.h"
 #include "driver.h"
 #include "mc.h"
 #include "models/io/csv.h"
@@ -91,13 +92,6 @@ static const elbo_vq_shard *shard_of(elbo_dp *dp, int B, elbo_vq_shard *sh)
     return sh;
 }
 
-/* The rows [lo, hi) of each batch of B this rank computes. */
-static void my_rows(elbo_dp *dp, int B, int *lo, int *hi)
-{
-    int r = elbo_dp_rank(dp), P = elbo_dp_size(dp);
-    *lo = (int)((long)B * r / P), *hi = (int)((long)B * (r + 1) / P);
-}
-
 /* A failed step fails on every rank at once (a rank with a bad loss hands
  * in NaNs), so with --mpi the ranks agree on it before stopping. */
 static void step_check(const elbo_cli *cli, elbo_dp *dp, elbo_status st, const char *what)
@@ -117,7 +111,7 @@ static void train_vqvae(const elbo_cli *cli, elbo_dp *dp, elbo_vqvae *m, elbo_ta
 {
     size_t n = train->n, d = train->d, K = (size_t)m->cb.K;
     int B = batch < (int)n ? batch : (int)n, lo, hi;
-    my_rows(dp, B, &lo, &hi);
+    elbo_dp_rows(dp, B, &lo, &hi);
     elbo_vq_shard shard;
     const elbo_vq_shard *sh = shard_of(dp, B, &shard);
     uint32_t *idx = drv_alloc(cli, n, sizeof *idx);
@@ -185,7 +179,7 @@ static void train_prior(const elbo_cli *cli, elbo_dp *dp, elbo_vq_prior *pr, elb
                         size_t ntr, const int32_t *cte, size_t nte, int E, double *rows)
 {
     int P = pr->P, B = batch < (int)ntr ? batch : (int)ntr, lo, hi;
-    my_rows(dp, B, &lo, &hi);
+    elbo_dp_rows(dp, B, &lo, &hi);
     elbo_vq_shard shard;
     const elbo_vq_shard *sh = shard_of(dp, B, &shard);
     uint32_t *idx = drv_alloc(cli, ntr, sizeof *idx);
