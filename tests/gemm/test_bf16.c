@@ -243,6 +243,36 @@ Test(bf16_gemm, same_bits_on_1_2_3_threads)
     elbo_set_threads(saved);
 }
 
+/* Rows of C depend only on their rows of op(A): the first 128 rows of a
+ * 300-row product (the tile plan: M > 256) equal the 128-row product of the
+ * same rows (the strip plan, B panels packed by the task that uses them),
+ * on 1 and 2 threads. */
+Test(bf16_gemm, strip_and_tile_plans_give_the_same_bits)
+{
+    require_bf16();
+    const size_t M = 300, m = 128, N = 301, K = 302;
+    int saved = elbo_threads();
+    for (int form = 0; form < 4; form++) {
+        bool ta = form & 1, tb = form & 2;
+        float *A = malloc(M * K * 4), *B = malloc(K * N * 4), *C = malloc(M * N * 4), *c = malloc(m * N * 4);
+        float *bias = malloc(N * 4);
+        cr_assert(A && B && C && c && bias);
+        fill(A, M * K, false, 21 + (size_t)form), fill(B, K * N, false, 22), fill(bias, N, false, 23);
+        elbo_gemm_epilogue ep = {.bias = bias, .relu = form == 1};
+        for (int t = 1; t <= 2; t++) {
+            cr_assert(elbo_set_threads(t) == ELBO_OK);
+            fill(C, M * N, false, 24), fill(c, m * N, false, 24);
+            /* op(A) rows 0..m-1: A's first m rows, or (ta) its first m columns, lda M */
+            elbo_gemm_bf16_at(ELBO_SIMD_AVX512, ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, 0.5f, C, N, &ep);
+            elbo_gemm_bf16_at(ELBO_SIMD_AVX512, ta, tb, m, N, K, A, ta ? M : K, B, tb ? K : N, 0.5f, c, N, &ep);
+            cr_assert(memcmp(C, c, m * N * 4) == 0, "form %d, %d threads: the strip plan differs from the tile plan",
+                      form, t);
+        }
+        free(A), free(B), free(C), free(c), free(bias);
+    }
+    elbo_set_threads(saved);
+}
+
 Test(bf16_gemm, a_level_without_the_kernel_runs_fp32)
 {
     elbo_simd level = elbo_simd_supported(ELBO_SIMD_AVX2) ? ELBO_SIMD_AVX2 : ELBO_SIMD_SCALAR;
