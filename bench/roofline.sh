@@ -6,7 +6,7 @@
 #   REPS=5 MIN_TIME=0.1 bench/roofline.sh build
 #
 # Limits (bench/roofline/peak.c, built here with -O3 -march=native): the fp32
-# FMA peak, the bf16 dot (vdpbf16ps) peak and the triad bandwidth, each the
+# and fp64 FMA peaks, the bf16 dot (vdpbf16ps) peak and the triad bandwidth, each the
 # best of 5 timed loops on one core. Then, from one run of elbo_bench:
 #   GEMMs (sgemm: float32, bgemm: bf16 inputs) at the VAE shapes and 1024^3:
 #     compute-bound: GFLOP/s over the fp32 or bf16 peak;
@@ -47,8 +47,9 @@ import json, os, sys, statistics
 tmp = sys.argv[1]
 peak = dict(l.split() for l in open(os.path.join(tmp, "peak.txt")))
 fma, bdot, triad = (float(peak[k]) for k in ("fp32_fma_gflops", "bf16_dot_gflops", "triad_gbs"))
-print("Limits, one core: fp32 FMA %.1f GFLOP/s, bf16 dot %.1f GFLOP/s (%.2fx), triad %.1f GB/s"
-      % (fma, bdot, bdot / fma if fma else 0, triad))
+fma64 = float(peak.get("fp64_fma_gflops", 0))
+print("Limits, one core: fp32 FMA %.1f GFLOP/s, fp64 FMA %.1f, bf16 dot %.1f GFLOP/s (%.2fx fp32), triad %.1f GB/s"
+      % (fma, fma64, bdot, bdot / fma if fma else 0, triad))
 print()
 
 def reps(path):

@@ -1,11 +1,13 @@
 /* The machine's limits for bench/roofline.sh, one core each, printed as
- *   fp32_fma_gflops X / bf16_dot_gflops Y / triad_gbs Z
+ *   fp32_fma_gflops X / fp64_fma_gflops D / bf16_dot_gflops Y / triad_gbs Z
  * built by the script with -O3 -march=native (the only file of the project
  * built that way): the peak loops need the widest FMA and vdpbf16ps the CPU
  * has, whatever level the library would pick.
  *
  *   fp32 FMA:  24 independent chains of vfmadd (16 lanes x 2 flops each on
  *              AVX-512; 8 lanes on AVX2), enough to cover 2 pipes x 4 cycles
+ *   fp64 FMA:  the same on doubles (8 lanes on AVX-512, 4 on AVX2): the
+ *              limit of the EM's float64 passes and GEMMs
  *   bf16 dot:  24 chains of vdpbf16ps (16 lanes x 2 products x 2 flops)
  *   triad:     a[i] = b[i] + s c[i] over 3 x 64 MiB, 12 bytes per element
  *              counted (reads of b, c and the write of a; STREAM's convention)
@@ -80,6 +82,44 @@ static double fma_peak(void)
     return best;
 }
 
+static double fma64_peak(void)
+{
+    double best = 0.0;
+    for (int r = 0; r < REPS; r++) {
+#if defined(__AVX512F__)
+        __m512d acc[CHAINS], a = _mm512_set1_pd(1.0000000001), b = _mm512_set1_pd(0.9999999999);
+        const int lanes = 8;
+#else
+        __m256d acc[CHAINS], a = _mm256_set1_pd(1.0000000001), b = _mm256_set1_pd(0.9999999999);
+        const int lanes = 4;
+#endif
+        double sum = 0.0;
+#pragma GCC unroll 24
+        for (int c = 0; c < CHAINS; c++)
+            acc[c] = a * (double)c;
+        double t0 = now();
+        for (long i = 0; i < ITERS; i++) {
+#pragma GCC unroll 24
+            for (int c = 0; c < CHAINS; c++)
+#if defined(__AVX512F__)
+                acc[c] = _mm512_fmadd_pd(acc[c], a, b);
+#else
+                acc[c] = _mm256_fmadd_pd(acc[c], a, b);
+#endif
+            __asm__ volatile("" : "+v"(a));
+        }
+        double dt = now() - t0;
+        for (int c = 0; c < CHAINS; c++)
+            sum += acc[c][0];
+        volatile double sink = sum;
+        (void)sink;
+        double g = 2.0 * lanes * CHAINS * (double)ITERS / dt * 1e-9;
+        if (g > best)
+            best = g;
+    }
+    return best;
+}
+
 static double bf16_peak(void)
 {
 #if defined(__AVX512BF16__)
@@ -140,6 +180,7 @@ static double triad(void)
 int main(void)
 {
     printf("fp32_fma_gflops %.1f\n", fma_peak());
+    printf("fp64_fma_gflops %.1f\n", fma64_peak());
     printf("bf16_dot_gflops %.1f\n", bf16_peak());
     printf("triad_gbs %.1f\n", triad());
     return 0;
