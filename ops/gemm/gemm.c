@@ -15,7 +15,9 @@
  * ISA's narrow path (narrow.c: dot products along K, or column-broadcast FMAs
  * along M for Aᵀ), and M*N*K <= 64^3 runs the direct path (small_direct: the
  * micro-kernel on op(A) in place, op(B) in place or one packed panel at a
- * time, on the calling thread).
+ * time, on the calling thread). A one-row C with B not transposed (one
+ * example through a layer) that is not split over threads runs the row path
+ * (ukernel.c gemm_row: the tile's arithmetic with B read row by row).
  *
  * Determinism: every element of C is produced by the same micro-kernel
  * arithmetic (zero accumulators, FMAs over k in order, then beta*C + acc,
@@ -269,12 +271,13 @@ static void scale_c(size_t M, size_t N, float beta, float *C, size_t ldc)
 // (read in place when B is not transposed and the panel has whole vectors,
 // else packed into this thread's panel buffer), and for each panel the mr-row
 // tiles of C straight from op(A) in place. Same micro-kernel arithmetic as the
-// packed path (one K block). Returns false (nothing written) without memory.
+// packed path, K blocks included. Returns false (nothing written) without memory.
 static bool small_direct(const struct elbo_gemm_isa *isa, bool ta, bool tb, size_t M, size_t N, size_t K,
                          const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
                          size_t ldc)
 {
     size_t mr = (size_t)isa->mr, nr = (size_t)isa->nr, vl = (size_t)isa->vlen;
+    size_t kc = cdiv(K, cdiv(K, (size_t)isa->kc));
     float *panel = NULL;
     if (tb || N % vl != 0) {
         panel = workspace(WS_PANEL, nr * K);
@@ -292,8 +295,10 @@ static bool small_direct(const struct elbo_gemm_isa *isa, bool ta, bool tb, size
         }
         for (size_t i0 = 0; i0 < M; i0 += mr) {
             const float *a = ta ? A + i0 : A + i0 * lda;
-            isa->kernel(min_sz(mr, M - i0), n, K, a, ta ? 1 : lda, ta ? lda : 1, b, bs, C + i0 * ldc + j0, ldc,
-                        beta);
+            size_t as = ta ? 1 : lda, ks = ta ? lda : 1;
+            for (size_t k0 = 0; k0 < K; k0 += kc) /* the packed path's K blocks, in order */
+                isa->kernel(min_sz(mr, M - i0), n, min_sz(kc, K - k0), a + k0 * ks, as, ks, b + k0 * bs, bs,
+                            C + i0 * ldc + j0, ldc, k0 == 0 ? beta : 1.0f);
         }
     }
     return true;
@@ -537,6 +542,14 @@ void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t 
             elbo_parallel_for(threads, split_task, &s);
             return;
         }
+    }
+
+    // one row of C (a single example), B not transposed: B streamed row by
+    // row, the same arithmetic as the tiles
+    if (M == 1 && !trans_b) {
+        size_t kc = cdiv(K, cdiv(K, (size_t)isa->kc));
+        isa->row(N, K, kc, A, trans_a ? lda : 1, B, ldb, beta, C);
+        return;
     }
 
     struct plan p = {

@@ -33,6 +33,10 @@ struct elbo_gemm_isa {
      * the shape is not one it handles (then nothing was written) */
     bool (*narrow)(bool ta, bool tb, size_t M, size_t N, size_t K, const float *A, size_t lda,
                    const float *B, size_t ldb, float beta, float *C, size_t ldc);
+    /* C (1,N) = beta*C + a (1,K) · B (K,N), B row-major in place, a[k*sa],
+     * K blocks of kc: the kernel's arithmetic for one row, B read row by row */
+    void (*row)(size_t N, size_t K, size_t kc, const float *a, size_t sa, const float *B, size_t ldb, float beta,
+                float *c);
 };
 
 /* The bf16 micro-kernel and its packing (bf16_isa.c; layouts there): panels

@@ -9,6 +9,9 @@
 #include "ops/gemm/gemm_internal.h"
 #include "ops/gemm/tile.h"
 
+/* A one-row C (gemm_row): as many vectors as the tile has accumulators. */
+#define ROW_NV (GEMM_MR * GEMM_NV)
+
 void KERNEL(gemm_pack_a)(bool ta, size_t m, size_t kc, const float *A, size_t lda, float *ap);
 void KERNEL(gemm_pack_b)(bool tb, size_t n, size_t kc, const float *B, size_t ldb, float *bp);
 bool KERNEL(gemm_narrow)(bool ta, bool tb, size_t M, size_t N, size_t K, const float *A, size_t lda,
@@ -117,6 +120,73 @@ static void gemm_kernel(size_t m, size_t n, size_t kc, const float *ap, size_t a
 #undef TILE_V
 }
 
+// One chunk of a row of C: c (1, n), n <= NV_*VLEN, = beta*c + a · B over
+// kc rows of B (rows ldb apart), a[k*sa]; the tile's arithmetic for one row.
+static inline __attribute__((always_inline)) void row_chunk(const size_t NV_, size_t n, size_t kc,
+                                                            const float *restrict a, size_t sa,
+                                                            const float *restrict b, size_t ldb,
+                                                            float *restrict c, float beta)
+{
+    vf acc[ROW_NV];
+#pragma GCC unroll 24
+    for (size_t v = 0; v < NV_; v++)
+        acc[v] = vf_zero();
+    size_t nlast = n - (NV_ - 1) * VLEN; /* 1..VLEN */
+    for (size_t k = 0; k < kc; k++) {
+        vf av = vf_set1(a[k * sa]);
+        const float *br = b + k * ldb;
+#pragma GCC unroll 24
+        for (size_t v = 0; v < NV_; v++)
+            acc[v] = vf_fmadd(av, v + 1 < NV_ || nlast == VLEN ? vf_load(br + v * VLEN) : vf_load_n(br + v * VLEN, nlast),
+                              acc[v]);
+    }
+    vf vb = vf_set1(beta);
+#pragma GCC unroll 24
+    for (size_t v = 0; v < NV_; v++) {
+        vf r = acc[v];
+        float *p = c + v * VLEN;
+        size_t cnt = v + 1 < NV_ ? VLEN : nlast;
+        vf old = beta == 0.0f ? vf_zero() : cnt == VLEN ? vf_load(p) : vf_load_n(p, cnt);
+        if (beta == 1.0f)
+            r = vf_add(old, r);
+        else if (beta != 0.0f)
+            r = vf_fmadd(vb, old, r);
+        if (cnt == VLEN)
+            vf_store(p, r);
+        else
+            vf_store_n(p, r, cnt);
+    }
+}
+
+// C (1,N) = beta*C + a (1,K) · B (K,N), B row-major in place: the tiled
+// path's arithmetic for a one-row C (zero accumulators, FMAs over k in
+// order, beta*C + acc per K block of kc, blocks in order), with up to ROW_NV
+// vectors of the row at a time so that B streams row by row instead of one
+// 48-column panel at a time. The same bits as the tiles.
+static void gemm_row(size_t N, size_t K, size_t kc, const float *a, size_t sa, const float *B, size_t ldb,
+                     float beta, float *c)
+{
+    for (size_t k0 = 0; k0 < K; k0 += kc) {
+        size_t kb = K - k0 < kc ? K - k0 : kc;
+        float bk = k0 == 0 ? beta : 1.0f;
+        for (size_t j0 = 0; j0 < N; j0 += ROW_NV * VLEN) {
+            size_t n = N - j0 < ROW_NV * VLEN ? N - j0 : ROW_NV * VLEN, nv = (n + VLEN - 1) / VLEN;
+            const float *ak = a + k0 * sa, *b = B + k0 * ldb + j0;
+#define ROW_V(vv)                                                                                  \
+    case vv:                                                                                       \
+        if ((vv) <= ROW_NV)                                                                        \
+            row_chunk(vv, n, kb, ak, sa, b, ldb, c + j0, bk);                                     \
+        break;
+            switch (nv) {
+                ROW_V(1) ROW_V(2) ROW_V(3) ROW_V(4) ROW_V(5) ROW_V(6) ROW_V(7) ROW_V(8) ROW_V(9) ROW_V(10)
+                ROW_V(11) ROW_V(12) ROW_V(13) ROW_V(14) ROW_V(15) ROW_V(16) ROW_V(17) ROW_V(18) ROW_V(19)
+                ROW_V(20) ROW_V(21) ROW_V(22) ROW_V(23) ROW_V(24) default : break;
+            }
+#undef ROW_V
+        }
+    }
+}
+
 const struct elbo_gemm_isa KERNEL(elbo_gemm_isa) = {
     .mr = GEMM_MR,
     .nr = GEMM_NR,
@@ -126,4 +196,5 @@ const struct elbo_gemm_isa KERNEL(elbo_gemm_isa) = {
     .pack_a = KERNEL(gemm_pack_a),
     .pack_b = KERNEL(gemm_pack_b),
     .narrow = KERNEL(gemm_narrow),
+    .row = gemm_row,
 };

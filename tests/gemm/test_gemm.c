@@ -182,7 +182,9 @@ Test(gemm, thread_count_does_not_change_bits)
         /* split by rows (N narrower than a B panel per thread), rows not a multiple of the tile */
         {400, 40, 128}, {128, 20, 400}, {131, 40, 400}, {401, 17, 300}, {20, 400, 128}, {128, 400, 20},
         /* a shared operand too large for per-task copies: packed once, in groups */
-        {600, 600, 300}, {700, 500, 300}};
+        {600, 600, 300}, {700, 500, 300},
+        /* one row: the row path on 1 thread, split by columns on 2 and 3 */
+        {1, 400, 784}, {1, 784, 400}, {1, 1000, 600}};
     for (int l = 0; l < ELBO_SIMD_COUNT; l++) {
         if (!elbo_simd_supported((elbo_simd)l) || l == ELBO_SIMD_SCALAR)
             continue;
@@ -213,4 +215,37 @@ Test(gemm, thread_count_does_not_change_bits)
         }
     }
     elbo_set_threads(1);
+}
+
+/* A one-row product (the row path: B read row by row) gives the bits of
+ * that row inside a larger product (the tiles), at every level, every form,
+ * beta 0, 1 and 0.5, K over several K blocks. */
+Test(gemm, one_row_equals_its_row_of_a_larger_product)
+{
+    static const struct shape shapes[] = {{9, 400, 784}, {17, 784, 400}, {9, 1000, 600}, {9, 33, 1025}};
+    static const float betas[] = {0.0f, 1.0f, 0.5f};
+    elbo_set_threads(1);
+    for (int l = 0; l < ELBO_SIMD_COUNT; l++) {
+        if (!elbo_simd_supported((elbo_simd)l) || l == ELBO_SIMD_SCALAR)
+            continue;
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int form = 0; form < 4; form++)
+                for (size_t bi = 0; bi < 3; bi++) {
+                    struct shape s = shapes[si];
+                    bool ta = form & 1, tb = form & 2;
+                    size_t na = s.M * s.K, nb = s.K * s.N, nc = s.M * s.N;
+                    float *A = malloc(na * 4), *B = malloc(nb * 4), *C = malloc(nc * 4), *r = malloc(s.N * 4);
+                    tu_fill_uniform(A, na, -1, 1, 30 + si);
+                    tu_fill_uniform(B, nb, -1, 1, 31 + si);
+                    tu_fill_uniform(C, nc, -1, 1, 32 + si);
+                    memcpy(r, C, s.N * 4);
+                    size_t lda = ta ? s.M : s.K, ldb = tb ? s.K : s.N;
+                    elbo_gemm_at((elbo_simd)l, ta, tb, s.M, s.N, s.K, A, lda, B, ldb, betas[bi], C, s.N);
+                    /* row 0 of op(A): A's first row, or (ta) its first column, lda as before */
+                    elbo_gemm_at((elbo_simd)l, ta, tb, 1, s.N, s.K, A, lda, B, ldb, betas[bi], r, s.N);
+                    cr_assert(memcmp(C, r, s.N * 4) == 0, "%s ta=%d tb=%d beta=%g %zux%zux%zu: row 0 differs",
+                              elbo_simd_name((elbo_simd)l), ta, tb, betas[bi], s.M, s.N, s.K);
+                    free(A), free(B), free(C), free(r);
+                }
+    }
 }
