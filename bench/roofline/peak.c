@@ -29,126 +29,65 @@ static double now(void)
 #define ITERS 2000000L
 #define REPS 5
 
+/* Bodies of the peak functions: the best GFLOP/s of REPS timed runs of
+ * CHAINS independent chains acc = OP(acc, a, b), each OP FLOPS operations;
+ * acc of type ACC_T, a and b of OPD_T. The asm keeps a opaque, so no chain
+ * is folded; the sums of the chains are stored to a volatile at the end. */
+#define PEAK(ACC_T, OPD_T, INIT, A, B, OP, FLOPS)                                                  \
+    double best = 0.0;                                                                             \
+    for (int r = 0; r < REPS; r++) {                                                               \
+        ACC_T acc[CHAINS];                                                                         \
+        OPD_T a = A, b = B;                                                                        \
+        _Pragma("GCC unroll 24") for (int c = 0; c < CHAINS; c++) acc[c] = INIT;                   \
+        double t0 = now();                                                                         \
+        for (long i = 0; i < ITERS; i++) {                                                         \
+            _Pragma("GCC unroll 24") for (int c = 0; c < CHAINS; c++) acc[c] = OP(acc[c], a, b);   \
+            __asm__ volatile("" : "+v"(a));                                                        \
+        }                                                                                          \
+        double dt = now() - t0;                                                                    \
+        sink(acc, sizeof acc);                                                                     \
+        double g = (FLOPS) * CHAINS * (double)ITERS / dt * 1e-9;                                   \
+        best = g > best ? g : best;                                                                \
+    }                                                                                              \
+    return best;
+
+volatile unsigned char peak_sink; /* written, so the chains are computed */
+
+static void sink(const void *p, size_t n)
+{
+    unsigned char x = 0;
+    for (size_t i = 0; i < n; i++)
+        x ^= ((const unsigned char *)p)[i];
+    peak_sink = x;
+}
+
 static double fma_peak(void)
 {
-    double best = 0.0;
-    for (int r = 0; r < REPS; r++) {
 #if defined(__AVX512F__)
-        __m512 acc[CHAINS], a = _mm512_set1_ps(1.0000001f), b = _mm512_set1_ps(0.9999999f);
-#pragma GCC unroll 24
-        for (int c = 0; c < CHAINS; c++)
-            acc[c] = _mm512_set1_ps((float)c);
-        double t0 = now();
-        for (long i = 0; i < ITERS; i++) {
-#pragma GCC unroll 24
-            for (int c = 0; c < CHAINS; c++)
-                acc[c] = _mm512_fmadd_ps(acc[c], a, b);
-            __asm__ volatile("" : "+v"(a));
-        }
-        double dt = now() - t0;
-        __m512 s = acc[0];
-#pragma GCC unroll 24
-        for (int c = 1; c < CHAINS; c++)
-            s = _mm512_add_ps(s, acc[c]);
-        volatile float sink = _mm512_reduce_add_ps(s);
-        (void)sink;
-        double g = 2.0 * 16 * CHAINS * (double)ITERS / dt * 1e-9;
+    PEAK(__m512, __m512, _mm512_set1_ps((float)c), _mm512_set1_ps(1.0000001f), _mm512_set1_ps(0.9999999f),
+         _mm512_fmadd_ps, 2.0 * 16)
 #else
-        __m256 acc[CHAINS], a = _mm256_set1_ps(1.0000001f), b = _mm256_set1_ps(0.9999999f);
-#pragma GCC unroll 24
-        for (int c = 0; c < CHAINS; c++)
-            acc[c] = _mm256_set1_ps((float)c);
-        double t0 = now();
-        for (long i = 0; i < ITERS; i++) {
-#pragma GCC unroll 24
-            for (int c = 0; c < CHAINS; c++)
-                acc[c] = _mm256_fmadd_ps(acc[c], a, b);
-            __asm__ volatile("" : "+x"(a));
-        }
-        double dt = now() - t0;
-        float out[8];
-        __m256 s = acc[0];
-#pragma GCC unroll 24
-        for (int c = 1; c < CHAINS; c++)
-            s = _mm256_add_ps(s, acc[c]);
-        _mm256_storeu_ps(out, s);
-        volatile float sink = out[0];
-        (void)sink;
-        double g = 2.0 * 8 * CHAINS * (double)ITERS / dt * 1e-9;
+    PEAK(__m256, __m256, _mm256_set1_ps((float)c), _mm256_set1_ps(1.0000001f), _mm256_set1_ps(0.9999999f),
+         _mm256_fmadd_ps, 2.0 * 8)
 #endif
-        if (g > best)
-            best = g;
-    }
-    return best;
 }
 
 static double fma64_peak(void)
 {
-    double best = 0.0;
-    for (int r = 0; r < REPS; r++) {
 #if defined(__AVX512F__)
-        __m512d acc[CHAINS], a = _mm512_set1_pd(1.0000000001), b = _mm512_set1_pd(0.9999999999);
-        const int lanes = 8;
+    PEAK(__m512d, __m512d, _mm512_set1_pd((double)c), _mm512_set1_pd(1.0000000001), _mm512_set1_pd(0.9999999999),
+         _mm512_fmadd_pd, 2.0 * 8)
 #else
-        __m256d acc[CHAINS], a = _mm256_set1_pd(1.0000000001), b = _mm256_set1_pd(0.9999999999);
-        const int lanes = 4;
+    PEAK(__m256d, __m256d, _mm256_set1_pd((double)c), _mm256_set1_pd(1.0000000001), _mm256_set1_pd(0.9999999999),
+         _mm256_fmadd_pd, 2.0 * 4)
 #endif
-        double sum = 0.0;
-#pragma GCC unroll 24
-        for (int c = 0; c < CHAINS; c++)
-            acc[c] = a * (double)c;
-        double t0 = now();
-        for (long i = 0; i < ITERS; i++) {
-#pragma GCC unroll 24
-            for (int c = 0; c < CHAINS; c++)
-#if defined(__AVX512F__)
-                acc[c] = _mm512_fmadd_pd(acc[c], a, b);
-#else
-                acc[c] = _mm256_fmadd_pd(acc[c], a, b);
-#endif
-            __asm__ volatile("" : "+v"(a));
-        }
-        double dt = now() - t0;
-        for (int c = 0; c < CHAINS; c++)
-            sum += acc[c][0];
-        volatile double sink = sum;
-        (void)sink;
-        double g = 2.0 * lanes * CHAINS * (double)ITERS / dt * 1e-9;
-        if (g > best)
-            best = g;
-    }
-    return best;
 }
 
 static double bf16_peak(void)
 {
 #if defined(__AVX512BF16__)
-    double best = 0.0;
-    for (int r = 0; r < REPS; r++) {
-        __m512 acc[CHAINS];
-        __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = (__m512bh)_mm512_set1_epi32(0x3f7f3f7f);
-#pragma GCC unroll 24
-        for (int c = 0; c < CHAINS; c++)
-            acc[c] = _mm512_set1_ps((float)c);
-        double t0 = now();
-        for (long i = 0; i < ITERS; i++) {
-#pragma GCC unroll 24
-            for (int c = 0; c < CHAINS; c++)
-                acc[c] = _mm512_dpbf16_ps(acc[c], a, b);
-            __asm__ volatile("" : "+v"(a));
-        }
-        double dt = now() - t0;
-        __m512 s = acc[0];
-#pragma GCC unroll 24
-        for (int c = 1; c < CHAINS; c++)
-            s = _mm512_add_ps(s, acc[c]);
-        volatile float sink = _mm512_reduce_add_ps(s);
-        (void)sink;
-        double g = 4.0 * 16 * CHAINS * (double)ITERS / dt * 1e-9;
-        if (g > best)
-            best = g;
-    }
-    return best;
+    PEAK(__m512, __m512bh, _mm512_set1_ps((float)c), (__m512bh)_mm512_set1_epi32(0x3f803f80),
+         (__m512bh)_mm512_set1_epi32(0x3f7f3f7f), _mm512_dpbf16_ps, 4.0 * 16)
 #else
     return 0.0; /* no AVX512_BF16 on this CPU */
 #endif
