@@ -336,13 +336,19 @@ elbo_status elbo_vae_iw_nll_data(elbo_vae *m, elbo_tape *t, const elbo_dataset *
     return iw_nll(m, t, &s, ds->n, K, eval_batch, rng, out, per_example);
 }
 
-static elbo_status encode(elbo_vae *m, elbo_tape *t, const source *src, size_t N, int eval_batch, float *mu_out,
-                          float *lv_out)
+/* What is done with each chunk's encoding: rows [i, i + b) of the source,
+ * their labels y (or NULL) and the encoder's mu and logvar on the tape. */
+typedef elbo_status (*encoded_fn)(elbo_vae *m, elbo_tape *t, size_t i, size_t b, const float *y, elbo_node *mu,
+                                  elbo_node *lv, void *ctx);
+
+/* The source's N rows through the encoder in chunks (no gradients), each
+ * chunk then handed to fn. */
+static elbo_status for_each_encoded(elbo_vae *m, elbo_tape *t, const source *src, size_t N, int eval_batch,
+                                    const char *what, encoded_fn fn, void *ctx)
 {
-    elbo_status st = check_source(m, src, N, "encode");
+    elbo_status st = check_source(m, src, N, what);
     if (st != ELBO_OK)
         return st;
-    const int Z = m->cfg.z_dim;
     const size_t cb = chunk_rows(eval_batch);
     nograd g = nograd_begin(t);
     for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
@@ -354,11 +360,32 @@ static elbo_status encode(elbo_vae *m, elbo_tape *t, const source *src, size_t N
         elbo_node *lv, *mu = encode_rows(m, t, x, y, b, &lv);
         if ((st = elbo_tape_status(t)) != ELBO_OK)
             break;
-        memcpy(mu_out + i * (size_t)Z, mu->x, b * (size_t)Z * sizeof(float));
-        if (lv_out)
-            memcpy(lv_out + i * (size_t)Z, lv->x, b * (size_t)Z * sizeof(float));
+        st = fn(m, t, i, b, y, mu, lv, ctx);
     }
     return nograd_end(g, st);
+}
+
+struct codes_out {
+    float *mu, *lv; /* (N, Z); lv may be NULL */
+};
+
+static elbo_status copy_codes(elbo_vae *m, elbo_tape *t, size_t i, size_t b, const float *y, elbo_node *mu,
+                              elbo_node *lv, void *ctx)
+{
+    (void)t, (void)y;
+    const struct codes_out *o = ctx;
+    const size_t Z = (size_t)m->cfg.z_dim;
+    memcpy(o->mu + i * Z, mu->x, b * Z * sizeof(float));
+    if (o->lv)
+        memcpy(o->lv + i * Z, lv->x, b * Z * sizeof(float));
+    return ELBO_OK;
+}
+
+static elbo_status encode(elbo_vae *m, elbo_tape *t, const source *src, size_t N, int eval_batch, float *mu_out,
+                          float *lv_out)
+{
+    struct codes_out o = {mu_out, lv_out};
+    return for_each_encoded(m, t, src, N, eval_batch, "encode", copy_codes, &o);
 }
 
 elbo_status elbo_vae_encode(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N, int eval_batch,
@@ -404,26 +431,16 @@ elbo_status elbo_vae_decode(elbo_vae *m, elbo_tape *t, const float *z, const flo
     return nograd_end(g, st);
 }
 
+static elbo_status decode_means(elbo_vae *m, elbo_tape *t, size_t i, size_t b, const float *y, elbo_node *mu,
+                                elbo_node *lv, void *ctx)
+{
+    (void)lv;
+    return decode_rows(m, t, mu->x, y, b, (float *)ctx + i * (size_t)m->cfg.x_dim);
+}
+
 static elbo_status reconstruct(elbo_vae *m, elbo_tape *t, const source *src, size_t N, int eval_batch, float *out)
 {
-    elbo_status st = check_source(m, src, N, "reconstruct");
-    if (st != ELBO_OK)
-        return st;
-    const int D = m->cfg.x_dim;
-    const size_t cb = chunk_rows(eval_batch);
-    nograd g = nograd_begin(t);
-    for (size_t i = 0; i < N && st == ELBO_OK; i += cb) {
-        size_t b = N - i < cb ? N - i : cb;
-        elbo_tape_reset(t);
-        const float *x, *y;
-        if ((st = source_rows(m, t, src, i, b, NULL, &x, &y)) != ELBO_OK)
-            break;
-        elbo_node *lv, *mu = encode_rows(m, t, x, y, b, &lv);
-        if ((st = elbo_tape_status(t)) != ELBO_OK)
-            break;
-        st = decode_rows(m, t, mu->x, y, b, out + i * (size_t)D);
-    }
-    return nograd_end(g, st);
+    return for_each_encoded(m, t, src, N, eval_batch, "reconstruct", decode_means, out);
 }
 
 elbo_status elbo_vae_reconstruct(elbo_vae *m, elbo_tape *t, const float *x, const float *y, size_t N,
