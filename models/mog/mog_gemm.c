@@ -11,15 +11,8 @@
 #include "ops/gemm.h"
 #include "ops/pool.h"
 
-#define ALIGN_BYTES 64
 #define P MOG_GEMM_CHUNK
 
-static double *alloc_doubles(size_t n)
-{
-    size_t bytes = (n ? n : 1) * sizeof(double);
-    bytes = (bytes + ALIGN_BYTES - 1) / ALIGN_BYTES * ALIGN_BYTES;
-    return aligned_alloc(ALIGN_BYTES, bytes);
-}
 static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 /* The sum of 8 lanes in v8_hsum's fixed tree (ops/simd.h): i + (i+4), then pairs, then the last two. */
@@ -53,9 +46,7 @@ void mog_gemm_free(mog_gemm_work *w)
 {
     free(w->xt), free(w->xr), free(w->mask), free(w->centre), free(w->ua), free(w->cst);
     free(w->shift), free(w->outs), free(w->out_mem);
-    for (int i = 0; i < w->nslots; i++)
-        free(w->slot_mem[i]);
-    free(w->slot_mem), free(w->slot_busy);
+    mog_slots_free(&w->slots);
     memset(w, 0, sizeof *w);
 }
 
@@ -67,15 +58,15 @@ elbo_status mog_gemm_init(mog_gemm_work *w, const double *x, size_t n, size_t d,
     w->npad = w->nchunks * P;
     w->ntasks = cdiv(w->nchunks, MOG_GEMM_TASK_CHUNKS);
     size_t kd = k * d, npad = w->npad, per_out = k + kd + kd * d;
-    w->xt = alloc_doubles((d + 1) * npad);
-    w->xr = alloc_doubles(npad * d);
-    w->mask = alloc_doubles(npad);
-    w->centre = alloc_doubles(d);
-    w->ua = alloc_doubles(kd * (d + 1));
-    w->cst = alloc_doubles(k);
-    w->shift = alloc_doubles(kd);
+    w->xt = mog_alloc_doubles((d + 1) * npad);
+    w->xr = mog_alloc_doubles(npad * d);
+    w->mask = mog_alloc_doubles(npad);
+    w->centre = mog_alloc_doubles(d);
+    w->ua = mog_alloc_doubles(kd * (d + 1));
+    w->cst = mog_alloc_doubles(k);
+    w->shift = mog_alloc_doubles(kd);
     w->outs = calloc(w->ntasks, sizeof *w->outs);
-    w->out_mem = alloc_doubles(w->ntasks * per_out);
+    w->out_mem = mog_alloc_doubles(w->ntasks * per_out);
     if (!w->xt || !w->xr || !w->mask || !w->centre || !w->ua || !w->cst || !w->shift || !w->outs || !w->out_mem) {
         mog_gemm_free(w);
         return elbo_fail(ELBO_ERR_NOMEM, "mog: gemm engine: out of memory for %zu x %zu points", n, d);
@@ -100,31 +91,8 @@ elbo_status mog_gemm_init(mog_gemm_work *w, const double *x, size_t n, size_t d,
             w->xr[i * d + j] = v;
         }
     }
-    w->scratch_doubles = scratch_len(w);
+    w->slots.doubles = scratch_len(w);
     w->fn = mog_gemm_kernels();
-    return ELBO_OK;
-}
-
-/* Scratch for as many tasks as can run at once (one per pool thread). */
-static elbo_status ensure_slots(mog_gemm_work *w)
-{
-    int want = elbo_threads() + 1;
-    if (want <= w->nslots)
-        return ELBO_OK;
-    double **mem = realloc(w->slot_mem, (size_t)want * sizeof *mem);
-    if (!mem)
-        return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for task scratch");
-    w->slot_mem = mem;
-    int *busy = realloc(w->slot_busy, (size_t)want * sizeof *busy);
-    if (!busy)
-        return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for task scratch");
-    w->slot_busy = busy;
-    for (int i = w->nslots; i < want; i++) {
-        busy[i] = 0;
-        if (!(mem[i] = alloc_doubles(w->scratch_doubles)))
-            return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for task scratch");
-        w->nslots = i + 1;
-    }
     return ELBO_OK;
 }
 
@@ -204,13 +172,9 @@ static void lanes_to_out(const mog_gemm_work *w, const mog_gemm_lanes *L, const 
 static void task(void *ctx, int t)
 {
     mog_gemm_work *w = ctx;
-    int slot = -1; /* at most nslots tasks run at once, so a free slot always exists */
-    while (slot < 0)
-        for (int i = 0; i < w->nslots && slot < 0; i++)
-            if (!__atomic_exchange_n(&w->slot_busy[i], 1, __ATOMIC_ACQUIRE))
-                slot = i;
+    int slot = mog_slot_claim(&w->slots);
     const size_t k = w->k, kd = k * w->d;
-    double *y = w->slot_mem[slot], *lp = y + kd * P, *r = lp + k * P, *S = r + k * P;
+    double *y = w->slots.mem[slot], *lp = y + kd * P, *r = lp + k * P, *S = r + k * P;
     mog_gemm_lanes L;
     L.ll = S + kd * w->d;
     L.energy = L.ll + MOG_LANES;
@@ -222,7 +186,7 @@ static void task(void *ctx, int t)
     for (size_t c = c0; c < c1; c++)
         chunk(w, c * P, y, lp, r, S, &L);
     lanes_to_out(w, &L, S, &w->outs[t]);
-    __atomic_store_n(&w->slot_busy[slot], 0, __ATOMIC_RELEASE);
+    mog_slot_release(&w->slots, slot);
 }
 
 /* The per-iteration operands: per E group the rows [-U_k (mu_k - m), U_k rows]
@@ -266,7 +230,7 @@ elbo_status mog_gemm_run(mog_gemm_work *w, const mog_params *p, mog_stats *stats
     w->args = (mog_gemm_args){.n = w->n, .npad = w->npad, .d = d, .k = k, .xt = w->xt, .mask = w->mask,
                               .cst = w->cst, .shift = w->shift,
                               .ll_out = ll_out, .resp_out = resp_out};
-    elbo_status st = ensure_slots(w);
+    elbo_status st = mog_slots_ensure(&w->slots);
     if (st != ELBO_OK)
         return st;
     elbo_parallel_for((int)w->ntasks, task, w);

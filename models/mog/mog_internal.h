@@ -57,6 +57,25 @@ elbo_status mog_mstep(const mog_stats *s, double reg_covar, const mog_params *pr
  * alone (no pass over the data): the ELBO is Q + entropy. */
 double mog_expected_loglik(const mog_params *p, const mog_stats *s);
 
+/* ---- scratch of the pass tasks, shared by both engines (mog_work.c) ---- */
+/* One block of `doubles` per thread that may run a task at once, claimed by
+ * flag: allocated once, not per task (a fresh 100+ KiB block per task would
+ * be mmap'd and page-faulted every time). Contents never carry over. */
+typedef struct mog_slots {
+    size_t doubles;
+    double **mem;
+    int *busy;
+    int n;
+} mog_slots;
+/* 64-byte aligned doubles (at least one), or NULL; free() them. */
+double *mog_alloc_doubles(size_t n);
+/* Enough blocks for every pool thread and the caller. */
+elbo_status mog_slots_ensure(mog_slots *s);
+/* A free block (at most s->n tasks run at once, so one always is), then give it back. */
+int mog_slot_claim(mog_slots *s);
+void mog_slot_release(mog_slots *s, int slot);
+void mog_slots_free(mog_slots *s);
+
 /* ---- the threaded pass over packed data ---- */
 typedef struct mog_work {
     size_t n, d, k, dp, npanels, ntasks;
@@ -67,13 +86,7 @@ typedef struct mog_work {
     size_t *order;     /* (n) point in each panel slot, or NULL for 0..n-1 */
     mog_pass_out *outs;
     double *out_mem;
-    size_t scratch_doubles;
-    /* One scratch per thread that may run a task at once, claimed by flag:
-     * allocated once, not per task (a fresh 100+ KiB block per task would be
-     * mmap'd and page-faulted every time). Contents never carry over. */
-    double **slot_mem;
-    int *slot_busy;
-    int nslots;
+    mog_slots slots;
     mog_pass_args args;
     mog_pass_fn fn;
 } mog_work;
@@ -107,10 +120,7 @@ typedef struct mog_gemm_work {
     int want_stats;
     mog_pass_out *outs;
     double *out_mem;
-    size_t scratch_doubles;
-    double **slot_mem; /* per-thread scratch, claimed by flag (as mog_work) */
-    int *slot_busy;
-    int nslots;
+    mog_slots slots;
     mog_gemm_args args;
     const mog_gemm_fns *fn;
 } mog_gemm_work;

@@ -9,11 +9,51 @@
 
 #define ALIGN_BYTES 64
 
-static double *alloc_doubles(size_t n)
+double *mog_alloc_doubles(size_t n)
 {
     size_t bytes = (n ? n : 1) * sizeof(double);
     bytes = (bytes + ALIGN_BYTES - 1) / ALIGN_BYTES * ALIGN_BYTES;
     return aligned_alloc(ALIGN_BYTES, bytes);
+}
+
+elbo_status mog_slots_ensure(mog_slots *s)
+{
+    int want = elbo_threads() + 1; /* + 1: in case the caller runs tasks beside all workers */
+    if (want <= s->n)
+        return ELBO_OK;
+    double **mem = realloc(s->mem, (size_t)want * sizeof *mem);
+    if (!mem)
+        return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for task scratch");
+    s->mem = mem;
+    int *busy = realloc(s->busy, (size_t)want * sizeof *busy);
+    if (!busy)
+        return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for task scratch");
+    s->busy = busy;
+    for (int i = s->n; i < want; i++) {
+        busy[i] = 0;
+        if (!(mem[i] = mog_alloc_doubles(s->doubles)))
+            return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for task scratch");
+        s->n = i + 1;
+    }
+    return ELBO_OK;
+}
+
+int mog_slot_claim(mog_slots *s)
+{
+    for (;;)
+        for (int i = 0; i < s->n; i++)
+            if (!__atomic_exchange_n(&s->busy[i], 1, __ATOMIC_ACQUIRE))
+                return i;
+}
+
+void mog_slot_release(mog_slots *s, int slot) { __atomic_store_n(&s->busy[slot], 0, __ATOMIC_RELEASE); }
+
+void mog_slots_free(mog_slots *s)
+{
+    for (int i = 0; i < s->n; i++)
+        free(s->mem[i]);
+    free(s->mem), free(s->busy);
+    memset(s, 0, sizeof *s);
 }
 
 void mog_work_free(mog_work *w)
@@ -25,10 +65,7 @@ void mog_work_free(mog_work *w)
     free(w->cst);
     free(w->outs);
     free(w->out_mem);
-    for (int i = 0; i < w->nslots; i++)
-        free(w->slot_mem[i]);
-    free(w->slot_mem);
-    free(w->slot_busy);
+    mog_slots_free(&w->slots);
     memset(w, 0, sizeof *w);
 }
 
@@ -43,15 +80,15 @@ elbo_status mog_work_init(mog_work *w, const double *x, size_t n, size_t d, size
     w->dp = (d + MOG_TILE - 1) / MOG_TILE * MOG_TILE;
     w->npanels = npad / MOG_LANES;
     w->ntasks = (w->npanels + MOG_TASK_PANELS - 1) / MOG_TASK_PANELS;
-    w->scratch_doubles = mog_pass_carve(NULL, d, k, w->full, &(mog_pass_layout){0});
+    w->slots.doubles = mog_pass_carve(NULL, d, k, w->full, &(mog_pass_layout){0});
     size_t s2len = w->full ? k * d * d : k * d, per_out = k + k * d + s2len;
-    w->xt = alloc_doubles(npad * w->dp);
-    w->mu = alloc_doubles(k * w->dp);
-    w->mask = alloc_doubles(npad);
-    w->u = alloc_doubles(w->full ? k * w->dp * w->dp : k * d);
-    w->cst = alloc_doubles(k);
+    w->xt = mog_alloc_doubles(npad * w->dp);
+    w->mu = mog_alloc_doubles(k * w->dp);
+    w->mask = mog_alloc_doubles(npad);
+    w->u = mog_alloc_doubles(w->full ? k * w->dp * w->dp : k * d);
+    w->cst = mog_alloc_doubles(k);
     w->outs = calloc(w->ntasks ? w->ntasks : 1, sizeof *w->outs);
-    w->out_mem = alloc_doubles(w->ntasks * per_out);
+    w->out_mem = mog_alloc_doubles(w->ntasks * per_out);
     if (!w->xt || !w->mu || !w->mask || !w->u || !w->cst || !w->outs || !w->out_mem) {
         mog_work_free(w);
         return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory packing %zu x %zu points", n, d);
@@ -81,42 +118,14 @@ void mog_work_pack(mog_work *w, const double *x, const size_t *order)
         }
 }
 
-/* Scratch for as many tasks as can run at once (one per pool thread). */
-static elbo_status ensure_slots(mog_work *w)
-{
-    int want = elbo_threads() + 1; /* + 1: in case the caller runs tasks beside all workers */
-    if (want <= w->nslots)
-        return ELBO_OK;
-    double **mem = realloc(w->slot_mem, (size_t)want * sizeof *mem);
-    if (!mem)
-        return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for task scratch");
-    w->slot_mem = mem;
-    int *busy = realloc(w->slot_busy, (size_t)want * sizeof *busy);
-    if (!busy)
-        return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for task scratch");
-    w->slot_busy = busy;
-    for (int i = w->nslots; i < want; i++) {
-        busy[i] = 0;
-        if (!(mem[i] = alloc_doubles(w->scratch_doubles)))
-            return elbo_fail(ELBO_ERR_NOMEM, "mog: out of memory for task scratch");
-        w->nslots = i + 1;
-    }
-    return ELBO_OK;
-}
-
 static void task(void *ctx, int t)
 {
     mog_work *w = ctx;
     size_t p0 = (size_t)t * MOG_TASK_PANELS;
     size_t np = w->npanels - p0 < MOG_TASK_PANELS ? w->npanels - p0 : MOG_TASK_PANELS;
-    /* at most nslots tasks run at once, so a free slot always exists */
-    int slot = -1;
-    while (slot < 0)
-        for (int i = 0; i < w->nslots && slot < 0; i++)
-            if (!__atomic_exchange_n(&w->slot_busy[i], 1, __ATOMIC_ACQUIRE))
-                slot = i;
-    w->fn(&w->args, p0, np, w->slot_mem[slot], &w->outs[t]);
-    __atomic_store_n(&w->slot_busy[slot], 0, __ATOMIC_RELEASE);
+    int slot = mog_slot_claim(&w->slots);
+    w->fn(&w->args, p0, np, w->slots.mem[slot], &w->outs[t]);
+    mog_slot_release(&w->slots, slot);
 }
 
 elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, double resp_floor, double *ll,
@@ -147,7 +156,7 @@ elbo_status mog_work_run(mog_work *w, const mog_params *p, mog_stats *stats, dou
         .cst = w->cst, .want_stats = stats != NULL, .skip = resp_floor >= 0, .floor = resp_floor, .n = w->n, .order = w->order, .ll_out = ll_out,
         .resp_out = resp_out,
     };
-    elbo_status st = ensure_slots(w);
+    elbo_status st = mog_slots_ensure(&w->slots);
     if (st != ELBO_OK)
         return st;
     elbo_parallel_for((int)w->ntasks, task, w);
