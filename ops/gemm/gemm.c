@@ -121,6 +121,7 @@ static float *workspace(int slot, size_t nfloats)
 
 float *elbo_gemm_workspace(int slot, size_t nfloats) { return workspace(slot, nfloats); }
 
+
 /* ---- the plan of one call ---- */
 
 struct plan {
@@ -144,6 +145,25 @@ struct plan {
 
 static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+struct elbo_gemm_tiling elbo_gemm_tile_c(size_t mp, size_t np, size_t max_mp, size_t max_np, size_t min_tiles)
+{
+    struct elbo_gemm_tiling t = {.tile_mp = min_sz(mp, max_mp ? max_mp : 1),
+                                 .tile_np = min_sz(np, max_np ? max_np : 1)};
+    for (;;) {
+        t.tiles_m = cdiv(mp, t.tile_mp);
+        t.tiles_n = cdiv(np, t.tile_np);
+        if (t.tiles_m * t.tiles_n >= min_tiles)
+            break;
+        if (t.tile_np > 1)
+            t.tile_np = cdiv(t.tile_np, 2);
+        else if (t.tile_mp > 1)
+            t.tile_mp = cdiv(t.tile_mp, 2);
+        else
+            break;
+    }
+    return t;
+}
 
 // op(A) block at (i0, k0)
 static const float *a_at(const struct plan *p, size_t i0, size_t k0)
@@ -576,20 +596,8 @@ void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t 
     p.bp = ws + a_floats;
 
     // tiles of C: at most MC x NC, split further down to GEMM_MIN_TILES tiles
-    p.tile_mp = min_sz(p.mp, GEMM_MC / p.mr ? GEMM_MC / p.mr : 1);
-    p.tile_np = min_sz(p.np, GEMM_NC / p.nr ? GEMM_NC / p.nr : 1);
-    for (;;) {
-        p.tiles_m = cdiv(p.mp, p.tile_mp);
-        p.tiles_n = cdiv(p.np, p.tile_np);
-        if (p.tiles_m * p.tiles_n >= GEMM_MIN_TILES)
-            break;
-        if (p.tile_np > 1)
-            p.tile_np = cdiv(p.tile_np, 2);
-        else if (p.tile_mp > 1)
-            p.tile_mp = cdiv(p.tile_mp, 2);
-        else
-            break;
-    }
+    struct elbo_gemm_tiling tl = elbo_gemm_tile_c(p.mp, p.np, GEMM_MC / p.mr, GEMM_NC / p.nr, GEMM_MIN_TILES);
+    p.tile_mp = tl.tile_mp, p.tile_np = tl.tile_np, p.tiles_m = tl.tiles_m, p.tiles_n = tl.tiles_n;
 
     // each B panel is used by one tile only if a tile spans all rows: read it
     // in place if L1 allows, else pack it inside the tile just before use

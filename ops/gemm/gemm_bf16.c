@@ -268,20 +268,8 @@ void elbo_gemm_bf16_at(elbo_simd level, bool ta, bool tb, size_t M, size_t N, si
     }
     p.ap = ws;
     p.bp = ws + a_words;
-    p.tile_mp = min_sz(p.mp, BF_MC / p.mr ? BF_MC / p.mr : 1);
-    p.tile_np = min_sz(p.np, BF_NC / p.nr ? BF_NC / p.nr : 1);
-    for (;;) {
-        p.tiles_m = cdiv(p.mp, p.tile_mp);
-        p.tiles_n = cdiv(p.np, p.tile_np);
-        if (p.tiles_m * p.tiles_n >= BF_MIN_TILES)
-            break;
-        if (p.tile_np > 1)
-            p.tile_np = cdiv(p.tile_np, 2);
-        else if (p.tile_mp > 1)
-            p.tile_mp = cdiv(p.tile_mp, 2);
-        else
-            break;
-    }
+    struct elbo_gemm_tiling tl = elbo_gemm_tile_c(p.mp, p.np, BF_MC / p.mr, BF_NC / p.nr, BF_MIN_TILES);
+    p.tile_mp = tl.tile_mp, p.tile_np = tl.tile_np, p.tiles_m = tl.tiles_m, p.tiles_n = tl.tiles_n;
     p.pa_group = cdiv(p.mp, 8);
     p.npack_a = cdiv(p.mp, p.pa_group);
     p.pb_group = cdiv(p.np, 8);

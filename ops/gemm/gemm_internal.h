@@ -56,6 +56,14 @@ struct elbo_gemm_bf16_isa {
     void (*round)(size_t n, const float *x, uint16_t *y);
 };
 
+/* Tiles of C over mp x np panels (gemm.c): at most max_mp x max_np panels
+ * each, halved (columns first) until there are at least min_tiles of them,
+ * so that the pool can balance them; the result depends on the shape only. */
+struct elbo_gemm_tiling {
+    size_t tile_mp, tile_np, tiles_m, tiles_n;
+};
+struct elbo_gemm_tiling elbo_gemm_tile_c(size_t mp, size_t np, size_t max_mp, size_t max_np, size_t min_tiles);
+
 /* The GEMM workspace of the calling thread (gemm.c): slot WS_* below,
  * grown to nfloats, freed at thread exit; NULL without memory. */
 enum { ELBO_GEMM_WS_PACK, ELBO_GEMM_WS_PANEL, ELBO_GEMM_WS_BF16, ELBO_GEMM_WS_SLOTS };
