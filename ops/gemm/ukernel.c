@@ -136,9 +136,10 @@ static inline __attribute__((always_inline)) void row_chunk(const size_t NV_, si
         vf av = vf_set1(a[k * sa]);
         const float *br = b + k * ldb;
 #pragma GCC unroll 24
-        for (size_t v = 0; v < NV_; v++)
-            acc[v] = vf_fmadd(av, v + 1 < NV_ || nlast == VLEN ? vf_load(br + v * VLEN) : vf_load_n(br + v * VLEN, nlast),
-                              acc[v]);
+        for (size_t v = 0; v < NV_; v++) {
+            vf bv = v + 1 < NV_ || nlast == VLEN ? vf_load(br + v * VLEN) : vf_load_n(br + v * VLEN, nlast);
+            acc[v] = vf_fmadd(av, bv, acc[v]);
+        }
     }
     vf vb = vf_set1(beta);
 #pragma GCC unroll 24
