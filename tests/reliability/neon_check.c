@@ -297,7 +297,7 @@ static void check_gemm(elbo_simd level)
 {
     static const size_t dims[][3] = {{0, 0, 0}, {1, 1, 1}, {1, 7, 3}, {3, 1, 5}, {4, 4, 4},   {5, 9, 0},
                                       {7, 17, 9}, {8, 8, 8}, {16, 15, 17}, {33, 65, 31}, {64, 1, 100},
-                                      {1, 100, 64}, {97, 130, 61}};
+                                      {1, 100, 64}, {97, 130, 61}, {1, 300, 1000}}; /* the last: the one-row path */
     const char *lvl = elbo_simd_name(level);
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
         for (int ta = 0; ta < 2; ta++)
