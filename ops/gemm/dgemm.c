@@ -23,6 +23,7 @@
 
 #include "ops/gemm.h"
 #include "ops/gemm/dgemm_internal.h"
+#include "ops/gemm/gemm_internal.h"
 #include "ops/pool.h"
 
 #define DGEMM_KC 256 /* K block: a B panel (256 x 24 doubles, 48 KB) streams from L1/L2 */
@@ -191,23 +192,12 @@ void elbo_dgemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t
     p.np = cdiv(N, p.nr);
     p.a_direct = p.np <= DGEMM_A_DIRECT_PANELS || (double)M * (double)K <= DGEMM_A_DIRECT_SMALL;
     p.b_direct = !trans_b && (p.kc <= DGEMM_B_DIRECT_KC || ldb <= DGEMM_B_DIRECT_LD * p.nr);
-    p.tile_mp = min_sz(p.mp, DGEMM_MC / p.mr ? DGEMM_MC / p.mr : 1);
-    p.tile_np = min_sz(p.np, DGEMM_NC / p.nr);
-
     int threads = elbo_in_task() ? 1 : elbo_threads();
     bool parallel = threads > 1 && 2.0 * (double)M * (double)N * (double)K >= DGEMM_PAR_FLOPS;
-    for (;;) {
-        p.tiles_m = cdiv(p.mp, p.tile_mp);
-        p.tiles_n = cdiv(p.np, p.tile_np);
-        if (!parallel || p.tiles_m * p.tiles_n >= DGEMM_MIN_TILES)
-            break;
-        if (p.tile_np > 1)
-            p.tile_np = cdiv(p.tile_np, 2);
-        else if (p.tile_mp > 1)
-            p.tile_mp = cdiv(p.tile_mp, 2);
-        else
-            break;
-    }
+    /* tiles of at most MC x NC; split further only for the pool */
+    struct elbo_gemm_tiling tl =
+        elbo_gemm_tile_c(p.mp, p.np, DGEMM_MC / p.mr, DGEMM_NC / p.nr, parallel ? DGEMM_MIN_TILES : 1);
+    p.tile_mp = tl.tile_mp, p.tile_np = tl.tile_np, p.tiles_m = tl.tiles_m, p.tiles_n = tl.tiles_n;
     int ntiles = (int)(p.tiles_m * p.tiles_n);
     if (parallel && ntiles > 1)
         elbo_parallel_for(ntiles, dgemm_tile, &p);
