@@ -145,6 +145,10 @@ struct plan {
 
 static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+// The K block of every path (packed, split, small direct, one-row): K in
+// the fewest blocks of at most isa->kc, balanced. Each element of C sums its
+// blocks in order, so keeping one rule keeps a row's bits whatever the path.
+static size_t k_block(const struct elbo_gemm_isa *isa, size_t K) { return cdiv(K, cdiv(K, (size_t)isa->kc)); }
 
 struct elbo_gemm_tiling elbo_gemm_tile_c(size_t mp, size_t np, size_t max_mp, size_t max_np, size_t min_tiles)
 {
@@ -297,7 +301,7 @@ static bool small_direct(const struct elbo_gemm_isa *isa, bool ta, bool tb, size
                          size_t ldc)
 {
     size_t mr = (size_t)isa->mr, nr = (size_t)isa->nr, vl = (size_t)isa->vlen;
-    size_t kc = cdiv(K, cdiv(K, (size_t)isa->kc));
+    size_t kc = k_block(isa, K);
     float *panel = NULL;
     if (tb || N % vl != 0) {
         panel = workspace(WS_PANEL, nr * K);
@@ -465,8 +469,8 @@ static bool plan_split(struct split *s, const struct elbo_gemm_isa *isa, int thr
     };
     struct plan *p = &s->p;
     size_t T = (size_t)threads, vl = (size_t)isa->vlen, nvec = cdiv(N, vl);
+    p->kc = k_block(isa, K);
     p->nkb = cdiv(K, (size_t)isa->kc);
-    p->kc = cdiv(K, p->nkb);
     p->mp = cdiv(M, p->mr);
     p->np = cdiv(N, p->nr);
     p->a_direct = p->np <= GEMM_DIRECT_A_PANELS;
@@ -567,8 +571,7 @@ void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t 
     // one row of C (a single example), B not transposed: B streamed row by
     // row, the same arithmetic as the tiles
     if (M == 1 && !trans_b) {
-        size_t kc = cdiv(K, cdiv(K, (size_t)isa->kc));
-        isa->row(N, K, kc, A, trans_a ? lda : 1, B, ldb, beta, C);
+        isa->row(N, K, k_block(isa, K), A, trans_a ? lda : 1, B, ldb, beta, C);
         return;
     }
 
@@ -577,9 +580,8 @@ void elbo_gemm_at(elbo_simd level, bool trans_a, bool trans_b, size_t M, size_t 
         .A = A, .B = B, .lda = lda, .ldb = ldb, .ldc = ldc, .beta = beta, .C = C,
         .mr = (size_t)isa->mr, .nr = (size_t)isa->nr,
     };
-    // balanced K blocks of at most isa->kc
+    p.kc = k_block(isa, K);
     p.nkb = cdiv(K, (size_t)isa->kc);
-    p.kc = cdiv(K, p.nkb);
     p.mp = cdiv(M, p.mr);
     p.np = cdiv(N, p.nr);
     p.a_direct = p.np <= GEMM_DIRECT_A_PANELS;

@@ -189,12 +189,13 @@ static void bf_tile_task(void *ctx, int t)
 // may be narrower than nr).
 static size_t strip_unit_at(const struct bf_plan *p, size_t c, size_t T)
 {
-    size_t vfull = p->nr, vlast = p->N - (p->np - 1) * p->nr;
-    size_t total = ((p->np - 1) * vfull + vlast) * p->mp, want = cdiv(total * c, T); /* cost before the unit */
-    size_t full = (p->np - 1) * p->mp;                                                 /* units of full panels */
-    if (want <= full * vfull)
-        return cdiv(want, vfull);
-    return min_sz(full + cdiv(want - full * vfull, vlast), p->np * p->mp);
+    size_t cols_full = p->nr, cols_last = p->N - (p->np - 1) * p->nr;
+    size_t total = ((p->np - 1) * cols_full + cols_last) * p->mp;
+    size_t want = cdiv(total * c, T);   /* cost before the unit */
+    size_t full = (p->np - 1) * p->mp;  /* units of full panels */
+    if (want <= full * cols_full)
+        return cdiv(want, cols_full);
+    return min_sz(full + cdiv(want - full * cols_full, cols_last), p->np * p->mp);
 }
 
 // Strips, phase 2, task t of T = p->runs: its run of the units (jp, ip),
